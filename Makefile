@@ -1,0 +1,28 @@
+# TextDesk: the two Quick start commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install install-test bench clean
+
+demo: install
+	$(BIN)/textdesk demo
+
+test:
+	bash scripts/test.sh
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	bash scripts/install.sh
+	touch $(STAMP)
+
+install-test:
+	bash scripts/install.sh --test
+
+bench: install-test
+	bash scripts/bench.sh
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install TextDesk into a local virtual environment (.venv) and build the translation catalogs.
+#   --test   also install the test tools and the system packages the browser tests need
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+with_test=0
+[ "${1:-}" = "--test" ] && with_test=1
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+
+need_apt=()
+command -v msgfmt >/dev/null || need_apt+=(gettext)
+if [ "$with_test" = 1 ] && [ ! -x /usr/bin/chromium ]; then need_apt+=(chromium); fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "== installing system packages: ${need_apt[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+extras=""
+[ "$with_test" = 1 ] && extras="[test,bench]"
+echo "== installing python packages"
+"$VENV/bin/pip" install -q --disable-pip-version-check -e ".${extras}"
+echo "== compiling translations"
+(cd src/textdesk && "../../$VENV/bin/django-admin" compilemessages --ignore "$VENV" -v 0)

@@ -1,0 +1,3 @@
+"""TextDesk: SMS conversations between sellers and customers, inside the CRM."""
+
+__version__ = "0.1.0"

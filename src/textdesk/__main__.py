@@ -1,0 +1,3 @@
+from textdesk.cli import main
+
+main()

@@ -1,0 +1,134 @@
+"""Configuration read from the environment (``TEXTDESK_*``).
+
+Every setting has a safe default for the embedded mode (SQLite in a data
+folder, in-process worker, built-in simulator). Production mode
+(``TEXTDESK_ENV=production``) refuses to start without an explicit secret key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a runnable TextDesk."""
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(f"TEXTDESK_{name}", default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = env(name)
+    if not raw:
+        return default
+    return raw.lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"TEXTDESK_{name} must be a whole number, got {raw!r}") from exc
+
+
+def data_dir() -> Path:
+    path = Path(env("DATA_DIR") or Path.cwd() / "data").expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def is_production() -> bool:
+    return env("ENV", "development").lower() == "production"
+
+
+def secret_key(folder: Path) -> str:
+    """The configured key, or (outside production) one generated once and kept in the data folder."""
+    configured = env("SECRET_KEY")
+    if configured:
+        return configured
+    if is_production():
+        raise ConfigurationError(
+            "TEXTDESK_SECRET_KEY is required when TEXTDESK_ENV=production "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    key_file = folder / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    engine: str
+    name: str
+    user: str = ""
+    password: str = ""
+    host: str = ""
+    port: str = ""
+    options: dict | None = None
+
+    def as_django(self) -> dict:
+        settings: dict = {"ENGINE": self.engine, "NAME": self.name}
+        if self.engine.endswith("sqlite3"):
+            # WAL lets readers run beside the single writer; the busy timeout makes
+            # a second writer wait for the lock instead of failing at once.
+            settings["OPTIONS"] = {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA busy_timeout=20000; PRAGMA foreign_keys=ON;"
+                ),
+            }
+            settings["TEST"] = {"NAME": str(Path(self.name).with_suffix(".test.sqlite3"))}
+            return settings
+        settings.update(
+            USER=self.user,
+            PASSWORD=self.password,
+            HOST=self.host,
+            PORT=self.port,
+            CONN_MAX_AGE=env_int("DB_CONN_MAX_AGE", 60),
+            CONN_HEALTH_CHECKS=True,
+            OPTIONS=self.options or {},
+        )
+        return settings
+
+
+def parse_database_url(url: str) -> DatabaseConfig:
+    """``sqlite:///path`` or ``postgres://user:pass@host:port/name?opt=value``."""
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    if scheme == "sqlite":
+        # sqlite:///relative/path or sqlite:////absolute/path
+        name = unquote(url[len("sqlite://"):])[1:] or ":memory:"
+        return DatabaseConfig(engine="django.db.backends.sqlite3", name=name)
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        return DatabaseConfig(
+            engine="django.db.backends.postgresql",
+            name=unquote(parsed.path.lstrip("/")) or "postgres",
+            user=unquote(parsed.username or ""),
+            password=unquote(parsed.password or ""),
+            host=parsed.hostname or "",
+            port=str(parsed.port or ""),
+            options=options,
+        )
+    raise ConfigurationError(
+        f"TEXTDESK_DATABASE_URL must start with sqlite:// or postgres://, got {url!r}"
+    )
+
+
+def database(folder: Path) -> DatabaseConfig:
+    url = env("DATABASE_URL")
+    if not url:
+        return DatabaseConfig(engine="django.db.backends.sqlite3", name=str(folder / "textdesk.sqlite3"))
+    return parse_database_url(url)

@@ -1,0 +1,1 @@
+"""Domain rules as pure functions over plain data: no database, no Django models."""

@@ -1,0 +1,71 @@
+"""The provider-neutral message status and its precedence rules.
+
+A status callback may arrive late, twice, or out of order. A message only
+moves *forward*: a final state (delivered, undelivered, failed) is never left,
+and a non-final state never replaces a later one.
+"""
+
+from __future__ import annotations
+
+SCHEDULED = "scheduled"
+QUEUED = "queued"
+SENDING = "sending"
+SENT = "sent"
+DELIVERED = "delivered"
+UNDELIVERED = "undelivered"
+FAILED = "failed"
+UNKNOWN = "unknown"  # handed to the provider, outcome cannot be known (worker died mid-send)
+RECEIVED = "received"
+
+OUTBOUND_STATES = (SCHEDULED, QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, UNKNOWN)
+FINAL_STATES = frozenset({DELIVERED, UNDELIVERED, FAILED})
+
+# Rank along the life of an outbound message; higher wins.
+_RANK = {
+    SCHEDULED: 0,
+    QUEUED: 1,
+    SENDING: 2,
+    UNKNOWN: 3,
+    SENT: 4,
+    DELIVERED: 10,
+    UNDELIVERED: 10,
+    FAILED: 10,
+}
+
+
+def is_final(status: str) -> bool:
+    return status in FINAL_STATES
+
+
+def should_apply(current: str, incoming: str | None) -> bool:
+    """True when ``incoming`` may replace ``current``.
+
+    - ``None`` (a provider value that carries no news, e.g. Vonage ``unknown``) never applies;
+    - a final state is never left, not even for another final state (first final report wins);
+    - otherwise only a strictly later state applies (so duplicates are no-ops).
+    """
+    if incoming is None or incoming == current:
+        return False
+    if current in FINAL_STATES:
+        return False
+    return _RANK.get(incoming, -1) > _RANK.get(current, -1)
+
+
+# The seed product's status reasons (msdyn_salesocmessage.statuscode), for the API and UI.
+SEED_STATUS_REASON = {
+    SCHEDULED: "NotSent",
+    QUEUED: "NotSent",
+    SENDING: "NotSent",
+    UNKNOWN: "SendingAborted",
+    SENT: "Sent",
+    DELIVERED: "Delivered",
+    UNDELIVERED: "NotDelivered",
+    FAILED: "SendingFailed",
+    RECEIVED: "InboundProcessingSuccessful",
+}
+
+
+def seed_status_reason(status: str, routing_failed: bool = False) -> str:
+    if status == RECEIVED and routing_failed:
+        return "InboundProcessingFailure"
+    return SEED_STATUS_REASON.get(status, "NotSent")

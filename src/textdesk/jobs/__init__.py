@@ -1,0 +1,1 @@
+"""A durable, database-backed job queue (works on SQLite and PostgreSQL)."""

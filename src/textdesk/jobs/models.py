@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class JobState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class Job(models.Model):
+    """One unit of background work. Claimed with a lease, so a dead worker's job is picked up again."""
+
+    kind = models.CharField(max_length=50)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.PENDING)
+    run_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    locked_by = models.CharField(max_length=100, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # Work that must never run twice (e.g. one sequence step) carries a unique key.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["run_at"], condition=Q(state="pending"), name="job_pending_run_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}#{self.pk} ({self.state})"

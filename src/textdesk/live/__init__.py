@@ -1,0 +1,1 @@
+"""Live updates: browsers (server-sent events) and workers are told when something changed."""

@@ -1,0 +1,132 @@
+"""Publish/subscribe for live updates and worker wake-ups.
+
+With ``TEXTDESK_REDIS_URL`` set, events cross processes through Redis pub/sub
+(several web and worker processes). Without it, they stay inside the process,
+which is what the single-process embedded mode needs. Events are published only
+after the surrounding transaction commits, so nobody is told about data they
+cannot read yet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+WAKE_CHANNEL = "textdesk:wake"
+
+
+def user_channel(user_id: int) -> str:
+    return f"textdesk:user:{user_id}"
+
+
+class LocalBus:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, set[queue.SimpleQueue]] = {}
+
+    def publish(self, channel: str, data: dict) -> None:
+        with self._lock:
+            targets = list(self._subscribers.get(channel, ()))
+        for q in targets:
+            q.put((channel, data))
+
+    def subscribe(self, channels: list[str]) -> "Subscription":
+        q: queue.SimpleQueue = queue.SimpleQueue()
+        with self._lock:
+            for ch in channels:
+                self._subscribers.setdefault(ch, set()).add(q)
+
+        def close() -> None:
+            with self._lock:
+                for ch in channels:
+                    self._subscribers.get(ch, set()).discard(q)
+
+        def get(timeout: float):
+            try:
+                return q.get(timeout=timeout)
+            except queue.Empty:
+                return None
+
+        return Subscription(get, close)
+
+
+class RedisBus:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+
+    def publish(self, channel: str, data: dict) -> None:
+        try:
+            self._redis.publish(channel, json.dumps(data))
+        except Exception:  # push is best effort; the data is already committed
+            log.warning("could not publish to %s", channel, exc_info=True)
+
+    def subscribe(self, channels: list[str]) -> "Subscription":
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(*channels)
+
+        def get(timeout: float):
+            msg = pubsub.get_message(timeout=timeout)
+            if msg is None:
+                return None
+            return msg["channel"].decode(), json.loads(msg["data"])
+
+        return Subscription(get, pubsub.close)
+
+
+class Subscription:
+    def __init__(self, get, close) -> None:
+        self.get = get  # get(timeout) -> (channel, data) | None
+        self.close = close
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def iter(self, timeout: float) -> Iterator[tuple[str, dict] | None]:
+        while True:
+            yield self.get(timeout)
+
+
+_bus = None
+_bus_lock = threading.Lock()
+
+
+def get_bus():
+    global _bus
+    if _bus is None:
+        with _bus_lock:
+            if _bus is None:
+                _bus = RedisBus(settings.REDIS_URL) if settings.REDIS_URL else LocalBus()
+    return _bus
+
+
+def reset_bus() -> None:
+    """Forget the bus (tests switch settings)."""
+    global _bus
+    _bus = None
+
+
+def publish_on_commit(channel: str, data: dict) -> None:
+    transaction.on_commit(lambda: get_bus().publish(channel, data))
+
+
+def notify_users_on_commit(user_ids, event: str, data: dict | None = None) -> None:
+    payload = {"event": event, **(data or {})}
+    ids = sorted(set(user_ids))
+    transaction.on_commit(lambda: [get_bus().publish(user_channel(uid), payload) for uid in ids])
+
+
+def wake_workers_on_commit() -> None:
+    transaction.on_commit(lambda: get_bus().publish(WAKE_CHANNEL, {}))

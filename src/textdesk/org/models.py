@@ -1,0 +1,127 @@
+"""People of the organisation: users, teams, roles and organisation-wide settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class User(AbstractUser):
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("Language of the interface; empty means the browser's language."),
+    )
+    external_id = models.CharField(_("external id"), max_length=100, blank=True, null=True, unique=True)
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        permissions = [
+            ("receive_inbound_messages", _("Receive inbound text messages")),
+            ("send_messages", _("Send text messages")),
+            ("manage_own_templates", _("Manage own text message templates")),
+            ("move_conversations", _("Move conversations to another record")),
+            ("manage_phone_numbers", _("Manage sender phone numbers")),
+            ("manage_sms_providers", _("Manage SMS providers")),
+            ("manage_sequences", _("Manage sequences")),
+            ("view_team_conversations", _("See the conversations of every team the user belongs to")),
+            ("view_all_conversations", _("See every conversation of the organisation")),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    def team_ids(self) -> list[int]:
+        cached = getattr(self, "_team_ids", None)
+        if cached is None:
+            cached = list(self.teams.values_list("id", flat=True))
+            self._team_ids = cached
+        return cached
+
+
+class Team(models.Model):
+    name = models.CharField(_("name"), max_length=150, unique=True)
+    members = models.ManyToManyField(User, related_name="teams", blank=True, verbose_name=_("members"))
+    external_id = models.CharField(_("external id"), max_length=100, blank=True, null=True, unique=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrganisationSettings(models.Model):
+    """One row: what an administrator sets for the whole organisation."""
+
+    quiet_hours_enabled = models.BooleanField(_("quiet hours enabled"), default=False)
+    quiet_hours_start = models.TimeField(_("quiet hours start"), default=dt.time(21, 0))
+    quiet_hours_end = models.TimeField(_("quiet hours end"), default=dt.time(8, 0))
+    message_body_limit = models.PositiveIntegerField(_("message length limit"), default=1000)
+    rate_long_code = models.FloatField(_("messages per second, long code"), default=1.0)
+    rate_toll_free = models.FloatField(_("messages per second, toll-free"), default=3.0)
+    rate_short_code = models.FloatField(_("messages per second, short code"), default=100.0)
+    send_deadline_minutes = models.PositiveIntegerField(
+        _("give up retrying after (minutes)"), default=60
+    )
+
+    class Meta:
+        verbose_name = _("organisation settings")
+        verbose_name_plural = _("organisation settings")
+
+    def __str__(self) -> str:
+        return str(_("Organisation settings"))
+
+    @classmethod
+    def current(cls) -> "OrganisationSettings":
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API. Only its SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    prefix = models.CharField(max_length=8, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.prefix}…"
+
+    @staticmethod
+    def hash(token: str) -> str:
+        import hashlib
+
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: User, name: str = "") -> tuple["ApiToken", str]:
+        import secrets
+
+        token = "td_" + secrets.token_urlsafe(32)
+        obj = cls.objects.create(user=user, name=name, prefix=token[:8], token_hash=cls.hash(token))
+        return obj, token
+
+    @classmethod
+    def authenticate(cls, token: str) -> User | None:
+        obj = cls.objects.select_related("user").filter(token_hash=cls.hash(token)).first()
+        if obj is None or not obj.user.is_active:
+            return None
+        return obj.user

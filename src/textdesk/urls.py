@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from textdesk.api.router import api
+from textdesk.web import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("textdesk.web.urls")),
+]

@@ -1,0 +1,48 @@
+import os
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole product on the embedded default, in one process: database migrations, the demo "
+        "organisation, the web server, an in-process queue worker and the built-in SMS simulator. Safe to re-run."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("TEXTDESK_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("TEXTDESK_PORT", "8000")))
+        parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("TEXTDESK_SIMULATOR_PORT", "8025")))
+
+    def handle(self, *args, host, port, simulator_port, **options):
+        import uvicorn
+        from django.conf import settings
+
+        from textdesk.crm.demo import seed_demo
+        from textdesk.jobs.worker import Worker
+
+        call_command("migrate", verbosity=0, interactive=False)
+        simulator_url = f"http://127.0.0.1:{simulator_port}"
+        logins = seed_demo(simulator_url=simulator_url)
+
+        simulator = None
+        try:
+            from textdesk.simulator.server import start_in_thread as start_simulator
+        except ImportError:
+            start_simulator = None
+        if start_simulator is not None:
+            simulator = start_simulator(host="127.0.0.1", port=simulator_port)
+
+        Worker(name="demo-worker").start_in_thread()
+
+        self.stdout.write(self.style.SUCCESS(f"\nTextDesk is running at {settings.PUBLIC_URL}/"))
+        if simulator is not None:
+            self.stdout.write(f"Customer phone (SMS simulator): {simulator_url}/phone")
+        self.stdout.write(f"Data folder: {settings.DATA_DIR}")
+        self.stdout.write("\nDemo logins (username / password / role):")
+        for username, password, role in logins.users:
+            self.stdout.write(f"  {username:<10} {password:<10} {role}")
+        self.stdout.write("\nPress Ctrl+C to stop.\n")
+        uvicorn.run("textdesk.asgi:application", host=host, port=port, workers=1, log_level="warning",
+                    access_log=False, lifespan="off", timeout_graceful_shutdown=3)

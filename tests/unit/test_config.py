@@ -1,0 +1,38 @@
+import pytest
+
+from textdesk import config
+
+
+def test_sqlite_url_relative_and_absolute():
+    assert config.parse_database_url("sqlite:///data/x.sqlite3").name == "data/x.sqlite3"
+    assert config.parse_database_url("sqlite:////var/x.sqlite3").name == "/var/x.sqlite3"
+
+
+def test_postgres_url():
+    db = config.parse_database_url("postgres://u:p%40ss@db.example:6543/textdesk?sslmode=require")
+    assert (db.user, db.password, db.host, db.port, db.name) == ("u", "p@ss", "db.example", "6543", "textdesk")
+    assert db.as_django()["OPTIONS"] == {"sslmode": "require"}
+
+
+def test_unknown_scheme_is_a_clear_error():
+    with pytest.raises(config.ConfigurationError, match="TEXTDESK_DATABASE_URL"):
+        config.parse_database_url("mysql://x/y")
+
+
+def test_sqlite_runs_in_wal_with_busy_timeout():
+    opts = config.parse_database_url("sqlite:///x.db").as_django()["OPTIONS"]
+    assert "journal_mode=WAL" in opts["init_command"] and "busy_timeout" in opts["init_command"]
+
+
+def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("TEXTDESK_ENV", "production")
+    monkeypatch.delenv("TEXTDESK_SECRET_KEY", raising=False)
+    with pytest.raises(config.ConfigurationError, match="TEXTDESK_SECRET_KEY"):
+        config.secret_key(tmp_path)
+
+
+def test_development_generates_and_keeps_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("TEXTDESK_ENV", "development")
+    monkeypatch.delenv("TEXTDESK_SECRET_KEY", raising=False)
+    first = config.secret_key(tmp_path)
+    assert len(first) > 40 and config.secret_key(tmp_path) == first
