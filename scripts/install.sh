@@ -28,4 +28,4 @@ extras=""
 echo "== installing python packages"
 "$VENV/bin/pip" install -q --disable-pip-version-check -e ".${extras}"
 echo "== compiling translations"
-(cd src/textdesk && "../../$VENV/bin/django-admin" compilemessages --ignore "$VENV" -v 0)
+(cd src/textdesk && "../../$VENV/bin/django-admin" compilemessages -v 0)

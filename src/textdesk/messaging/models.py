@@ -368,3 +368,24 @@ class ConversationMove(models.Model):
 
     class Meta:
         ordering = ["-at"]
+
+
+class ConcatPartBuffer(models.Model):
+    """Parts of a long inbound message that the provider delivers separately, until all have arrived."""
+
+    provider_account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE)
+    from_number = models.CharField(max_length=32)
+    to_number = models.CharField(max_length=32)
+    reference = models.CharField(max_length=64)
+    total = models.PositiveSmallIntegerField()
+    number = models.PositiveSmallIntegerField()
+    body = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_account", "from_number", "reference", "number"], name="concat_unique_part"
+            )
+        ]
