@@ -22,6 +22,7 @@ ALLOWED_HOSTS = [h.strip() for h in config.env("ALLOWED_HOSTS", "*").split(",") 
 CSRF_TRUSTED_ORIGINS = [PUBLIC_URL]
 
 REDIS_URL = config.env("REDIS_URL")
+BUS_PREFIX = config.env("BUS_PREFIX", "textdesk")
 DEFAULT_REGION = config.env("DEFAULT_REGION", "US").upper()
 MESSAGE_BODY_LIMIT = config.env_int("MESSAGE_BODY_LIMIT", 1000)
 WEBHOOK_MAX_BYTES = config.env_int("WEBHOOK_MAX_BYTES", 256 * 1024)

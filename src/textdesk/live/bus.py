@@ -20,11 +20,13 @@ from django.db import transaction
 
 log = logging.getLogger(__name__)
 
-WAKE_CHANNEL = "textdesk:wake"
+# Several installations (or test runs) may share one Redis: TEXTDESK_BUS_PREFIX keeps them apart.
+PREFIX = settings.BUS_PREFIX
+WAKE_CHANNEL = f"{PREFIX}:wake"
 
 
 def user_channel(user_id: int) -> str:
-    return f"textdesk:user:{user_id}"
+    return f"{PREFIX}:user:{user_id}"
 
 
 class LocalBus:
