@@ -53,3 +53,70 @@ def make_user(db):
         return user
 
     return make
+
+
+@pytest.fixture
+def make_team(db):
+    from textdesk.org.models import Team
+
+    def make(name="Team", members=()):
+        team, _ = Team.objects.get_or_create(name=name)
+        team.members.add(*members)
+        return team
+
+    return make
+
+
+@pytest.fixture
+def make_provider_account(db):
+    from textdesk.messaging.models import ProviderAccount
+
+    counter = {"n": 0}
+
+    def make(kind="twilio", credentials=None, options=None, name=None):
+        counter["n"] += 1
+        account = ProviderAccount(kind=kind, name=name or f"{kind} {counter['n']}", options=options or {})
+        account.credentials = credentials or {"account_sid": "AC" + "0" * 32, "auth_token": "test-token"}
+        account.save()
+        return account
+
+    return make
+
+
+@pytest.fixture
+def make_sender_number(db, make_provider_account):
+    from textdesk.messaging.models import SenderNumber
+
+    counter = {"n": 0}
+
+    def make(e164=None, owner=None, provider_account=None, **fields):
+        from textdesk.org.models import Team
+
+        counter["n"] += 1
+        owner_field = "owner_team" if isinstance(owner, Team) else "owner_user"
+        return SenderNumber.objects.create(
+            e164=e164 or f"+1415555{counter['n']:04d}", name=fields.pop("name", f"Line {counter['n']}"),
+            provider_account=provider_account or make_provider_account(), **{owner_field: owner}, **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_record(db):
+    """make_record("contact", owner, mobile_phone="+1...", **fields) for any of the four record types."""
+    from textdesk.crm.models import record_model
+    from textdesk.org.models import Team
+
+    defaults = {
+        "contact": {"last_name": "Customer"},
+        "account": {"name": "Customer Inc."},
+        "lead": {"last_name": "Prospect"},
+        "opportunity": {"name": "Deal"},
+    }
+
+    def make(record_type, owner, **fields):
+        owner_field = "owner_team" if isinstance(owner, Team) else "owner_user"
+        return record_model(record_type).objects.create(**{**defaults[record_type], owner_field: owner, **fields})
+
+    return make
