@@ -11,3 +11,4 @@ api = NinjaAPI(
     auth=BearerToken(),
     urls_namespace="api",
 )
+api.add_router("", "textdesk.api.conversations.router")
