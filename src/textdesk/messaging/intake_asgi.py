@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from textdesk.providers.base import AccountConfig, WebhookRejected, WebhookRequest, WebhookResponse
 
@@ -82,13 +82,27 @@ def _db_executor() -> ThreadPoolExecutor:
     return _executor
 
 
+def _release_connections() -> None:
+    """After a request: close a connection that failed or outlived CONN_MAX_AGE; keep a healthy one.
+
+    Unlike ``close_old_connections`` this does not schedule a health-check query before the next
+    request: a connection that broke while idle fails that request with a 503 (the provider retries),
+    is closed here, and the retry gets a fresh one. That keeps the webhook at one round trip.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        expired = conn.close_at is not None and time.monotonic() >= conn.close_at
+        if conn.errors_occurred or expired or not conn.get_autocommit():
+            conn.close_if_unusable_or_obsolete()
+
+
 def _with_connection(fn, *args):
-    """Run ``fn`` in a database thread, dropping stale or broken connections before and after."""
-    close_old_connections()
+    """Run ``fn`` in a database thread and tidy its connection afterwards."""
     try:
         return fn(*args)
     finally:
-        close_old_connections()
+        _release_connections()
 
 
 async def _in_db_thread(fn, *args):

@@ -127,6 +127,8 @@ def store_inbound(account_id: int, messages: Iterable[InboundSMS]) -> StoreResul
     for sms in messages:
         validate(sms)
     now = timezone.now()
+    if len(messages) == 1 and messages[0].concat is None and connection.get_autocommit():
+        return _store_single(account_id, messages[0], now)
     stored = duplicates = buffered = 0
     with transaction.atomic(), connection.cursor() as cursor:
         for sms in messages:
@@ -146,6 +148,17 @@ def store_inbound(account_id: int, messages: Iterable[InboundSMS]) -> StoreResul
         if stored:
             bus.wake_workers_on_commit()
     return StoreResult(stored=stored, duplicates=duplicates, parts_buffered=buffered)
+
+
+def _store_single(account_id: int, sms: InboundSMS, now) -> StoreResult:
+    """The common case: one statement in autocommit is the whole durable write (one round trip)."""
+    row = _message_row(account_id, sms, clean_text(sms.body), sms.segments or 1, sms.provider_message_id, now)
+    with connection.cursor() as cursor:
+        new = _insert_message(cursor, row)
+    if new:
+        bus.wake_workers_on_commit()  # in autocommit the statement has committed: this runs at once
+        return StoreResult(stored=1, duplicates=0)
+    return StoreResult(stored=0, duplicates=1)
 
 
 def store_statuses(account_id: int, reports: Iterable[StatusReport]) -> int:
