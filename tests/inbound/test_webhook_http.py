@@ -88,6 +88,19 @@ def test_malformed_webhook_is_400_and_stores_nothing(asgi_server, seller_setup):
     assert not messages().exists()
 
 
+def test_a_body_that_is_not_utf8_is_400(asgi_server, seller_setup):
+    from tests.inbound.conftest import twilio_signature
+
+    path = seller_setup.inbound_url.split("/webhooks/", 1)[1]
+    body = b"MessageSid=SM1&From=%2B14155550199&To=%2B14155550100&Body=\xff\xfe"
+    answer = httpx.post(f"{asgi_server.url}/webhooks/{path}", content=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": twilio_signature(seller_setup.inbound_url, {}),
+    })
+    assert answer.status_code in (400, 403) and answer.json()["error"]
+    assert not messages().exists()
+
+
 def test_wrong_method_is_405(asgi_server, seller_setup):
     path = seller_setup.inbound_url.split("/webhooks/", 1)[1]
     assert httpx.put(f"{asgi_server.url}/webhooks/{path}", content=b"").status_code == 405
