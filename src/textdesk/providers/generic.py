@@ -141,8 +141,7 @@ class GenericProvider:
         text = str(data.get("reason") or response.reason_phrase)
         gateway_code = str(data.get("code") or "")
         if code == 429:
-            return_error = RetryableProviderError(failures.RATE_LIMITED, gateway_code or "429", text)
-            raise return_error
+            raise RetryableProviderError(failures.RATE_LIMITED, gateway_code or "429", text)
         if code >= 500:
             raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, gateway_code or str(code), text)
         if code in (401, 403):

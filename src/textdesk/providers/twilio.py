@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 from django.utils.translation import gettext_lazy as _
@@ -337,10 +337,6 @@ def _retry_after(response: httpx.Response) -> float | None:
 def form_items(params: Mapping[str, str]) -> dict[str, list[str]]:
     """A flat form (one value per name) in the shape ``compute_signature`` takes."""
     return {name: [value] for name, value in params.items()}
-
-
-def parse_form_pairs(body: bytes) -> list[tuple[str, str]]:
-    return parse_qsl(body.decode("utf-8"), keep_blank_values=True)
 
 
 PROVIDER = TwilioProvider()

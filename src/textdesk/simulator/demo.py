@@ -6,6 +6,8 @@ from typing import Any
 
 from textdesk.simulator.state import SimulatorState
 
+GENERIC_PREFIX = "/generic"  # a generic account's base_url is the simulator's URL + this
+
 
 def numbers_on_simulator(simulator_url: str) -> list[dict[str, Any]]:
     """Every active number whose provider account sends through the simulator at ``simulator_url``."""
@@ -16,7 +18,8 @@ def numbers_on_simulator(simulator_url: str) -> list[dict[str, Any]]:
     numbers = SenderNumber.objects.select_related("provider_account").filter(provider_account__is_active=True)
     for sender in numbers:
         account = sender.provider_account
-        if str((account.options or {}).get("base_url") or "").rstrip("/") != wanted:
+        base_url = str((account.options or {}).get("base_url") or "").rstrip("/")
+        if base_url not in (wanted, wanted + GENERIC_PREFIX):
             continue
         credentials = account.credentials
         if account.kind == "twilio":
