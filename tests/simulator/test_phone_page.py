@@ -25,7 +25,8 @@ def test_customer_reads_and_replies(simulator, sink):
                       data={"To": CUSTOMER, "From": OURS, "Body": "Hi Dana, here is your quote."})
     assert sent.status_code == 201
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=os.environ.get("TEXTDESK_CHROMIUM", "/usr/bin/chromium"), args=["--no-sandbox"])
+        chromium = os.environ.get("TEXTDESK_CHROMIUM", "/usr/bin/chromium")
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
             page = browser.new_page()
             page.goto(simulator.url + "/phone")

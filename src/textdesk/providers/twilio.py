@@ -256,7 +256,7 @@ class TwilioProvider:
             expected_hash = hashlib.sha256(request.body).hexdigest()
             if not hmac.compare_digest(expected_hash, query["bodySHA256"][0]):
                 raise WebhookRejected(403, "bodySHA256 does not match the request body")
-        elif request.method.upper() == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        elif request.method.upper() == "POST" and request.content_type in ("application/x-www-form-urlencoded", ""):
             params = form_params(request.body)
         for url in _url_variants(request.url):
             if hmac.compare_digest(compute_signature(url, params, token).encode(), signature.encode()):

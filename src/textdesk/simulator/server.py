@@ -144,7 +144,8 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
         if error_code is not None:
             return twilio_error(int(error_code), http_status, **context)
         if http_status is not None:
-            return twilio_error(20500 if http_status >= 500 else 21211, int(http_status), **context)
+            fallback_code = 20500 if http_status >= 500 else 20429 if http_status == 429 else 20001
+            return twilio_error(fallback_code, int(http_status), **context)
         message = state.record_message(
             sid=new_sid("SM"), api="twilio", direction="outbound", account_sid=account_sid,
             **{"from": from_, "to": to}, body=body, status="queued", error_code=None,
@@ -183,7 +184,8 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
         body = str(data.get("body") or "")
         if not our_id:
             return generic_refusal(400, "InvalidSendingParameters", "missing id")
-        existing = state.idempotency.get((api_key, our_id))
+        with state.lock:
+            existing = state.idempotency.get((api_key, our_id))
         if existing:
             return JSONResponse({"accepted": True, "id": existing})
         if not E164.match(to):
@@ -205,12 +207,15 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
                                    f"simulated error {error_code}", meaning.permanent if meaning else True)
         if http_status is not None:
             return generic_refusal(int(http_status), "ProviderUnavailable", "simulated failure", False)
-        message = state.record_message(
-            sid=new_sid("GW"), api="generic", direction="outbound", account_sid="", our_id=our_id,
-            **{"from": from_, "to": to}, body=body, status="accepted", error_code=None,
-            status_callback=str(data.get("status_callback_url") or ""), num_segments=count_segments(body),
-        )
-        with state.lock:
+        with state.lock:  # the same id may have arrived again while this request waited
+            existing = state.idempotency.get((api_key, our_id))
+            if existing:
+                return JSONResponse({"accepted": True, "id": existing})
+            message = state.record_message(
+                sid=new_sid("GW"), api="generic", direction="outbound", account_sid="", our_id=our_id,
+                **{"from": from_, "to": to}, body=body, status="accepted", error_code=None,
+                status_callback=str(data.get("status_callback_url") or ""), num_segments=count_segments(body),
+            )
             state.idempotency[(api_key, our_id)] = message["sid"]
         carrier.spawn(carrier.run_status_callbacks(message, number, rule))
         return JSONResponse({"accepted": True, "id": message["sid"]})

@@ -12,7 +12,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-        parser.add_argument("--port", type=int, default=8025, help="port to listen on (default 8025; 0 = any free port)")
+        parser.add_argument("--port", type=int, default=8025,
+                            help="port to listen on (default 8025; 0 = any free port)")
         parser.add_argument("--from-database", action="store_true",
                             help="host the numbers of provider accounts whose base_url is this simulator's URL")
         parser.add_argument("--public-url", default="",
