@@ -154,3 +154,18 @@ def test_not_delivered_with_unknown_code_reads_as_unknown():
     [report] = PROVIDER.parse_status(gateway_account(""), signed(body)).statuses
     assert (report.status, report.failure_reason, report.error_code, report.error_text) == (
         "undelivered", failures.UNKNOWN, "E42", "handset busy")
+
+
+def test_concurrent_retries_of_one_id_send_once(simulator, account):
+    from concurrent.futures import ThreadPoolExecutor
+
+    simulator.state.add_rule({"delay": 0.2})  # every request waits, so the copies overlap in the simulator
+
+    def send_copy(_):
+        with httpx.Client(timeout=5) as client:
+            return PROVIDER.send(account, outbound(key="same-id"), client).provider_message_id
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        ids = set(pool.map(send_copy, range(6)))
+    assert len(ids) == 1
+    assert len(httpx.get(simulator.url + "/_sim/messages", params={"direction": "outbound"}).json()) == 1
