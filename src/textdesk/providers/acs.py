@@ -278,8 +278,8 @@ def _required(payload: dict, name: str) -> str:
 def _inbound(payload: dict, event: dict) -> InboundSMS:
     return InboundSMS(
         provider_message_id=_required(payload, "messageid"),
-        from_number=_required(payload, "from"),
-        to_number=_required(payload, "to"),
+        from_number=common.e164(_required(payload, "from")),
+        to_number=common.e164(_required(payload, "to")),
         body=str(payload.get("message") or ""),
         received_at=common.parse_timestamp(payload.get("receivedtimestamp") or event.get("eventtime")),
     )
