@@ -6,11 +6,11 @@ Everything provider-specific (codes, field names) stays in the provider modules.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.parse
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-import datetime as dt
 
 import httpx
 

@@ -28,6 +28,7 @@ import uuid
 from email.utils import format_datetime
 
 import httpx
+from django.utils.translation import gettext_lazy as _
 
 from textdesk.domain import failures, status
 from textdesk.providers import _rest_common as common
@@ -133,12 +134,12 @@ class AcsProvider:
     kind = "acs"
     display_name = "Azure Communication Services"
     credential_fields = (
-        CredentialField("connection_string", "Primary connection string",
-                        help="endpoint=https://<resource>.communication.azure.com/;accesskey=…"),
-        CredentialField("secondary_connection_string", "Secondary connection string", required=False,
-                        help="Used when the primary key is refused (e.g. during key rotation)."),
-        CredentialField("webhook_secret", "Webhook secret (optional)", required=False,
-                        help="If set, add ?secret=<value> to the Event Grid endpoint URLs."),
+        CredentialField("connection_string", _("Primary connection string"),
+                        help=_("endpoint=https://<resource>.communication.azure.com/;accesskey=…")),
+        CredentialField("secondary_connection_string", _("Secondary connection string"), required=False,
+                        help=_("Used when the primary key is refused (e.g. during key rotation).")),
+        CredentialField("webhook_secret", _("Webhook secret (optional)"), required=False,
+                        help=_("If set, add ?secret=<value> to both Event Grid endpoint URLs.")),
     )
     supports_idempotency = True
     supports_lookup = False
@@ -161,7 +162,8 @@ class AcsProvider:
         assert last_error is not None
         raise last_error
 
-    def _send_with(self, account, message, client, connection_string) -> SendResult:
+    def _send_with(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client,
+                   connection_string: str) -> SendResult:
         endpoint, access_key = parse_connection_string(connection_string)
         url = f"{account.base_url(endpoint)}/sms?api-version={API_VERSION}"
         now = dt.datetime.now(dt.timezone.utc)
@@ -209,8 +211,9 @@ class AcsProvider:
     def _raise_http_error(response: httpx.Response) -> None:
         data = common.lower_keys(common.json_or_empty(response))
         error = data.get("error") if isinstance(data, dict) else None
-        code = str((error or {}).get("code") or response.status_code) if isinstance(error, dict) else str(response.status_code)
-        text = str((error or {}).get("message") or "") if isinstance(error, dict) else ""
+        error = error if isinstance(error, dict) else {}
+        code = str(error.get("code") or response.status_code)
+        text = str(error.get("message") or "")
         common.raise_for_transport_status(response, code, text)
         reason, permanent = ERROR_MAP.get(str(response.status_code), (failures.INVALID_SENDING_PARAMETERS, True))
         raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text)

@@ -21,6 +21,7 @@ import datetime as dt
 import hmac
 
 import httpx
+from django.utils.translation import gettext_lazy as _
 
 from textdesk.domain import failures, status
 from textdesk.providers import _rest_common as common
@@ -200,11 +201,11 @@ class InfobipProvider:
     kind = "infobip"
     display_name = "Infobip"
     credential_fields = (
-        CredentialField("base_url", "API base URL", secret=False, help="e.g. https://xxxxx.api.infobip.com"),
-        CredentialField("api_key", "API key"),
-        CredentialField("webhook_username", "Webhook username (optional)", secret=False, required=False,
-                        help="If Infobip is set to call our webhooks with Basic credentials."),
-        CredentialField("webhook_password", "Webhook password (optional)", required=False),
+        CredentialField("base_url", _("API base URL"), secret=False, help=_("e.g. https://xxxxx.api.infobip.com")),
+        CredentialField("api_key", _("API key")),
+        CredentialField("webhook_username", _("Webhook username (optional)"), secret=False, required=False,
+                        help=_("If Infobip is set to call our webhooks with Basic credentials.")),
+        CredentialField("webhook_password", _("Webhook password (optional)"), required=False),
     )
     supports_idempotency = False
     supports_lookup = True

@@ -25,6 +25,7 @@ import warnings
 
 import httpx
 import jwt
+from django.utils.translation import gettext_lazy as _
 from jwt.warnings import InsecureKeyLengthWarning
 
 from textdesk.domain import failures, status
@@ -103,8 +104,8 @@ class MessageBirdProvider:
     kind = "messagebird"
     display_name = "MessageBird"
     credential_fields = (
-        CredentialField("access_key", "Access key (live)"),
-        CredentialField("signing_key", "Signing key", help="Developer settings → signing key; not the access key."),
+        CredentialField("access_key", _("Access key (live)")),
+        CredentialField("signing_key", _("Signing key"), help=_("Developer settings → signing key; not the access key.")),
     )
     supports_idempotency = False
     supports_lookup = False

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 
 import httpx
+from django.utils.translation import gettext_lazy as _
 
 from textdesk.domain import failures, status
 from textdesk.providers import _rest_common as common
@@ -114,8 +115,8 @@ class TelesignProvider:
     kind = "telesign"
     display_name = "Telesign"
     credential_fields = (
-        CredentialField("customer_id", "Customer ID", secret=False),
-        CredentialField("api_key", "API key", help="Base64, as shown in the Telesign portal."),
+        CredentialField("customer_id", _("Customer ID"), secret=False),
+        CredentialField("api_key", _("API key"), help=_("Base64, as shown in the Telesign portal.")),
     )
     supports_idempotency = False
     supports_lookup = False  # status lookup needs Telesign's reference_id, which a crash loses
