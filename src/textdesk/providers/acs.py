@@ -3,7 +3,9 @@
 Send: ``POST {endpoint}/sms?api-version=2021-03-07`` signed with the HMAC-SHA256 scheme derived from the
 resource's connection string (``endpoint=https://….communication.azure.com/;accesskey=<base64>``).
 Each recipient carries ``repeatabilityRequestId`` / ``repeatabilityFirstSent``, so a retried request with the
-same id is not sent twice: we derive the id from ``OutboundSMS.idempotency_key``.
+same id is not sent twice: we derive the id from ``OutboundSMS.idempotency_key``. ACS remembers ids for a limited
+window (five minutes in its repeatable-requests documentation); a repeat inside it is answered, not re-sent. A
+"first sent" date older than the window is refused with 412, which we report as an unknown outcome.
 
 Inbound messages and delivery reports come through **Event Grid** as a JSON array of events
 (``Microsoft.Communication.SMSReceived`` / ``SMSDeliveryReportReceived``). Key casing changed over the years
@@ -70,6 +72,9 @@ ERROR_MAP: dict[str, tuple[str, bool]] = {
     "500": (failures.PROVIDER_UNAVAILABLE, False),
     "503": (failures.PROVIDER_UNAVAILABLE, False),
 }
+
+# The repeatability window has passed: ACS cannot say whether the earlier attempt went out.
+REPEATABILITY_EXPIRED = "412"
 
 # deliveryStatusDetails is free text in the documentation (no closed list); a few recognisable phrases.
 DELIVERY_DETAIL_REASONS: tuple[tuple[str, str], ...] = (
@@ -175,8 +180,10 @@ class AcsProvider:
             "smsRecipients": [{
                 "to": message.to_number,
                 "repeatabilityRequestId": repeatability_id(message.idempotency_key),
-                # Per the repeatable-requests convention the service tracks the request id for a window and
-                # uses this date only to refuse ids older than that window; we send the attempt's time.
+                # Should be the time of the *first* attempt. OutboundSMS does not carry it, so we send this
+                # attempt's time: a repeat within ACS's window is still recognised by its id, but a crash
+                # recovery after the window would be taken as a new request. (Open point: pass the first
+                # attempt's time in OutboundSMS to turn that case into a 412 → unknown outcome.)
                 "repeatabilityFirstSent": format_datetime(now, usegmt=True),
             }],
             "message": message.body,
@@ -203,6 +210,8 @@ class AcsProvider:
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "repeated",
                                       "ACS saw this request before but gave no message id")
         code = str(item.get("httpstatuscode") or response.status_code)
+        if code == REPEATABILITY_EXPIRED:
+            raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code, str(item.get("errormessage") or ""))
         reason, permanent = ERROR_MAP.get(code, (failures.UNKNOWN, code.startswith("4")))
         error = PermanentProviderError if permanent else RetryableProviderError
         raise error(reason, code, str(item.get("errormessage") or ""))
@@ -214,6 +223,8 @@ class AcsProvider:
         error = error if isinstance(error, dict) else {}
         code = str(error.get("code") or response.status_code)
         text = str(error.get("message") or "")
+        if str(response.status_code) == REPEATABILITY_EXPIRED:
+            raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code, text)
         common.raise_for_transport_status(response, code, text)
         reason, permanent = ERROR_MAP.get(str(response.status_code), (failures.INVALID_SENDING_PARAMETERS, True))
         raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text)
