@@ -40,7 +40,8 @@ def test_retry_after():
     assert common.retry_after(httpx.Response(429, headers={"retry-after": "soon"})) is None
 
 
-def _request(body: bytes, content_type: str = "application/json", url: str = "https://td.example.com/w") -> WebhookRequest:
+def _request(body: bytes, content_type: str = "application/json",
+             url: str = "https://td.example.com/w") -> WebhookRequest:
     return WebhookRequest("POST", url, {"content-type": content_type}, body)
 
 

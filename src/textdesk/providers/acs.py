@@ -101,7 +101,8 @@ def parse_connection_string(value: str) -> tuple[str, str]:
             parts[name.strip().lower()] = val.strip()
     endpoint, key = parts.get("endpoint", ""), parts.get("accesskey", "")
     if not endpoint or not key:
-        raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED, text="connection string needs endpoint and accesskey")
+        raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED,
+                                     text="connection string needs endpoint and accesskey")
     return endpoint.rstrip("/"), key
 
 

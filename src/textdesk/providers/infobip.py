@@ -261,7 +261,8 @@ class InfobipProvider:
         data = common.json_or_empty(response)
         exception = {}
         if isinstance(data, dict) and isinstance(data.get("requestError"), dict):
-            exception = data["requestError"].get("serviceException") or data["requestError"].get("policyException") or {}
+            error = data["requestError"]
+            exception = error.get("serviceException") or error.get("policyException") or {}
         code = str(exception.get("messageId") or response.status_code) if isinstance(exception, dict) else ""
         text = str(exception.get("text") or "") if isinstance(exception, dict) else ""
         common.raise_for_transport_status(response, code, text)

@@ -105,7 +105,8 @@ class MessageBirdProvider:
     display_name = "MessageBird"
     credential_fields = (
         CredentialField("access_key", _("Access key (live)")),
-        CredentialField("signing_key", _("Signing key"), help=_("Developer settings → signing key; not the access key.")),
+        CredentialField("signing_key", _("Signing key"),
+                        help=_("Developer settings → signing key; not the access key.")),
     )
     supports_idempotency = False
     supports_lookup = False
