@@ -4,8 +4,9 @@ Send: ``POST {endpoint}/sms?api-version=2021-03-07`` signed with the HMAC-SHA256
 resource's connection string (``endpoint=https://….communication.azure.com/;accesskey=<base64>``).
 Each recipient carries ``repeatabilityRequestId`` / ``repeatabilityFirstSent``, so a retried request with the
 same id is not sent twice: we derive the id from ``OutboundSMS.idempotency_key``. ACS remembers ids for a limited
-window (five minutes in its repeatable-requests documentation); a repeat inside it is answered, not re-sent. A
-"first sent" date older than the window is refused with 412, which we report as an unknown outcome.
+window (unclear for SMS: the SMS reference gives no figure, the repeatable-requests page gives five minutes for
+other ACS APIs); a repeat inside it is answered, not re-sent. A "first sent" date older than the window is refused
+with 412, which we report as an unknown outcome.
 
 Inbound messages and delivery reports come through **Event Grid** as a JSON array of events
 (``Microsoft.Communication.SMSReceived`` / ``SMSDeliveryReportReceived``). Key casing changed over the years
@@ -205,7 +206,8 @@ class AcsProvider:
             return SendResult(provider_message_id=message_id, status=status.QUEUED,
                               provider_status=str(item.get("repeatabilityresult") or "accepted"))
         if str(item.get("repeatabilityresult") or "").lower() == "rejected":
-            # The service already processed a request with this repeatability id: the message went out before.
+            # ACS refused to run this request again: it has seen the id (or the first-sent date is outside its
+            # window). With a message id that is the earlier message; without one we cannot know.
             if message_id:
                 return SendResult(provider_message_id=message_id, status=status.QUEUED, provider_status="rejected")
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "repeated",

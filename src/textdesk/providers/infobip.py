@@ -270,7 +270,8 @@ class InfobipProvider:
         raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text)
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult | None:
-        # Logs keep messages for 48 hours; older ones are not found (None), which the caller treats as unknown.
+        # Logs keep messages for 48 hours and may lag a little. A miss (None) is still safe for the caller: a
+        # resend carries the same messageId, which Infobip refuses as a duplicate, and send() then looks again.
         response = common.send_request(client, "GET", f"{self._base(account)}/sms/1/logs",
                                        params={"messageId": message.idempotency_key}, headers=self._headers(account))
         if response.status_code == 404:
