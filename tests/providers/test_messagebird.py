@@ -174,3 +174,13 @@ def test_unsigned_algorithm_none_is_rejected():
     with pytest.raises(WebhookRejected) as caught:
         _verify(token)
     assert caught.value.status == 403
+
+
+def test_inbound_as_signed_json_with_the_older_field_name():
+    body = b'{"id": "d1", "originator": "31612345678", "recipient": "3197010260000", "message": "Call me"}'
+    url = "https://td.example.com/webhooks/mb-inbound-key/inbound"
+    request = WebhookRequest("POST", url, {"content-type": "application/json",
+                                           "messagebird-signature-jwt": _token(url, body)}, body)
+    messagebird.PROVIDER.verify(ACCOUNT, request, NOW)
+    [message] = messagebird.PROVIDER.parse_inbound(ACCOUNT, request).inbound
+    assert (message.provider_message_id, message.from_number, message.body) == ("d1", "+31612345678", "Call me")
