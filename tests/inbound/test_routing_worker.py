@@ -238,3 +238,37 @@ def test_help_is_recorded(number, seller):
 
     receive("AYUDA")
     assert ConsentEvent.objects.get().action == "help"
+
+
+def test_a_sender_that_is_not_a_phone_number_still_gets_a_conversation(number, seller):
+    from textdesk.crm.models import Lead
+
+    first = receive("Your code is 1234", from_="BANKCO")
+    again = receive("Another code", from_="BANKCO")
+    assert first.routing_state == again.routing_state == "routed"
+    assert again.conversation_id == first.conversation_id and Lead.objects.count() == 1
+    assert again.routing_rule == "only_candidate"
+
+
+def test_a_message_that_breaks_routing_is_flagged_and_does_not_block_the_rest(number, seller, make_user,
+                                                                              monkeypatch):
+    """Fault injection: routing raises for one customer's message; it is kept, flagged, and the next one routes."""
+    from textdesk.messaging.actions import inbound
+    from textdesk.messaging.models import Message, Notification
+    from textdesk.org.roles import SYSTEM_ADMINISTRATOR
+
+    admin = make_user("admin", role=SYSTEM_ADMINISTRATOR)
+    real = inbound.gather_candidates
+
+    def failing(customer, our_number):
+        if customer == "+14155550123":
+            raise ValueError("corrupt record")
+        return real(customer, our_number)
+
+    monkeypatch.setattr(inbound, "gather_candidates", failing)
+    broken = receive("first", from_="+14155550123")
+    fine = receive("second")
+    broken.refresh_from_db()
+    assert broken.routing_state == "failed" and Message.objects.filter(pk=broken.pk).exists()
+    assert fine.routing_state == "routed"
+    assert Notification.objects.get(user=admin, kind="routing_failed").message_id == broken.pk
