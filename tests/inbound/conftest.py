@@ -25,7 +25,7 @@ def _providers(monkeypatch):
         importlib.import_module("textdesk.providers.twilio")
     except ImportError:
         monkeypatch.setitem(registry.MODULES, "twilio", "tests.inbound.fake_twilio")
-    monkeypatch.setitem(registry.MODULES, "vonage", "tests.inbound.fake_concat")
+    monkeypatch.setitem(registry.MODULES, "test_concat", "tests.inbound.fake_concat")
     account_cache.clear()
     yield
     account_cache.clear()

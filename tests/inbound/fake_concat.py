@@ -18,7 +18,7 @@ def sign(secret: str, body: bytes) -> str:
 
 
 class FakeConcat:
-    kind = "vonage"
+    kind = "test_concat"
 
     def verify(self, account, request, now=None):
         if not hmac.compare_digest(sign(account.credentials["secret"], request.body), request.header("x-test-signature")):

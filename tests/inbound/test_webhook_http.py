@@ -161,7 +161,7 @@ def _post_part(server, account, part: int, total: int, text: str, ref="R1"):
 
 
 def test_concatenated_parts_become_one_message(asgi_server, make_provider_account):
-    account = make_provider_account(kind="vonage", credentials={"secret": "s3cret"})
+    account = make_provider_account(kind="test_concat", credentials={"secret": "s3cret"})
     assert _post_part(asgi_server, account, 3, 3, "world!").status_code == 200
     assert _post_part(asgi_server, account, 1, 3, "Hello, ").status_code == 200
     assert _post_part(asgi_server, account, 3, 3, "world!").status_code == 200  # a retried part
@@ -170,3 +170,19 @@ def test_concatenated_parts_become_one_message(asgi_server, make_provider_accoun
     assert _post_part(asgi_server, account, 2, 3, "dear ").status_code == 200  # retried after assembly
     (message,) = messages()
     assert message.body == "Hello, dear world!" and message.segments == 3
+
+
+def test_one_event_stream_may_carry_messages_and_reports_on_either_url(transactional_db, seller_setup):
+    """Providers with a single webhook (e.g. Telnyx) send delivery reports to the inbound URL too."""
+    from textdesk.messaging.actions.intake import store_parsed
+    from textdesk.messaging.models import Message
+    from textdesk.providers.base import InboundSMS, StatusReport
+
+    sent = Message.objects.create(
+        direction="outbound", provider_account=seller_setup.account, from_number=seller_setup.number.e164,
+        to_number=CUSTOMER, body="hi", status="sent", provider_message_id="out-1",
+    )
+    store_parsed(seller_setup.account.pk, [InboundSMS("in-1", CUSTOMER, seller_setup.number.e164, "yo")],
+                 [StatusReport("out-1", "delivered", "delivered")])
+    sent.refresh_from_db()
+    assert sent.status == "delivered" and messages().get().body == "yo"

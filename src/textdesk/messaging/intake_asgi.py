@@ -244,10 +244,8 @@ async def _handle(scope, receive) -> WebhookResponse:
         return _error(rejected.status, rejected.reason)
 
     try:
-        if kind == "inbound":
-            await _in_db_thread(intake.store_inbound, account.id, parsed.inbound)
-        else:
-            await _in_db_thread(intake.store_statuses, account.id, parsed.statuses)
+        if parsed.inbound or parsed.statuses:
+            await _in_db_thread(intake.store_parsed, account.id, list(parsed.inbound), list(parsed.statuses))
     except intake.InvalidInbound as invalid:
         return _error(400, str(invalid))
     return parsed.response or getattr(provider, "default_response", None) or DEFAULT_ACK

@@ -174,3 +174,14 @@ def store_statuses(account_id: int, reports: Iterable[StatusReport]) -> int:
             apply_status_report(account, report)
             count += 1
     return count
+
+
+def store_parsed(account_id: int, inbound: list[InboundSMS], statuses: list[StatusReport]) -> StoreResult:
+    """Store whatever one webhook carried. Some providers send messages and delivery reports to the
+    same URL (one event stream), so either route may bring either kind; both commit together."""
+    if not statuses:
+        return store_inbound(account_id, inbound)
+    with transaction.atomic():
+        result = store_inbound(account_id, inbound) if inbound else StoreResult(stored=0, duplicates=0)
+        store_statuses(account_id, statuses)
+    return result
