@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import socket
 import threading
 import time
@@ -17,14 +16,10 @@ AUTH_TOKEN = "inbound-test-auth-token"
 
 @pytest.fixture(autouse=True)
 def _providers(monkeypatch):
-    """Use the real Twilio adapter when it exists; until then a test-only one with the same wire format."""
+    """A test-only provider that delivers messages in parts; a fresh account cache for every test."""
     from textdesk.messaging.intake_asgi import account_cache
     from textdesk.providers import registry
 
-    try:
-        importlib.import_module("textdesk.providers.twilio")
-    except ImportError:
-        monkeypatch.setitem(registry.MODULES, "twilio", "tests.inbound.fake_twilio")
     monkeypatch.setitem(registry.MODULES, "test_concat", "tests.inbound.fake_concat")
     account_cache.clear()
     yield
