@@ -212,7 +212,7 @@ async def _handle(scope, receive) -> WebhookResponse:
     route = _route(scope["path"])
     if route is None:
         return _error(404, "no such webhook")
-    kind, key = route
+    route_name, key = route
     method = scope.get("method", "GET").upper()
     if method not in ("POST", "GET"):
         return _error(405, f"method {method} not allowed")
@@ -222,7 +222,7 @@ async def _handle(scope, receive) -> WebhookResponse:
     if declared.isdigit() and int(declared) > limit:
         return _error(413, f"body larger than {limit} bytes")
 
-    account = await _account(kind, key)
+    account = await _account(route_name, key)
     if account is None:
         return _error(404, "unknown webhook key")
     try:
@@ -236,7 +236,7 @@ async def _handle(scope, receive) -> WebhookResponse:
     provider = get_provider(account.kind)
     try:
         provider.verify(account.config, request, received_at)
-        if kind == "inbound":
+        if route_name == "inbound":
             parsed = provider.parse_inbound(account.config, request)
         else:
             parsed = provider.parse_status(account.config, request)
