@@ -1,0 +1,183 @@
+"""Small helpers shared by the Vonage, Telnyx and Plivo adapters (nothing provider-specific here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from textdesk.domain import failures
+from textdesk.providers.base import (
+    OutcomeUnknownError,
+    PermanentProviderError,
+    ProviderError,
+    RetryableProviderError,
+    WebhookRejected,
+)
+
+# How long we wait for a provider's answer. Short on purpose: a slow answer becomes OutcomeUnknownError
+# and the worker decides (retry with an idempotency key, lookup, or mark unknown).
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+@dataclass(frozen=True)
+class ErrorMeaning:
+    """What a provider's error code means in neutral terms."""
+
+    reason: str
+    permanent: bool
+    opt_out: bool = False
+
+    def error(self, code: str, text: str) -> ProviderError:
+        cls = PermanentProviderError if self.permanent else RetryableProviderError
+        return cls(self.reason, code, text, opt_out=self.opt_out)
+
+
+def timeout_for(options: Mapping[str, object]) -> httpx.Timeout:
+    """``options["timeout"]`` (seconds, read) lets an account — or a test — shorten the wait."""
+    seconds = options.get("timeout")
+    if seconds is None:
+        return DEFAULT_TIMEOUT
+    return httpx.Timeout(float(seconds), connect=min(5.0, float(seconds)))
+
+
+def request(client: httpx.Client, method: str, url: str, *, timeout: httpx.Timeout, **kwargs) -> httpx.Response:
+    """One HTTP call; transport failures become neutral errors.
+
+    Failing to connect means the provider never saw the request (safe to retry). Anything after the
+    request started going out (write/read timeout, dropped connection) leaves the outcome unknown.
+    """
+    try:
+        return client.request(method, url, timeout=timeout, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, "", f"connection failed: {exc}") from exc
+    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", f"no answer: {exc}") from exc
+
+
+def raise_for_transient(response: httpx.Response, code: str = "", text: str = "") -> None:
+    """429 → retryable (with Retry-After); 5xx → retryable, except 504, whose upstream may have taken
+    the message (outcome unknown)."""
+    status = response.status_code
+    text = text or response.reason_phrase
+    if status == 429:
+        raise RetryableProviderError(failures.RATE_LIMITED, code or "429", text,
+                                     retry_after=retry_after_seconds(response))
+    if status == 504:
+        raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code or "504", text)
+    if status >= 500:
+        raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, code or str(status), text,
+                                     retry_after=retry_after_seconds(response))
+
+
+def raise_for_auth(response: httpx.Response, code: str = "", text: str = "") -> None:
+    """401/403 → our credentials were refused (checked after the provider's own error codes, which
+    may use 403 for other meanings)."""
+    if response.status_code in (401, 403):
+        raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED, code or str(response.status_code),
+                                     text or response.reason_phrase)
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: let the worker use its own back-off
+
+
+def json_body(response: httpx.Response) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def webhook_params(request, *, allow_json: bool = False) -> dict[str, str]:
+    """The parameters of a form/query webhook (GET query, or POST form merged over the query).
+
+    Repeated names keep their last value; provider SMS webhooks never repeat a name.
+    """
+    params = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
+    if request.method.upper() == "GET" or not request.body:
+        return params
+    if request.content_type == "application/json":
+        if not allow_json:
+            raise WebhookRejected(415, "JSON body not expected for this webhook")
+        data = json_object(request.body)
+        params.update({key: _as_text(value) for key, value in data.items()})
+        return params
+    if request.content_type not in ("application/x-www-form-urlencoded", ""):
+        raise WebhookRejected(415, f"unsupported content type {request.content_type!r}")
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "body is not UTF-8") from None
+    params.update(parse_qsl(text, keep_blank_values=True))
+    return params
+
+
+def _as_text(value: object) -> str:
+    """A JSON value as the text a form would have carried ("true", "3", "")."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def json_object(body: bytes) -> dict:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected(400, "body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise WebhookRejected(400, "JSON body is not an object")
+    return data
+
+
+def require(params: Mapping[str, object], *names: str) -> None:
+    missing = [n for n in names if not params.get(n)]
+    if missing:
+        raise WebhookRejected(400, f"missing field(s): {', '.join(missing)}")
+
+
+def check_timestamp_window(timestamp: str, now: dt.datetime, window_seconds: int) -> None:
+    """Reject a signed timestamp that is not within ``window_seconds`` of now (replay protection)."""
+    try:
+        ts = int(timestamp)
+    except (TypeError, ValueError):
+        raise WebhookRejected(400, "signature timestamp is not a unix time") from None
+    skew = abs(now.timestamp() - ts)
+    if skew > window_seconds:
+        raise WebhookRejected(403, f"signature timestamp outside the {window_seconds} s window")
+
+
+def to_int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+# GSM 03.38 basic set and extension table: text that fits needs no UCS-2 (providers that want the
+# encoding declared, like Vonage's SMS API, are told "unicode" otherwise).
+_GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENSION = set("^{}\\[~]|€\f")
+
+
+def is_gsm7(text: str) -> bool:
+    return all(ch in _GSM7_BASIC or ch in _GSM7_EXTENSION for ch in text)
