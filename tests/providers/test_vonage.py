@@ -218,8 +218,8 @@ def rejected(acct, request, now=None) -> WebhookRejected:
 def test_tampered_unsigned_stale_and_misconfigured_sms_webhooks_are_refused():
     signed = vonage.sign_sms_params(inbound_params(), SECRET, "sha256")
     tampered = {**signed, "text": "Send the invoice to attacker@example.com"}
-    assert (rejected(account(method="sha256"), form_request(tampered)).status, "signature does not match") == (
-        403, rejected(account(method="sha256"), form_request(tampered)).reason)
+    mismatch = rejected(account(method="sha256"), form_request(tampered))
+    assert (mismatch.status, mismatch.reason) == (403, "signature does not match")
 
     unsigned = rejected(account(), form_request(inbound_params()))
     assert (unsigned.status, unsigned.reason) == (403, "unsigned webhook: no sig parameter")

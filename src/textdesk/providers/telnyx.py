@@ -51,6 +51,7 @@ STATUS_MAP: dict[str, str | None] = {
     "delivery_failed": status.UNDELIVERED,
     "delivery_unconfirmed": status.SENT,  # final for Telnyx: the carrier gave no receipt
     "expired": status.UNDELIVERED,
+    "read": status.DELIVERED,  # in the SDK's enum (RCS); an SMS never reports it
     "received": status.RECEIVED,
     "webhook_delivered": status.RECEIVED,
 }
