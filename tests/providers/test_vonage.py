@@ -411,3 +411,11 @@ def test_vonage_keeps_lookup_and_idempotency_off():
 def test_unknown_api_option_is_refused():
     with pytest.raises(ValueError):
         vonage.PROVIDER.send(account(api="smpp"), outbound(), None)
+
+
+def test_a_query_of_our_own_on_the_callback_url_is_not_part_of_what_vonage_signs():
+    signed = vonage.sign_sms_params(inbound_params(), SECRET, "sha256")
+    fixture = recorded.load("vonage", "inbound_post_form")
+    request = recorded.as_request(fixture, body=urlencode(signed).encode(), url=fixture["url"] + "?route=eu-1")
+    vonage.PROVIDER.verify(account(method="sha256"), request, recorded.now())
+    assert vonage.PROVIDER.parse_inbound(account(), request).inbound[0].body == "Hello world"

@@ -101,28 +101,28 @@ def json_body(response: httpx.Response) -> dict:
 # ---------------------------------------------------------------- webhooks
 
 
-def webhook_params(request, *, allow_json: bool = False) -> dict[str, str]:
-    """The parameters of a form/query webhook (GET query, or POST form merged over the query).
+def query_params(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
 
+
+def webhook_params(request, *, allow_json: bool = False) -> dict[str, str]:
+    """The parameters a provider sent: the query of a GET, the body (form, or JSON when allowed) of a POST.
+
+    A POST's own URL query is ours (e.g. a routing token), not the provider's, so it is left out.
     Repeated names keep their last value; provider SMS webhooks never repeat a name.
     """
-    params = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
-    if request.method.upper() == "GET" or not request.body:
-        return params
+    if request.method.upper() == "GET":
+        return query_params(request.url)
     if request.content_type == "application/json":
         if not allow_json:
             raise WebhookRejected(415, "JSON body not expected for this webhook")
-        data = json_object(request.body)
-        params.update({key: _as_text(value) for key, value in data.items()})
-        return params
+        return {key: _as_text(value) for key, value in json_object(request.body).items()}
     if request.content_type not in ("application/x-www-form-urlencoded", ""):
         raise WebhookRejected(415, f"unsupported content type {request.content_type!r}")
     try:
-        text = request.body.decode("utf-8")
+        return dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
     except UnicodeDecodeError:
         raise WebhookRejected(400, "body is not UTF-8") from None
-    params.update(parse_qsl(text, keep_blank_values=True))
-    return params
 
 
 def _as_text(value: object) -> str:

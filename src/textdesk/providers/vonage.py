@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import time
 import warnings
 from collections.abc import Mapping
@@ -461,11 +460,8 @@ def _messages_status(data: dict) -> StatusReport:
 
 def _raw_params(request: WebhookRequest) -> dict[str, object]:
     """Parameters with their JSON types kept, since the signature formats non-strings differently."""
-    if request.method.upper() != "GET" and request.content_type == "application/json" and request.body:
-        params: dict[str, object] = dict(_kit.webhook_params(
-            WebhookRequest(request.method, request.url, {}, b"")))
-        params.update(_kit.json_object(request.body))
-        return params
+    if request.method.upper() != "GET" and request.content_type == "application/json":
+        return dict(_kit.json_object(request.body))
     return dict(_kit.webhook_params(request))
 
 
