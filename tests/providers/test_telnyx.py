@@ -306,3 +306,9 @@ def test_accepted_without_an_id_leaves_the_outcome_unknown(fake_api, http_client
     fake_api.answer(200, {"data": {}})
     with pytest.raises(OutcomeUnknownError):
         ADAPTER.send(account(base_url=fake_api.url), outbound(), http_client)
+
+
+def test_a_conflict_on_the_idempotency_key_is_retryable(fake_api, http_client):
+    fake_api.answer(409, {"errors": [{"code": "409", "title": "Conflict", "detail": "Request in progress"}]})
+    with pytest.raises(RetryableProviderError):
+        ADAPTER.send(account(base_url=fake_api.url), outbound(), http_client)

@@ -30,6 +30,7 @@ from textdesk.providers.base import (
     OutcomeUnknownError,
     ParsedWebhook,
     PermanentProviderError,
+    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -172,6 +173,10 @@ class TelnyxProvider:
         if code in ERROR_MAP:
             raise ERROR_MAP[code].error(code, text)
         _kit.raise_for_auth(response, code, text)
+        if response.status_code == 409:
+            # The first request under this Idempotency-Key is still being processed; asking again later
+            # under the same key replays its answer, so waiting is safe.
+            raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, code or "409", text)
         if code.startswith("10") or response.status_code in (400, 422):
             raise PermanentProviderError(failures.INVALID_SENDING_PARAMETERS, code or str(response.status_code), text)
         raise PermanentProviderError(failures.UNKNOWN, code or str(response.status_code), text)

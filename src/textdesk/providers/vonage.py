@@ -4,6 +4,11 @@ JWT-signed JSON webhooks). ``options["api"]`` picks one: ``"sms"`` (default) or 
 Options: ``api``; ``signature_method`` for the SMS API (``md5hash`` — the dashboard default —, ``md5``,
 ``sha1``, ``sha256``, ``sha512``: the last four are HMACs); ``signature_window`` (seconds, default 300);
 ``base_url``; ``timeout``.
+
+Known limits: a long SMS API message gets one message-id per part and one delivery receipt per part; we
+keep the first part's id, so the first part's receipt decides the message's status and the others are
+not matched. Neither API honours an idempotency key, and the SMS API cannot look a message up by our
+``client-ref``, so an interrupted send cannot be made safe (``supports_idempotency``/``supports_lookup``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import datetime as dt
 import hashlib
 import hmac
 import time
+import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -180,7 +186,7 @@ def sign_messages_webhook(body: bytes, secret: str, api_key: str = "", issued_at
     """An ``Authorization`` header value as the Messages API sends it: HS256 JWT with ``payload_hash``."""
     claims = {
         "iat": int(time.time()) if issued_at is None else issued_at,
-        "jti": hashlib.sha256(body + str(issued_at).encode()).hexdigest()[:32],
+        "jti": str(uuid.uuid4()),
         "payload_hash": hashlib.sha256(body).hexdigest(),
     }
     if api_key:
@@ -228,8 +234,7 @@ class VonageProvider:
         CredentialField("signature_secret", "Signature secret",
                         help="Signs incoming webhooks (Dashboard → API settings). Required: unsigned webhooks are refused."),
     )
-    # Neither Vonage API honours an idempotency key, and the SMS API cannot look a message up by our
-    # client-ref (only by its own message-id), so a send interrupted mid-flight stays unknown.
+    # See the module notes: no idempotency key, no lookup by our client-ref.
     supports_idempotency = False
     supports_lookup = False
     reports_delivery = True
@@ -242,6 +247,8 @@ class VonageProvider:
         return self._send_sms_api(account, message, client)
 
     def _send_sms_api(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
+        # The API reference puts api_key/api_secret in the form body (the v4 SDK sends a Basic header
+        # instead; the API accepts both). We follow the reference.
         form = {
             "api_key": account.credentials["api_key"],
             "api_secret": account.credentials["api_secret"],
