@@ -249,3 +249,11 @@ def test_server_errors_are_retryable_and_a_slow_answer_is_unknown(fake_api, http
 def test_plivo_has_neither_idempotency_nor_lookup():
     assert not ADAPTER.supports_idempotency and not ADAPTER.supports_lookup
     assert ADAPTER.lookup(account(), outbound(), None) is None
+
+
+def test_without_an_account_timeout_the_callers_client_timeout_applies(fake_api):
+    import httpx
+
+    fake_api.answer(202, {}, hang=True)
+    with httpx.Client(timeout=0.3) as short_client, pytest.raises(OutcomeUnknownError):
+        ADAPTER.send(account(base_url=fake_api.url), outbound(), short_client)

@@ -19,11 +19,6 @@ from textdesk.providers.base import (
     WebhookRejected,
 )
 
-# How long we wait for a provider's answer. Short on purpose: a slow answer becomes OutcomeUnknownError
-# and the worker decides (retry with an idempotency key, lookup, or mark unknown).
-DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
-
-
 @dataclass(frozen=True)
 class ErrorMeaning:
     """What a provider's error code means in neutral terms."""
@@ -37,15 +32,16 @@ class ErrorMeaning:
         return cls(self.reason, code, text, opt_out=self.opt_out)
 
 
-def timeout_for(options: Mapping[str, object]) -> httpx.Timeout:
-    """``options["timeout"]`` (seconds, read) lets an account — or a test — shorten the wait."""
+def timeout_for(options: Mapping[str, object]):
+    """How long to wait for the provider: the caller's ``httpx.Client`` decides, unless the account sets
+    ``options["timeout"]`` (seconds). A slow answer becomes OutcomeUnknownError either way."""
     seconds = options.get("timeout")
     if seconds is None:
-        return DEFAULT_TIMEOUT
-    return httpx.Timeout(float(seconds), connect=min(5.0, float(seconds)))
+        return httpx.USE_CLIENT_DEFAULT
+    return httpx.Timeout(float(seconds))
 
 
-def request(client: httpx.Client, method: str, url: str, *, timeout: httpx.Timeout, **kwargs) -> httpx.Response:
+def request(client: httpx.Client, method: str, url: str, *, timeout, **kwargs) -> httpx.Response:
     """One HTTP call; transport failures become neutral errors.
 
     Failing to connect means the provider never saw the request (safe to retry). Anything after the
