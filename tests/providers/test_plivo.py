@@ -91,7 +91,7 @@ def test_a_json_body_is_an_unsupported_media_type():
 
 # ---------------------------------------------------------------- meta
 
-DOCUMENTED_STATUSES = ["queued", "sent", "failed", "delivered", "undelivered", "read", "rejected"]  # providers.md §4.3
+DOCUMENTED_STATUSES = ["queued", "sent", "failed", "delivered", "undelivered", "read", "rejected"]  # Plivo status callback docs
 
 
 def test_every_documented_status_is_mapped_and_has_a_recorded_callback():
@@ -211,7 +211,7 @@ def test_our_request_matches_what_the_sdk_sends(fake_api, http_client, monkeypat
     fake_api.answer_recorded(recorded.load("plivo", "send_ok"))
     fake_api.answer_recorded(recorded.load("plivo", "send_ok"))
     ADAPTER.send(account(base_url=fake_api.url), outbound(), http_client)
-    # The SDK resets its base URI to this module constant on every request (providers.md §9).
+    # The SDK resets its base URI to this module constant on every request.
     monkeypatch.setattr(plivo.rest.client, "PLIVO_API_BASE_URI", fake_api.url + "/v1/Account")
     client = plivo.RestClient(AUTH_ID, AUTH_TOKEN)
     client.messages.create(src="14155550100", dst="14155550111", text="Hello from TextDesk",

@@ -108,7 +108,7 @@ def test_malformed_events_are_400_with_the_reason(body, reason):
 
 # ---------------------------------------------------------------- meta
 
-# outbound_message_payload.py's to[].status enum, plus the inbound values (providers.md §3.2, §8).
+# The SDK's outbound to[].status enum, plus the values inbound messages carry.
 DOCUMENTED_OUTBOUND_STATUSES = ["queued", "sending", "sent", "delivered", "sending_failed", "delivery_failed",
                                 "delivery_unconfirmed", "expired"]
 DOCUMENTED_INBOUND_STATUSES = ["received", "webhook_delivered"]

@@ -121,7 +121,7 @@ def test_invalid_json_status_is_a_400():
 
 # ---------------------------------------------------------------- meta: fixtures used, statuses mapped
 
-# The provider's documented enums (providers.md §2.3, §2.5).
+# Vonage's documented enums: SMS API delivery receipts, Messages API status webhooks.
 DOCUMENTED_DLR_STATUSES = ["accepted", "buffered", "delivered", "expired", "failed", "rejected", "unknown", "deleted"]
 DOCUMENTED_MESSAGES_STATUSES = ["submitted", "delivered", "rejected", "undeliverable", "read"]
 
