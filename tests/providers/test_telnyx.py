@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import telnyx
 from nacl.signing import SigningKey
 from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
@@ -312,3 +314,14 @@ def test_a_conflict_on_the_idempotency_key_is_retryable(fake_api, http_client):
     fake_api.answer(409, {"errors": [{"code": "409", "title": "Conflict", "detail": "Request in progress"}]})
     with pytest.raises(RetryableProviderError):
         ADAPTER.send(account(base_url=fake_api.url), outbound(), http_client)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=200))
+def test_any_body_we_sign_verifies_with_the_sdk_and_with_us(text):
+    seed = bytes(range(32))
+    body = json.dumps({"data": {"event_type": "message.received", "payload": {"text": text}}}, ensure_ascii=False).encode()
+    headers = adapter_module.sign_webhook(body, seed)
+    verify_webhook_signature(body, headers, public_key(seed))
+    ADAPTER.verify(account(public_key(seed)), recorded.as_request(recorded.load("telnyx", "message_received"), body=body,
+                                                                  headers=headers), recorded.now())

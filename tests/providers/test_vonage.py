@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import vonage_jwt
 from vonage_http_client import Auth
 
@@ -419,3 +421,17 @@ def test_a_query_of_our_own_on_the_callback_url_is_not_part_of_what_vonage_signs
     request = recorded.as_request(fixture, body=urlencode(signed).encode(), url=fixture["url"] + "?route=eu-1")
     vonage.PROVIDER.verify(account(method="sha256"), request, recorded.now())
     assert vonage.PROVIDER.parse_inbound(account(), request).inbound[0].body == "Hello world"
+
+
+# ---------------------------------------------------------------- property: our signature equals the SDK's
+
+
+
+@settings(max_examples=150, deadline=None)
+@given(params=st.dictionaries(st.text(st.characters(whitelist_categories=("Ll", "Nd")), min_size=1, max_size=10)
+                              .filter(lambda k: k not in ("sig", "timestamp")),
+                              st.text(st.characters(blacklist_categories=("Cs",)), max_size=30), max_size=8),
+       method=st.sampled_from(["md5", "sha1", "sha256", "sha512"]))
+def test_our_sms_signature_equals_the_sdks_for_any_parameters(params, method):
+    signed = vonage.sign_sms_params(params, SECRET, method, timestamp=1700000000)
+    assert Auth(api_key=API_KEY, signature_secret=SECRET, signature_method=method).check_signature(dict(signed))
