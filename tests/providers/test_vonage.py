@@ -410,9 +410,17 @@ def test_vonage_keeps_lookup_and_idempotency_off():
     assert vonage.PROVIDER.lookup(account(), outbound(), None) is None
 
 
-def test_unknown_api_option_is_refused():
-    with pytest.raises(ValueError):
-        vonage.PROVIDER.send(account(api="smpp"), outbound(), None)
+def test_a_misconfigured_account_fails_before_anything_is_sent(fake_api, http_client):
+    with pytest.raises(PermanentProviderError) as caught:
+        vonage.PROVIDER.send(account(api="smpp", base_url=fake_api.url), outbound(), http_client)
+    assert caught.value.reason == failures.PROVIDER_AUTH_FAILED
+    no_secret = AccountConfig(kind="vonage", credentials={"api_key": API_KEY}, options={"base_url": fake_api.url})
+    with pytest.raises(PermanentProviderError) as missing:
+        vonage.PROVIDER.send(no_secret, outbound(), http_client)
+    assert missing.value.text == "the account has no api_secret"
+    assert fake_api.received == []
+    signed = vonage.sign_sms_params(inbound_params(), SECRET, "sha256")
+    assert rejected(account(api="smpp"), form_request(signed)).status == 403
 
 
 def test_a_query_of_our_own_on_the_callback_url_is_not_part_of_what_vonage_signs():

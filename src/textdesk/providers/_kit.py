@@ -32,6 +32,14 @@ class ErrorMeaning:
         return cls(self.reason, code, text, opt_out=self.opt_out)
 
 
+def credential(account, name: str) -> str:
+    """A credential the request needs; a missing one fails the send before anything leaves."""
+    value = account.credentials.get(name)
+    if not value:
+        raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED, "", f"the account has no {name}")
+    return str(value)
+
+
 def timeout_for(options: Mapping[str, object]):
     """How long to wait for the provider: the caller's ``httpx.Client`` decides, unless the account sets
     ``options["timeout"]`` (seconds). A slow answer becomes OutcomeUnknownError either way."""

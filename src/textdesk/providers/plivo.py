@@ -167,7 +167,7 @@ class PlivoProvider:
     reports_delivery = True
 
     def send(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
-        auth_id = account.credentials["auth_id"]
+        auth_id = _kit.credential(account, "auth_id")
         body = {
             "src": message.from_number.lstrip("+"),
             "dst": message.to_number.lstrip("+"),
@@ -178,7 +178,7 @@ class PlivoProvider:
             body["url"] = message.status_callback_url
             body["method"] = "POST"
         response = _kit.request(client, "POST", f"{account.base_url(API_BASE)}/v1/Account/{auth_id}/Message/",
-                                json=body, auth=(auth_id, account.credentials["auth_token"]),
+                                json=body, auth=(auth_id, _kit.credential(account, "auth_token")),
                                 timeout=_kit.timeout_for(account.options))
         answer = _kit.json_body(response)
         if response.status_code in (200, 202):

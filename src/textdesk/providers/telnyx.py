@@ -152,7 +152,7 @@ class TelnyxProvider:
         # Serialised by us, deterministically: a retry must send the very same bytes to match the key.
         content = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         headers = {
-            "Authorization": f"Bearer {account.credentials['api_key']}",
+            "Authorization": "Bearer " + _kit.credential(account, "api_key"),
             "Content-Type": "application/json",
             "Accept": "application/json",
             "Idempotency-Key": idempotency_header(message.idempotency_key),

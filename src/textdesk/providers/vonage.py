@@ -199,11 +199,15 @@ def sign_messages_webhook(body: bytes, secret: str, api_key: str = "", issued_at
 # ---------------------------------------------------------------- the adapter
 
 
+APIS = ("sms", "messages")
+
+
+def _api(account: AccountConfig) -> str:
+    return str(account.options.get("api") or "sms")
+
+
 def _uses_messages_api(account: AccountConfig) -> bool:
-    api = str(account.options.get("api") or "sms")
-    if api not in ("sms", "messages"):
-        raise ValueError(f"Vonage option api must be 'sms' or 'messages', not {api!r}")
-    return api == "messages"
+    return _api(account) == "messages"
 
 
 def _digits(number: str) -> str:
@@ -242,6 +246,8 @@ class VonageProvider:
     # ------------------------------------------------------------ sending
 
     def send(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
+        if _api(account) not in APIS:  # a misconfigured account: fail before anything leaves
+            raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED, "", f"unknown Vonage api {_api(account)!r}")
         if _uses_messages_api(account):
             return self._send_messages_api(account, message, client)
         return self._send_sms_api(account, message, client)
@@ -250,8 +256,8 @@ class VonageProvider:
         # The API reference puts api_key/api_secret in the form body (the v4 SDK sends a Basic header
         # instead; the API accepts both). We follow the reference.
         form = {
-            "api_key": account.credentials["api_key"],
-            "api_secret": account.credentials["api_secret"],
+            "api_key": _kit.credential(account, "api_key"),
+            "api_secret": _kit.credential(account, "api_secret"),
             "from": _digits(message.from_number),
             "to": _digits(message.to_number),
             "text": message.body,
@@ -300,7 +306,7 @@ class VonageProvider:
             body["webhook_url"] = message.status_callback_url
         response = _kit.request(
             client, "POST", account.base_url(MESSAGES_API_BASE) + "/v1/messages", json=body,
-            auth=(account.credentials["api_key"], account.credentials["api_secret"]),
+            auth=(_kit.credential(account, "api_key"), _kit.credential(account, "api_secret")),
             timeout=_kit.timeout_for(account.options))
         if response.status_code in (200, 202):
             uuid = _kit.json_body(response).get("message_uuid")
@@ -330,6 +336,8 @@ class VonageProvider:
         secret = account.credentials.get("signature_secret", "")
         if not secret:
             raise WebhookRejected(403, "no signature secret configured for this Vonage account")
+        if _api(account) not in APIS:
+            raise WebhookRejected(403, f"unknown Vonage api {_api(account)!r} configured for this account")
         window = int(account.options.get("signature_window") or DEFAULT_WINDOW)
         if _uses_messages_api(account):
             self._verify_jwt(account, request, secret, now, window)
