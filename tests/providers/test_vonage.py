@@ -14,7 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import vonage_jwt
-from vonage_http_client import Auth
+from vonage import Vonage
+from vonage_http_client import Auth, HttpClientOptions
+from vonage_messages import Sms as MessagesSms
+from vonage_sms import SmsMessage
 
 from textdesk.domain import failures
 from textdesk.domain import status as statuses
@@ -28,7 +31,7 @@ from textdesk.providers.base import (
     WebhookRejected,
 )
 from tests.providers import _recorded as recorded
-from tests.providers._fake_api import fake_api, http_client  # noqa: F401  (pytest fixtures)
+from tests.providers._fake_api import fake_api, fake_tls_api, http_client  # noqa: F401  (pytest fixtures)
 
 SECRET = "signature-secret-0123456789abcdefghij"
 API_KEY = "abcd1234"
@@ -300,7 +303,7 @@ def test_send_posts_the_documented_form_and_reads_the_message_id(fake_api, http_
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
     assert form == {"api_key": API_KEY, "api_secret": "api-secret", "from": "447700900001", "to": "447700900000",
                     "text": "Hello from TextDesk", "type": "text", "client-ref": "td-42",
-                    "callback": "https://crm.example.com/webhooks/vonage/status", "status-report-req": "1"}
+                    "callback": "https://crm.example.com/webhooks/vonage/status", "status-report-req": "True"}
 
 
 def test_send_declares_unicode_for_text_outside_gsm7(fake_api, http_client):
@@ -443,3 +446,43 @@ def test_a_query_of_our_own_on_the_callback_url_is_not_part_of_what_vonage_signs
 def test_our_sms_signature_equals_the_sdks_for_any_parameters(params, method):
     signed = vonage.sign_sms_params(params, SECRET, method, timestamp=1700000000)
     assert Auth(api_key=API_KEY, signature_secret=SECRET, signature_method=method).check_signature(dict(signed))
+
+
+
+# ---------------------------------------------------------------- our requests match the SDK's (over HTTPS)
+
+
+def tls_account(api: str, fake) -> AccountConfig:
+    return account(api, base_url=fake.url)
+
+
+def test_our_sms_api_request_carries_the_same_form_as_the_sdks(fake_tls_api):
+    fake_tls_api.answer_recorded(recorded.load("vonage", "send_ok"))
+    fake_tls_api.answer_recorded(recorded.load("vonage", "send_ok"))
+    with fake_tls_api.trusting_client() as client:
+        vonage.PROVIDER.send(tls_account("sms", fake_tls_api), outbound(), client)
+    sdk = Vonage(Auth(api_key=API_KEY, api_secret="api-secret"), HttpClientOptions(rest_host=fake_tls_api.host))
+    sdk.sms.send(SmsMessage(to="447700900000", from_="447700900001", text="Hello from TextDesk", type="text",
+                            client_ref="td-42", callback="https://crm.example.com/webhooks/vonage/status",
+                            status_report_req=True))
+    ours, theirs = fake_tls_api.received
+    assert (ours.method, ours.path) == (theirs.method, theirs.path) == ("POST", "/sms/json")
+    our_form, sdk_form = dict(parse_qsl(ours.body.decode())), dict(parse_qsl(theirs.body.decode()))
+    # The SDK sends the credentials as a Basic header; the API reference (which we follow) in the body.
+    assert theirs.headers["authorization"] == Auth(api_key=API_KEY, api_secret="api-secret").create_basic_auth_string()
+    assert (our_form.pop("api_key"), our_form.pop("api_secret")) == (API_KEY, "api-secret")
+    assert our_form == sdk_form
+
+
+def test_our_messages_api_request_is_the_sdks(fake_tls_api):
+    fake_tls_api.answer_recorded(recorded.load("vonage", "messages_send_ok"))
+    fake_tls_api.answer_recorded(recorded.load("vonage", "messages_send_ok"))
+    with fake_tls_api.trusting_client() as client:
+        vonage.PROVIDER.send(tls_account("messages", fake_tls_api), outbound(), client)
+    sdk = Vonage(Auth(api_key=API_KEY, api_secret="api-secret"), HttpClientOptions(api_host=fake_tls_api.host))
+    sdk.messages.send(MessagesSms(to="447700900000", from_="447700900001", text="Hello from TextDesk",
+                                  client_ref="td-42", webhook_url="https://crm.example.com/webhooks/vonage/status"))
+    ours, theirs = fake_tls_api.received
+    assert (ours.method, ours.path) == (theirs.method, theirs.path) == ("POST", "/v1/messages")
+    assert ours.headers["authorization"] == theirs.headers["authorization"]
+    assert ours.json() == theirs.json()

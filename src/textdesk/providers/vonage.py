@@ -268,7 +268,8 @@ class VonageProvider:
         # The API limits ``callback`` to 100 characters; a longer URL falls back to the dashboard setting.
         if message.status_callback_url and len(message.status_callback_url) <= 100:
             form["callback"] = message.status_callback_url
-            form["status-report-req"] = "1"
+            # A boolean in the reference, whose form encoding it leaves open; the official SDK sends "True".
+            form["status-report-req"] = "True"
         response = _kit.request(client, "POST", account.base_url(SMS_API_BASE) + "/sms/json", data=form,
                                 timeout=_kit.timeout_for(account.options))
         _kit.raise_for_transient(response)
