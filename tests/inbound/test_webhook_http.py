@@ -186,3 +186,32 @@ def test_one_event_stream_may_carry_messages_and_reports_on_either_url(transacti
                  [StatusReport("out-1", "delivered", "delivered")])
     sent.refresh_from_db()
     assert sent.status == "delivered" and messages().get().body == "yo"
+
+
+def test_vonage_concatenated_sms_signed_by_the_sdk_is_reassembled(asgi_server, make_provider_account):
+    """Vonage's default: GET with the parameters in the query, signed (sha256) with the signature secret."""
+    from urllib.parse import urlencode
+
+    from vonage_http_client import Auth
+
+    secret = "signature-secret-0123456789abcdefghij"
+    account = make_provider_account(
+        kind="vonage", credentials={"api_key": "abcd1234", "api_secret": "x", "signature_secret": secret},
+        options={"signature_method": "sha256"},
+    )
+    path = account.inbound_url.split("://", 1)[1].split("/", 1)[1]
+
+    def part(number: int, text: str):
+        params = {"msisdn": "447700900001", "to": "447700900100", "messageId": f"0A00000{number}",
+                  "text": text, "type": "text", "keyword": "HELLO", "api-key": "abcd1234",
+                  "message-timestamp": "2026-11-21 22:00:00", "concat": "true", "concat-ref": "108",
+                  "concat-total": "2", "concat-part": str(number)}
+        params["sig"] = Auth(api_key="abcd1234", signature_secret=secret, signature_method="sha256").sign_params(params)
+        return httpx.get(f"{asgi_server.url}/{path}?{urlencode(params)}")
+
+    assert part(2, "second half 🙂").status_code in (200, 204)
+    assert not messages().exists()
+    assert part(1, "First half, ").status_code in (200, 204)
+    assert part(1, "First half, ").status_code in (200, 204)  # a retried part
+    (message,) = messages()
+    assert message.body == "First half, second half 🙂" and message.provider_message_id == "0A000001"
