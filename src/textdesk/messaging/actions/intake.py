@@ -12,11 +12,13 @@ can record it with the message.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from textdesk.live import bus
@@ -185,3 +187,48 @@ def store_parsed(account_id: int, inbound: list[InboundSMS], statuses: list[Stat
         result = store_inbound(account_id, inbound) if inbound else StoreResult(stored=0, duplicates=0)
         store_statuses(account_id, statuses)
     return result
+
+
+# ---------------------------------------------------------------- parts that never complete
+
+PART_WAIT = dt.timedelta(minutes=15)  # a missing part after this long is not coming
+ASSEMBLED_KEEP = dt.timedelta(days=1)  # parts of assembled messages answer provider retries until then
+MISSING_PART = "…"
+
+
+def sweep_concat_parts(now: dt.datetime | None = None) -> int:
+    """Store what arrived of messages whose parts stopped coming, so nothing is lost; forget old parts.
+
+    Returns how many messages were stored from incomplete parts.
+    """
+    now = now or timezone.now()
+    groups = (
+        ConcatPartBuffer.objects.values("provider_account_id", "from_number", "reference")
+        .annotate(first=Min("received_at"), parts=Count("id"), total=Max("total"))
+        .filter(first__lt=now - PART_WAIT)
+    )
+    stored = 0
+    for group in groups:
+        key = {k: group[k] for k in ("provider_account_id", "from_number", "reference")}
+        if group["parts"] >= group["total"]:
+            if group["first"] < now - ASSEMBLED_KEEP:
+                ConcatPartBuffer.objects.filter(**key).delete()
+            continue
+        with transaction.atomic():
+            parts = list(ConcatPartBuffer.objects.select_for_update().filter(**key).order_by("number"))
+            if not parts or len(parts) >= parts[0].total:
+                continue
+            by_number = {p.number: p for p in parts}
+            body = "".join(by_number[n].body if n in by_number else MISSING_PART
+                           for n in range(1, parts[0].total + 1))
+            first = parts[0]
+            sms = InboundSMS(provider_message_id=first.provider_message_id, from_number=first.from_number,
+                             to_number=first.to_number, body=body)
+            with connection.cursor() as cursor:
+                if _insert_message(cursor, _message_row(first.provider_account_id, sms, body, len(parts),
+                                                        first.provider_message_id, now)):
+                    stored += 1
+                    bus.wake_workers_on_commit()
+            # A part arriving after this starts a group of its own (stored the same way), never a duplicate.
+            ConcatPartBuffer.objects.filter(pk__in=[p.pk for p in parts]).delete()
+    return stored
