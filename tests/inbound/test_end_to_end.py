@@ -135,3 +135,55 @@ def test_two_workers_routing_at_once_never_double_route(transactional_db, seller
     assert Lead.objects.count() == 4
     assert Conversation.objects.count() == 5
     assert sum(Conversation.objects.values_list("unread_count", flat=True)) == 60
+
+
+def test_two_messages_from_a_new_number_routed_at_once_make_one_lead(transactional_db, seller_setup):
+    """Worker A has created the lead for a new number but not committed when worker B routes the second
+    message from that number: B must wait and find A's lead, not create another."""
+    from django.db import connections, transaction
+
+    from textdesk.crm.models import Lead
+    from textdesk.messaging.actions.inbound import route_message, route_pending
+    from textdesk.messaging.actions.intake import store_inbound
+    from textdesk.messaging.models import Message
+    from textdesk.providers.base import InboundSMS
+
+    new_number = "+14155550777"
+    store_inbound(seller_setup.account.pk, [InboundSMS("SMnew1", new_number, seller_setup.number.e164, "one"),
+                                            InboundSMS("SMnew2", new_number, seller_setup.number.e164, "two")])
+    a_routed, b_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def worker_a():
+        try:
+            with transaction.atomic():
+                message = Message.objects.select_for_update().get(provider_message_id="SMnew1")
+                route_message(message)
+                a_routed.set()
+                b_done.wait(2)  # without serialisation B would finish now, not seeing A's lead
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def worker_b():
+        try:
+            a_routed.wait(30)
+            route_pending("b")
+            b_done.set()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker_a), threading.Thread(target=worker_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert Lead.objects.count() == 1
+    assert Message.objects.filter(routing_state="routed").count() == 2
+    first, second = (Message.objects.get(provider_message_id=sid) for sid in ("SMnew1", "SMnew2"))
+    assert (first.routing_rule, second.routing_rule) == ("new_lead", "only_candidate")
+    assert first.conversation_id == second.conversation_id
