@@ -174,6 +174,9 @@ class AcsProvider:
         endpoint, access_key = parse_connection_string(connection_string)
         url = f"{account.base_url(endpoint)}/sms?api-version={API_VERSION}"
         now = dt.datetime.now(dt.timezone.utc)
+        first_sent = message.first_attempted_at or now
+        if first_sent.tzinfo is None:
+            first_sent = first_sent.replace(tzinfo=dt.timezone.utc)
         options = {"enableDeliveryReport": True}
         if message.client_reference:
             options["tag"] = message.client_reference
@@ -182,11 +185,10 @@ class AcsProvider:
             "smsRecipients": [{
                 "to": message.to_number,
                 "repeatabilityRequestId": repeatability_id(message.idempotency_key),
-                # Should be the time of the *first* attempt. OutboundSMS does not carry it, so we send this
-                # attempt's time: a repeat within ACS's window is still recognised by its id, but a crash
-                # recovery after the window would be taken as a new request. (Open point: pass the first
-                # attempt's time in OutboundSMS to turn that case into a 412 → unknown outcome.)
-                "repeatabilityFirstSent": format_datetime(now, usegmt=True),
+                # The time of the *first* attempt, the same on every resend: inside ACS's window the id is
+                # recognised and not sent again; after it ACS answers 412 (unknown outcome) instead of
+                # taking the resend as a new request.
+                "repeatabilityFirstSent": format_datetime(first_sent.astimezone(dt.timezone.utc), usegmt=True),
             }],
             "message": message.body,
             "smsSendOptions": options,
@@ -325,7 +327,8 @@ def _delivery_report(payload: dict, event: dict) -> StatusReport:
         permanent=bool(reason),
         opt_out=reason == failures.RECIPIENT_OPTED_OUT,
         occurred_at=_webhooks.parse_timestamp(payload.get("receivedtimestamp") or last_attempt.get("timestamp")
-                                           or event.get("eventtime")),
+                                              or event.get("eventtime")),
+        client_reference=str(payload.get("tag") or ""),
     )
 
 

@@ -355,6 +355,7 @@ def _report(item: dict) -> StatusReport:
         permanent=permanent,
         opt_out=opt_out,
         occurred_at=_webhooks.parse_timestamp(item.get("doneAt") or item.get("sentAt")),
+        client_reference=str(item.get("callbackData") or ""),
     )
 
 

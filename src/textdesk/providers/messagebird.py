@@ -251,6 +251,7 @@ def _parse_report(params: dict[str, str]) -> ParsedWebhook:
         permanent=permanent,
         opt_out=reason == failures.RECIPIENT_OPTED_OUT,
         occurred_at=_webhooks.parse_timestamp(params.get("statusDatetime")),
+        client_reference=params.get("reference", ""),
     )])
 
 

@@ -229,6 +229,7 @@ def _parse_callback(request: WebhookRequest) -> ParsedWebhook:
         failure_reason=reason,
         permanent=permanent,
         occurred_at=_webhooks.parse_timestamp(status_obj.get("updated_on")),
+        client_reference=str(data.get("external_id") or ""),
     )])
 
 

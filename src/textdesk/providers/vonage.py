@@ -5,9 +5,11 @@ Options: ``api``; ``signature_method`` for the SMS API (``md5hash`` — the dash
 ``sha1``, ``sha256``, ``sha512``: the last four are HMACs); ``signature_window`` (seconds, default 300);
 ``base_url``; ``timeout``.
 
-Known limits: a long SMS API message gets one message-id per part and one delivery receipt per part; we
-keep the first part's id, so the first part's receipt decides the message's status and the others are
-not matched. Neither API honours an idempotency key, and the SMS API cannot look a message up by our
+A long SMS API message is split by Vonage into parts, each with its own message-id and its own delivery
+receipt: ``send`` returns the first part's id as ``provider_message_id`` and every part's id, in order, as
+``SendResult.part_ids``, and each receipt echoes our ``client-ref`` (``StatusReport.client_reference``).
+
+Known limits: neither API honours an idempotency key, and the SMS API cannot look a message up by our
 ``client-ref``, so an interrupted send cannot be made safe (``supports_idempotency``/``supports_lookup``).
 """
 
@@ -290,14 +292,19 @@ class VonageProvider:
         if response.status_code != 200:
             raise PermanentProviderError(failures.UNKNOWN, str(response.status_code), response.text[:200])
         parts = _http.json_dict(response).get("messages")
-        if not isinstance(parts, list) or not parts:
+        if not isinstance(parts, list) or not parts or not all(isinstance(p, dict) for p in parts):
             # A 200 without a readable answer: the message may have been taken.
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", "unreadable SMS API answer")
         accepted = [p for p in parts if str(p.get("status")) == "0"]
         refused = [p for p in parts if str(p.get("status")) != "0"]
         if not refused:
-            return SendResult(provider_message_id=str(accepted[0].get("message-id", "")), status=status.QUEUED,
-                              provider_status="0", segments=len(parts))
+            # One message-id per part, and later one delivery receipt per part: the messaging layer maps
+            # every id in part_ids to this message so that each part's receipt finds it.
+            part_ids = tuple(str(p.get("message-id") or "") for p in parts)
+            if not all(part_ids):
+                raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "0", "a part was accepted without a message-id")
+            return SendResult(provider_message_id=part_ids[0], status=status.QUEUED, provider_status="0",
+                              segments=len(parts), part_ids=part_ids)
         code = str(refused[0].get("status"))
         text = str(refused[0].get("error-text", ""))
         meaning = SUBMIT_ERROR_MAP.get(code, ErrorMeaning(failures.UNKNOWN, permanent=True))
@@ -449,6 +456,7 @@ class VonageProvider:
             status=STATUS_MAP.get(provider_status),
             error_code="" if error_code in ("", "0") else error_code,
             occurred_at=_vonage_time(params.get("message-timestamp", "")),
+            client_reference=params.get("client-ref", ""),
         )
         if report.error_code:
             meaning = ERROR_MAP.get(error_code, ErrorMeaning(failures.UNKNOWN, permanent=False))
@@ -480,6 +488,7 @@ def _messages_status(data: dict) -> StatusReport:
         status=MESSAGES_STATUS_MAP.get(provider_status),
         error_code=code,
         occurred_at=_vonage_time(str(data.get("timestamp") or "")),
+        client_reference=str(data.get("client_ref") or ""),
     )
     if error:
         meaning = MESSAGES_ERROR_MAP.get(code, ErrorMeaning(failures.UNKNOWN, permanent=False))
