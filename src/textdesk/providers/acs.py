@@ -43,7 +43,6 @@ from textdesk.providers.base import (
     OutcomeUnknownError,
     ParsedWebhook,
     PermanentProviderError,
-    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -218,8 +217,7 @@ class AcsProvider:
         if code == REPEATABILITY_EXPIRED:
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code, str(item.get("errormessage") or ""))
         reason, permanent = ERROR_MAP.get(code, (failures.UNKNOWN, code.startswith("4")))
-        error = PermanentProviderError if permanent else RetryableProviderError
-        raise error(reason, code, str(item.get("errormessage") or ""))
+        raise _http.refusal(reason, permanent, code, str(item.get("errormessage") or ""))
 
     @staticmethod
     def _raise_http_error(response: httpx.Response) -> None:
@@ -232,7 +230,7 @@ class AcsProvider:
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code, text)
         _http.raise_for_transport_status(response, code, text)
         reason, permanent = ERROR_MAP.get(str(response.status_code), (failures.INVALID_SENDING_PARAMETERS, True))
-        raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text)
+        raise _http.refusal(reason, permanent, code, text)
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client) -> SendResult | None:
         return None  # ACS offers no message lookup; the repeatability id makes a resend safe instead.

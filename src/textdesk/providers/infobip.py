@@ -31,8 +31,6 @@ from textdesk.providers.base import (
     OutboundSMS,
     OutcomeUnknownError,
     ParsedWebhook,
-    PermanentProviderError,
-    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -249,8 +247,7 @@ class InfobipProvider:
             return found
         if neutral == status.FAILED:
             reason, permanent, code, text, opt_out = failure_of(item.get("status"), item.get("error"))
-            raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text,
-                                                                                   opt_out=opt_out)
+            raise _http.refusal(reason, permanent, code, text, opt_out=opt_out)
         return SendResult(provider_message_id=str(item.get("messageId") or message.idempotency_key),
                           status=neutral or status.QUEUED, provider_status=provider_status,
                           segments=item.get("smsCount") if isinstance(item.get("smsCount"), int) else None)
@@ -266,7 +263,7 @@ class InfobipProvider:
         text = str(exception.get("text") or "") if isinstance(exception, dict) else ""
         _http.raise_for_transport_status(response, code, text)
         reason, permanent = ERROR_MAP.get(code, (failures.INVALID_SENDING_PARAMETERS, True))
-        raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text)
+        raise _http.refusal(reason, permanent, code, text)
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult | None:
         # Logs keep messages for 48 hours and may lag a little. A miss (None) is still safe for the caller: a

@@ -37,7 +37,6 @@ from textdesk.providers.base import (
     OutcomeUnknownError,
     ParsedWebhook,
     PermanentProviderError,
-    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -150,7 +149,7 @@ class MessageBirdProvider:
         text = str(first.get("description") or "")
         if response.status_code != 429 and code in ERROR_MAP:
             reason, permanent = ERROR_MAP[code]
-            raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text)
+            raise _http.refusal(reason, permanent, code, text)
         _http.raise_for_transport_status(response, code, text)
         raise PermanentProviderError(failures.INVALID_SENDING_PARAMETERS, code, text)
 

@@ -35,7 +35,6 @@ from textdesk.providers.base import (
     OutcomeUnknownError,
     ParsedWebhook,
     PermanentProviderError,
-    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -147,8 +146,7 @@ class TelesignProvider:
             text = str(first_error.get("description") or "")
             if response.status_code != 429 and code in ERROR_MAP:
                 reason, permanent = ERROR_MAP[code]
-                raise (PermanentProviderError if permanent else RetryableProviderError)(
-                    reason, code, text, retry_after=_http.retry_after(response))
+                raise _http.refusal(reason, permanent, code, text, retry_after=_http.retry_after(response))
             _http.raise_for_transport_status(response, code, text)
             raise PermanentProviderError(failures.INVALID_SENDING_PARAMETERS, code, text)
         reference_id = str(data.get("reference_id") or "")
@@ -160,8 +158,7 @@ class TelesignProvider:
         neutral = STATUS_MAP.get(code)
         if neutral in (status.FAILED, status.UNDELIVERED):
             reason, permanent = ERROR_MAP.get(code, (failures.UNKNOWN, True))
-            raise (PermanentProviderError if permanent else RetryableProviderError)(
-                reason, code, str(status_obj.get("description") or ""))
+            raise _http.refusal(reason, permanent, code, str(status_obj.get("description") or ""))
         return SendResult(provider_message_id=reference_id, status=neutral or status.QUEUED, provider_status=code)
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client) -> SendResult | None:
