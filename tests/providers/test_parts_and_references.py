@@ -15,7 +15,8 @@ from textdesk.providers.base import AccountConfig, OutboundSMS, OutcomeUnknownEr
 from textdesk.providers.twilio import PROVIDER as TWILIO
 from tests.providers import _recorded as recorded
 from tests.providers._fake_api import fake_api, http_client  # noqa: F401  (pytest fixtures)
-from tests.providers._fake_api_rest import FakeApi, load_cases, webhook_request
+from tests.providers._fake_api import FakeProviderAPI
+from tests.providers._fake_api_rest import load_cases, webhook_request
 from tests.providers.helpers import twilio_account
 from tests.providers.test_acs import MESSAGE as ACS_MESSAGE
 from tests.providers.test_acs import _accepted, account_at
@@ -103,10 +104,10 @@ def _first_sent(received) -> str:
 def test_acs_sends_the_first_attempts_time_on_every_resend():
     first_attempt = dt.datetime(2026, 11, 21, 21, 5, 7, tzinfo=dt.timezone.utc)
     resend = OutboundSMS(**{**ACS_MESSAGE.__dict__, "first_attempted_at": first_attempt})
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(202, _accepted())
-        api.reply(202, {"value": [{"to": "+15555555555", "messageId": "Outgoing_1", "httpStatusCode": 202,
+        api.answer(202, _accepted())
+        api.answer(202, {"value": [{"to": "+15555555555", "messageId": "Outgoing_1", "httpStatusCode": 202,
                                    "repeatabilityResult": "rejected", "successful": False}]})
         with httpx.Client(timeout=5) as client:
             first = acs.PROVIDER.send(account_at(api.url), resend, client)
@@ -116,22 +117,22 @@ def test_acs_sends_the_first_attempts_time_on_every_resend():
         # The request is still signed with this attempt's own date.
         assert all(r.headers["x-ms-date"] != "Sat, 21 Nov 2026 21:05:07 GMT" for r in api.received)
     finally:
-        api.close()
+        api.stop()
 
 
 def test_acs_reads_a_first_attempt_time_in_another_zone_or_without_one():
     zoned = dt.datetime(2026, 11, 21, 23, 5, 7, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     naive = dt.datetime(2026, 11, 21, 21, 5, 7)
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
         with httpx.Client(timeout=5) as client:
             for when in (zoned, naive):
-                api.reply(202, _accepted())
+                api.answer(202, _accepted())
                 acs.PROVIDER.send(account_at(api.url), OutboundSMS(**{**ACS_MESSAGE.__dict__,
                                                                       "first_attempted_at": when}), client)
         assert [_first_sent(r) for r in api.received] == ["Sat, 21 Nov 2026 21:05:07 GMT"] * 2
     finally:
-        api.close()
+        api.stop()
 
 
 # ---------------------------------------------------------------- non-ASCII signatures are refused, not errors
