@@ -229,7 +229,7 @@ class InfobipProvider:
         if message.client_reference:
             sms["callbackData"] = message.client_reference
         response = _http.send_request(client, "POST", f"{self._base(account)}/sms/2/text/advanced",
-                                       json={"messages": [sms]}, headers=self._headers(account))
+                                      json={"messages": [sms]}, headers=self._headers(account))
         if response.status_code >= 300:
             self._raise_http_error(response)
         data = _http.answer_object(response)
@@ -269,7 +269,7 @@ class InfobipProvider:
         # Logs keep messages for 48 hours and may lag a little. A miss (None) is still safe for the caller: a
         # resend carries the same messageId, which Infobip refuses as a duplicate, and send() then looks again.
         response = _http.send_request(client, "GET", f"{self._base(account)}/sms/1/logs",
-                                       params={"messageId": message.idempotency_key}, headers=self._headers(account))
+                                      params={"messageId": message.idempotency_key}, headers=self._headers(account))
         if response.status_code == 404:
             return None
         if response.status_code >= 300:

@@ -178,8 +178,8 @@ class PlivoProvider:
             body["url"] = message.status_callback_url
             body["method"] = "POST"
         response = _http.send_request(client, "POST", f"{account.base_url(API_BASE)}/v1/Account/{auth_id}/Message/",
-                                json=body, auth=(auth_id, _http.credential(account, "auth_token")),
-                                timeout=_http.timeout_for(account.options))
+                                      json=body, auth=(auth_id, _http.credential(account, "auth_token")),
+                                      timeout=_http.timeout_for(account.options))
         answer = _http.json_dict(response)
         if response.status_code in (200, 202):
             uuids = answer.get("message_uuid")

@@ -149,7 +149,7 @@ class TelnyxProvider:
             "Idempotency-Key": idempotency_header(message.idempotency_key),
         }
         response = _http.send_request(client, "POST", account.base_url(API_BASE) + "/v2/messages", content=content,
-                                headers=headers, timeout=_http.timeout_for(account.options))
+                                      headers=headers, timeout=_http.timeout_for(account.options))
         if response.status_code in (200, 201, 202):
             data = _http.json_dict(response).get("data")
             if not isinstance(data, dict) or not data.get("id"):

@@ -286,7 +286,7 @@ class VonageProvider:
             # A boolean in the reference, whose form encoding it leaves open; the official SDK sends "True".
             form["status-report-req"] = "True"
         response = _http.send_request(client, "POST", account.base_url(SMS_API_BASE) + "/sms/json", data=form,
-                                timeout=_http.timeout_for(account.options))
+                                      timeout=_http.timeout_for(account.options))
         _http.raise_for_busy(response, gateway_timeout_unknown=True)
         _http.raise_for_auth(response)
         if response.status_code != 200:
