@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import os
 import subprocess
 import sys
@@ -100,7 +102,13 @@ def test_duplicate_and_out_of_order_callbacks(hosted, sink):
     send(hosted)
     received = sink.wait_for(6, "/status")
     assert statuses(received) == ["delivered", "delivered", "sent", "sent", "queued", "queued"]
-    webhooks = http.get(hosted.url + "/_sim/webhooks", params={"kind": "status"}).json()
+    # The simulator logs a webhook once the receiver has answered: wait for the last entry.
+    webhooks = []
+    for _attempt in range(100):
+        webhooks = http.get(hosted.url + "/_sim/webhooks", params={"kind": "status"}).json()
+        if len(webhooks) >= 6:
+            break
+        time.sleep(0.05)
     assert [w["status"] for w in webhooks] == statuses(received)
     assert all(w["status_code"] == 200 for w in webhooks)
 
