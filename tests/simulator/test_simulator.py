@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs
