@@ -272,3 +272,18 @@ def test_a_message_that_breaks_routing_is_flagged_and_does_not_block_the_rest(nu
     assert broken.routing_state == "failed" and Message.objects.filter(pk=broken.pk).exists()
     assert fine.routing_state == "routed"
     assert Notification.objects.get(user=admin, kind="routing_failed").message_id == broken.pk
+
+
+def test_a_message_routed_after_a_later_one_does_not_move_the_summary(number, seller, make_record):
+    from textdesk.messaging.models import Conversation
+
+    contact = make_record("contact", seller, mobile_phone=CUSTOMER)
+    conv = Conversation(customer_e164=CUSTOMER, sender_number=number, last_message_preview="newer reply",
+                        last_direction="outbound", last_status="sent",
+                        last_message_at=timezone.now() + dt.timedelta(minutes=1))
+    conv.set_record(contact)
+    conv.save()
+    message = receive("older question")
+    conv.refresh_from_db()
+    assert message.conversation_id == conv.pk and conv.unread_count == 1
+    assert (conv.last_message_preview, conv.last_direction) == ("newer reply", "outbound")

@@ -18,7 +18,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -197,12 +197,18 @@ def conversation_for(record: OwnedRecord, customer: str, number: SenderNumber) -
 
 
 def _touch_conversation(conversation: Conversation, message: Message) -> None:
-    Conversation.objects.filter(pk=conversation.pk).update(unread_count=F("unread_count") + 1)
-    Conversation.objects.filter(pk=conversation.pk).filter(
-        Q(last_message_at__isnull=True) | Q(last_message_at__lte=message.created_at)
-    ).update(
-        last_message_at=message.created_at, last_message_preview=message.body[:160],
-        last_direction=Direction.INBOUND, last_status=MessageStatus.RECEIVED,
+    """One more unread message; the summary moves only if this is the latest message (one statement)."""
+    latest = Q(last_message_at__isnull=True) | Q(last_message_at__lte=message.created_at)
+
+    def if_latest(value, field: str):
+        return Case(When(latest, then=Value(value)), default=F(field))
+
+    Conversation.objects.filter(pk=conversation.pk).update(
+        unread_count=F("unread_count") + 1,
+        last_message_at=if_latest(message.created_at, "last_message_at"),
+        last_message_preview=if_latest(message.body[:160], "last_message_preview"),
+        last_direction=if_latest(Direction.INBOUND.value, "last_direction"),
+        last_status=if_latest(MessageStatus.RECEIVED.value, "last_status"),
     )
 
 
