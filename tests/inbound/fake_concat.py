@@ -21,7 +21,8 @@ class FakeConcat:
     kind = "test_concat"
 
     def verify(self, account, request, now=None):
-        if not hmac.compare_digest(sign(account.credentials["secret"], request.body), request.header("x-test-signature")):
+        expected = sign(account.credentials["secret"], request.body)
+        if not hmac.compare_digest(expected, request.header("x-test-signature")):
             raise WebhookRejected(403, "bad signature")
 
     def parse_inbound(self, account, request):

@@ -17,7 +17,8 @@ TABLE = [
     ("BAJA", OPT_OUT, False), ("alto", OPT_OUT, False), ("ANNULLA", OPT_OUT, False), ("disdici", OPT_OUT, False),
     ("START", OPT_IN, False), ("unstop", OPT_IN, False), ("Yes", OPT_IN, False), ("INICIAR", OPT_IN, False),
     ("SÍ", OPT_IN, False), ("si", OPT_IN, False), ("sim", OPT_IN, False),
-    ("HELP", HELP, False), ("info?", HELP, False), ("AJUDA", HELP, False), ("ayuda", HELP, False), ("Aiuto", HELP, False),
+    ("HELP", HELP, False), ("info?", HELP, False), ("AJUDA", HELP, False), ("ayuda", HELP, False),
+    ("Aiuto", HELP, False),
     ("¡AYUDA!", HELP, False), ("👋 stop 👋", OPT_OUT, False),
 ]
 

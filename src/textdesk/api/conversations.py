@@ -168,7 +168,8 @@ def list_conversations(request, filters: Query[ConversationFilters]):
     if filters.number:
         e164 = phones.normalise(filters.number).e164
         if not e164:
-            raise HttpError(400, f"{filters.number!r} is not a valid phone number; write it in E.164, e.g. +14155550100")
+            raise HttpError(
+                400, f"{filters.number!r} is not a valid phone number; write it in E.164, e.g. +14155550100")
         qs = qs.filter(Q(customer_e164=e164) | Q(sender_number__e164=e164))
     if filters.mine:
         qs = qs.filter(_mine(request.user))
