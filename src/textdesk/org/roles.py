@@ -34,7 +34,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 # System administrators also get every model permission of these apps (for the admin site).
-_ADMIN_APPS = ["org", "crm", "messaging", "sequences", "auth"]
+_ADMIN_APPS = ["org", "crm", "messaging", "jobs", "sequences", "auth"]
 
 
 def ensure_roles(using: str = "default", **_kwargs) -> None:

@@ -1,0 +1,125 @@
+"""Admin forms: provider credentials (write-only, encrypted), sender number E.164, users' staff flag."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from textdesk.messaging.models import ProviderAccount, SenderNumber
+from textdesk.org import roles
+from textdesk.org.models import User
+from textdesk.providers import registry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def form_only_adapter(monkeypatch):
+    monkeypatch.setitem(registry.MODULES, "generic", "tests.admin.credential_adapter")
+
+
+def _provider_post(**overrides):
+    return {"kind": "generic", "name": "Gateway", "description": "", "options": "{}", "is_active": "on", **overrides}
+
+
+def test_provider_form_shows_the_adapters_credential_fields(admin_client, form_only_adapter):
+    page = admin_client.get(reverse("admin:messaging_provideraccount_add"), {"kind": "generic"}).content.decode()
+    assert 'name="credential__username"' in page and 'name="credential__password"' in page
+    assert 'type="password"' in page and 'name="credentials_json"' not in page
+
+
+def test_provider_form_encrypts_and_never_shows_secrets(admin_client, form_only_adapter):
+    url = reverse("admin:messaging_provideraccount_add")
+    response = admin_client.post(url + "?kind=generic", _provider_post(
+        credential__username="acme", credential__password="pa55-secret-word"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    account = ProviderAccount.objects.get(name="Gateway")
+    assert account.credentials == {"username": "acme", "password": "pa55-secret-word"}
+    assert "pa55-secret-word" not in account.credentials_encrypted
+    page = admin_client.get(reverse("admin:messaging_provideraccount_change", args=[account.pk])).content.decode()
+    assert "pa55-secret-word" not in page
+    assert account.inbound_url in page and account.status_url in page
+    assert "Leave empty to keep it" in page
+    assert 'value="acme"' in page  # not a secret: shown for editing
+
+
+def test_provider_form_keeps_secret_left_empty_and_replaces_given_one(admin_client, make_provider_account,
+                                                                     form_only_adapter):
+    account = make_provider_account(kind="generic", name="Gateway",
+                                    credentials={"username": "acme", "password": "old-secret"})
+    url = reverse("admin:messaging_provideraccount_change", args=[account.pk])
+    assert admin_client.post(url, _provider_post(credential__username="acme2", credential__password="")).status_code == 302
+    account.refresh_from_db()
+    assert account.credentials == {"username": "acme2", "password": "old-secret"}
+    assert admin_client.post(url, _provider_post(credential__username="acme2",
+                                                 credential__signing_secret="sig")).status_code == 302
+    account.refresh_from_db()
+    assert account.credentials == {"username": "acme2", "password": "old-secret", "signing_secret": "sig"}
+
+
+def test_provider_form_requires_required_credentials(admin_client, form_only_adapter):
+    response = admin_client.post(reverse("admin:messaging_provideraccount_add") + "?kind=generic",
+                                 _provider_post(credential__username="acme"))
+    assert response.status_code == 200
+    assert "This field is required" in response.content.decode()
+    assert not ProviderAccount.objects.exists()
+
+
+def test_provider_form_falls_back_to_json_without_an_adapter(admin_client, monkeypatch):
+    monkeypatch.setitem(registry.MODULES, "generic", "textdesk.providers.no_such_adapter_module")
+    url = reverse("admin:messaging_provideraccount_add")
+    page = admin_client.get(url, {"kind": "generic"}).content.decode()
+    assert 'name="credentials_json"' in page
+    bad = admin_client.post(url, _provider_post(credentials_json="{not json"))
+    assert bad.status_code == 200 and "Not valid JSON" in bad.content.decode()
+    ok = admin_client.post(url, _provider_post(credentials_json='{"api_key": "k-123-secret"}'))
+    assert ok.status_code == 302
+    account = ProviderAccount.objects.get()
+    assert account.credentials == {"api_key": "k-123-secret"}
+    page = admin_client.get(reverse("admin:messaging_provideraccount_change", args=[account.pk])).content.decode()
+    assert "k-123-secret" not in page
+
+
+def _number_post(provider, owner, **overrides):
+    return {"e164": "+5511955550003", "name": "Brazil line", "number_type": "geo",
+            "provider_account": provider.pk, "owner_user": owner.pk, "owner_team": "", "rate_per_second": "",
+            "is_active": "on", **overrides}
+
+
+def test_sender_number_form_requires_e164(admin_client, make_provider_account, make_user):
+    provider, owner = make_provider_account(), make_user("owner1")
+    url = reverse("admin:messaging_sendernumber_add")
+    bad = admin_client.post(url, _number_post(provider, owner, e164="(11) 95555-0003"))
+    assert bad.status_code == 200 and "E.164" in bad.content.decode()
+    assert not SenderNumber.objects.exists()
+    both = admin_client.post(url, _number_post(provider, owner, owner_team=_team().pk))
+    assert both.status_code == 200 and "exactly one owner" in both.content.decode()
+    ok = admin_client.post(url, _number_post(provider, owner))
+    assert ok.status_code == 302
+    assert SenderNumber.objects.get().e164 == "+5511955550003"
+
+
+def _team():
+    from textdesk.org.models import Team
+
+    return Team.objects.get_or_create(name="Any team")[0]
+
+
+def test_giving_the_administrator_role_in_the_admin_grants_staff(admin_client, make_user):
+    user = make_user("promoted")
+    group = Group.objects.get(name=roles.SYSTEM_ADMINISTRATOR)
+    url = reverse("admin:org_user_change", args=[user.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update({
+        "groups": [group.pk], "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+        "Team_members-TOTAL_FORMS": "0", "Team_members-INITIAL_FORMS": "0",
+    })
+    data.pop("last_login", None)
+    data = {k: v for k, v in data.items() if v is not False}
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    assert User.objects.get(pk=user.pk).is_staff is True
