@@ -54,3 +54,11 @@ def test_openapi_document_validates_against_the_specification():
     from openapi_spec_validator import validate
 
     validate(json.loads(Client().get("/api/v1/openapi.json").content))
+
+
+def test_docs_page_is_served_from_our_own_static_files():
+    response = Client().get("/api/v1/docs")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    assert "/api/v1/openapi.json" in page

@@ -239,3 +239,11 @@ def test_contact_phone_uses_account_country(people, client_for, make_record):
         "owner_user_id": people.seller.pk,
     }).json()
     assert body["business_phone"]["e164"] == "+390669820000"
+
+
+def test_misspelt_field_is_refused_not_ignored(people, client_for):
+    response = client_for(people.seller).post("/contacts", {
+        "last_name": "X", "owner_user_id": people.seller.pk, "mobilePhone": "+1 415 555 0134"})
+    assert response.status_code == 422
+    assert "mobilePhone" in response.json()["detail"][0]["loc"]
+    assert Contact.objects.count() == 0

@@ -10,7 +10,7 @@ import datetime as dt
 
 from django.db.models import Q
 from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, get_or_404, page_schema, paginate
 from textdesk.messaging.actions.providers import create_sender_number, update_sender_number
@@ -20,6 +20,8 @@ OWNER_HELP = "exactly one of owner_user_id and owner_team_id"
 
 
 class SenderNumberIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     e164: str | None = Field(None, description="E.164, e.g. +5511912345678")
     name: str | None = Field(None, max_length=100)
     number_type: str | None = Field(None, description="one of: " + ", ".join(NumberType.values))

@@ -11,7 +11,7 @@ import datetime as dt
 
 from django.db.models import Q
 from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, get_or_404, page_schema, paginate
 from textdesk.org.actions.people import ROLES, create_user, role_of, update_team, update_user
@@ -22,6 +22,8 @@ ROLE_HELP = "one of: " + ", ".join(ROLES)
 
 
 class UserIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     username: str | None = Field(None, max_length=150)
     first_name: str | None = None
     last_name: str | None = None
@@ -62,6 +64,8 @@ class UserOut(Schema):
 
 
 class TeamIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     name: str | None = Field(None, max_length=150)
     external_id: str | None = Field(None, max_length=100)
     member_ids: list[int] | None = Field(None, description="replaces the members")

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, get_or_404, page_schema, paginate
 from textdesk.messaging.actions.providers import create_provider_account, update_provider_account
@@ -21,6 +21,8 @@ PERM = "org.manage_sms_providers"
 
 
 class ProviderAccountIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     kind: str | None = Field(None, description="one of: " + ", ".join(ProviderKind.values))
     name: str | None = Field(None, max_length=100)
     description: str | None = None

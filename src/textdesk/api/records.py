@@ -22,7 +22,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, PhoneOut, get_or_404, page_schema, paginate, phone_out
 from textdesk.crm.actions.records import create_record, update_record, upsert_record
@@ -37,6 +37,8 @@ OWNER_HELP = "exactly one of owner_user_id and owner_team_id"
 
 
 class RecordIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     external_id: str | None = Field(None, max_length=100, description="the record's id in another system")
     owner_user_id: int | None = Field(None, description=OWNER_HELP)
     owner_team_id: int | None = Field(None, description=OWNER_HELP)
@@ -45,6 +47,8 @@ class RecordIn(Schema):
 
 
 class PhonesIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     business_phone: str | None = Field(None, max_length=40)
     mobile_phone: str | None = Field(None, max_length=40)
 

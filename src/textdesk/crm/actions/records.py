@@ -127,8 +127,11 @@ def upsert_record(model: type[OwnedRecord], external_id: str, data: dict[str, An
                 if existing is not None:
                     return _apply(existing, data, creating=False, actor=actor), False
                 return _apply(model(), data, creating=True, actor=actor), True
-        except IntegrityError:
-            if attempt == 2 or not model.objects.filter(external_id=external_id).exists():
+        except (IntegrityError, ValidationError) as exc:
+            # Lost the race: another caller created this external id after we looked (the database's
+            # unique index or the uniqueness check says so). Once more, as an update.
+            lost_race = isinstance(exc, IntegrityError) or "external_id" in getattr(exc, "error_dict", {})
+            if attempt == 2 or not lost_race or not model.objects.filter(external_id=external_id).exists():
                 raise
     raise AssertionError("unreachable")
 
