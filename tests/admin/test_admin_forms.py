@@ -14,53 +14,66 @@ from textdesk.providers import registry
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def form_only_adapter(monkeypatch):
-    monkeypatch.setitem(registry.MODULES, "generic", "tests.admin.credential_adapter")
+SID = "AC" + "1" * 32
 
 
 def _provider_post(**overrides):
-    return {"kind": "generic", "name": "Gateway", "description": "", "options": "{}", "is_active": "on", **overrides}
+    return {"kind": "twilio", "name": "Twilio main", "description": "", "options": "{}", "is_active": "on", **overrides}
 
 
-def test_provider_form_shows_the_adapters_credential_fields(admin_client, form_only_adapter):
-    page = admin_client.get(reverse("admin:messaging_provideraccount_add"), {"kind": "generic"}).content.decode()
-    assert 'name="credential__username"' in page and 'name="credential__password"' in page
+def test_provider_form_shows_the_adapters_credential_fields(admin_client):
+    page = admin_client.get(reverse("admin:messaging_provideraccount_add"), {"kind": "twilio"}).content.decode()
+    assert 'name="credential__account_sid"' in page and 'name="credential__auth_token"' in page
     assert 'type="password"' in page and 'name="credentials_json"' not in page
+    other = admin_client.get(reverse("admin:messaging_provideraccount_add"), {"kind": "generic"}).content.decode()
+    assert 'name="credential__api_key"' in other and 'name="credential__account_sid"' not in other
 
 
-def test_provider_form_encrypts_and_never_shows_secrets(admin_client, form_only_adapter):
+def test_provider_form_encrypts_and_never_shows_secrets(admin_client):
     url = reverse("admin:messaging_provideraccount_add")
-    response = admin_client.post(url + "?kind=generic", _provider_post(
-        credential__username="acme", credential__password="pa55-secret-word"))
+    response = admin_client.post(url + "?kind=twilio", _provider_post(
+        credential__account_sid=SID, credential__auth_token="pa55-secret-word"))
     assert response.status_code == 302, response.content.decode()[:3000]
-    account = ProviderAccount.objects.get(name="Gateway")
-    assert account.credentials == {"username": "acme", "password": "pa55-secret-word"}
+    account = ProviderAccount.objects.get(name="Twilio main")
+    assert account.credentials == {"account_sid": SID, "auth_token": "pa55-secret-word"}
     assert "pa55-secret-word" not in account.credentials_encrypted
     page = admin_client.get(reverse("admin:messaging_provideraccount_change", args=[account.pk])).content.decode()
     assert "pa55-secret-word" not in page
     assert account.inbound_url in page and account.status_url in page
     assert "Leave empty to keep it" in page
-    assert 'value="acme"' in page  # not a secret: shown for editing
+    assert f'value="{SID}"' in page  # not a secret: shown for editing
 
 
-def test_provider_form_keeps_secret_left_empty_and_replaces_given_one(admin_client, make_provider_account,
-                                                                     form_only_adapter):
-    account = make_provider_account(kind="generic", name="Gateway",
-                                    credentials={"username": "acme", "password": "old-secret"})
+def test_provider_form_keeps_secret_left_empty_and_replaces_given_one(admin_client, make_provider_account):
+    account = make_provider_account(kind="twilio", name="Twilio main",
+                                    credentials={"account_sid": SID, "auth_token": "old-secret"})
     url = reverse("admin:messaging_provideraccount_change", args=[account.pk])
-    assert admin_client.post(url, _provider_post(credential__username="acme2", credential__password="")).status_code == 302
+    other_sid = "AC" + "2" * 32
+    assert admin_client.post(url, _provider_post(credential__account_sid=other_sid,
+                                                 credential__auth_token="")).status_code == 302
     account.refresh_from_db()
-    assert account.credentials == {"username": "acme2", "password": "old-secret"}
-    assert admin_client.post(url, _provider_post(credential__username="acme2",
-                                                 credential__signing_secret="sig")).status_code == 302
+    assert account.credentials == {"account_sid": other_sid, "auth_token": "old-secret"}
+    assert admin_client.post(url, _provider_post(credential__account_sid=other_sid,
+                                                 credential__auth_token="new-secret")).status_code == 302
     account.refresh_from_db()
-    assert account.credentials == {"username": "acme2", "password": "old-secret", "signing_secret": "sig"}
+    assert account.credentials == {"account_sid": other_sid, "auth_token": "new-secret"}
 
 
-def test_provider_form_requires_required_credentials(admin_client, form_only_adapter):
-    response = admin_client.post(reverse("admin:messaging_provideraccount_add") + "?kind=generic",
-                                 _provider_post(credential__username="acme"))
+def test_changing_the_provider_asks_for_the_new_providers_credentials(admin_client, make_provider_account):
+    account = make_provider_account(kind="twilio", name="Twilio main",
+                                    credentials={"account_sid": SID, "auth_token": "old-secret"})
+    url = reverse("admin:messaging_provideraccount_change", args=[account.pk])
+    response = admin_client.post(url, _provider_post(kind="generic"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'name="credential__api_key"' in page and "This field is required" in page
+    account.refresh_from_db()
+    assert account.kind == "twilio" and account.credentials["auth_token"] == "old-secret"
+
+
+def test_provider_form_requires_required_credentials(admin_client):
+    response = admin_client.post(reverse("admin:messaging_provideraccount_add") + "?kind=twilio",
+                                 _provider_post(credential__account_sid=SID))
     assert response.status_code == 200
     assert "This field is required" in response.content.decode()
     assert not ProviderAccount.objects.exists()
@@ -71,9 +84,9 @@ def test_provider_form_falls_back_to_json_without_an_adapter(admin_client, monke
     url = reverse("admin:messaging_provideraccount_add")
     page = admin_client.get(url, {"kind": "generic"}).content.decode()
     assert 'name="credentials_json"' in page
-    bad = admin_client.post(url, _provider_post(credentials_json="{not json"))
+    bad = admin_client.post(url, _provider_post(kind="generic", credentials_json="{not json"))
     assert bad.status_code == 200 and "Not valid JSON" in bad.content.decode()
-    ok = admin_client.post(url, _provider_post(credentials_json='{"api_key": "k-123-secret"}'))
+    ok = admin_client.post(url, _provider_post(kind="generic", credentials_json='{"api_key": "k-123-secret"}'))
     assert ok.status_code == 302
     account = ProviderAccount.objects.get()
     assert account.credentials == {"api_key": "k-123-secret"}

@@ -71,16 +71,16 @@ def test_provider_account_never_shows_credentials(people, client_for):
     api = client_for(people.admin)
     response = api.post("/provider-accounts", {
         "kind": "generic", "name": "Gateway", "options": {"base_url": "http://127.0.0.1:9"},
-        "credentials": {"api_key": "top-secret-123"},
+        "credentials": {"api_key": "top-secret-123", "signing_secret": "sign-secret-456"},
     })
     assert response.status_code == 201, response.content
     body = response.json()
     assert "top-secret-123" not in response.content.decode()
-    assert body["credentials_set"] == ["api_key"]
+    assert body["credentials_set"] == ["api_key", "signing_secret"]
     account = ProviderAccount.objects.get(pk=body["id"])
     assert body["inbound_url"] == account.inbound_url and account.inbound_key in body["inbound_url"]
     assert body["status_url"].endswith(f"/webhooks/{account.status_key}/status")
-    assert account.credentials == {"api_key": "top-secret-123"}
+    assert account.credentials == {"api_key": "top-secret-123", "signing_secret": "sign-secret-456"}
     assert "top-secret-123" not in account.credentials_encrypted
     listed = api.get("/provider-accounts").content.decode()
     assert "top-secret-123" not in listed and account.inbound_url in listed
@@ -113,3 +113,13 @@ def test_provider_account_errors(people, client_for, provider):
     assert api.post("/provider-accounts", {"kind": "generic", "name": "Y", "credentials": {"k": 1}}).status_code == 422
     assert api.get("/provider-accounts/999999").status_code == 404
     assert ProviderAccount.objects.count() == 1
+
+
+def test_provider_credentials_are_checked_against_the_adapter(people, client_for):
+    api = client_for(people.admin)
+    missing = api.post("/provider-accounts", {"kind": "twilio", "name": "T", "credentials": {"account_sid": "AC1"}})
+    assert missing.status_code == 422 and "auth_token" in missing.json()["detail"][0]["msg"]
+    unknown = api.post("/provider-accounts", {"kind": "twilio", "name": "T",
+                                              "credentials": {"account_sid": "AC1", "auth_token": "x", "pin": "1"}})
+    assert unknown.status_code == 422 and "pin" in unknown.json()["detail"][0]["msg"]
+    assert not ProviderAccount.objects.filter(name="T").exists()
