@@ -247,3 +247,9 @@ def test_misspelt_field_is_refused_not_ignored(people, client_for):
     assert response.status_code == 422
     assert "mobilePhone" in response.json()["detail"][0]["loc"]
     assert Contact.objects.count() == 0
+
+
+def test_refusal_comes_before_validation(people, client_for, make_record):
+    others = make_record("contact", people.other)
+    response = client_for(people.seller).patch(f"/contacts/{others.pk}", {"email": "broken", "owner_user_id": None})
+    assert response.status_code == 403

@@ -161,3 +161,8 @@ def test_large_file_with_progress_bar(org, write_csv, capsys):
     assert "5000/5000" in captured.err
     assert Lead.objects.count() == 5000
     assert Lead.objects.filter(mobile_phone_e164="+14155550042").count() == 1
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(CommandError, match="no such file"):
+        _import("account", str(tmp_path / "nope.csv"))

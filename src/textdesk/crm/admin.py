@@ -22,7 +22,7 @@ def _phone_cell(raw: str, e164: str):
 
 
 class RecordAdmin(admin.ModelAdmin):
-    list_filter = ("is_active", "status_reason", "owner_team")
+    list_filter = ("is_active", "status_reason", "owner_team", "owner_user")
     autocomplete_fields = ["owner_user", "owner_team"]
     readonly_fields = ("is_active", "created_at", "modified_at", "phone_summary")
     list_select_related = ("owner_user", "owner_team")
@@ -83,7 +83,7 @@ class ContactAdmin(RecordAdmin):
 @admin.register(Lead)
 class LeadAdmin(RecordAdmin):
     list_display = ("__str__", "company_name", *_PHONE_COLUMNS, "source", "owner_display", "status_reason")
-    list_filter = ("is_active", "status_reason", "source", "owner_team")
+    list_filter = ("is_active", "status_reason", "source", "owner_team", "owner_user")
     search_fields = ("first_name", "last_name", "company_name", "topic", "email", "external_id", *_PHONE_SEARCH)
 
 

@@ -58,13 +58,15 @@ def _apply(record: OwnedRecord, data: dict[str, Any], *, creating: bool, actor) 
     unknown = set(data) - set(WRITABLE_FIELDS[model])
     if unknown:
         raise ValidationError({name: _("Unknown field.") for name in sorted(unknown)})
-    owner_user_id, owner_team_id = _owner_after(record, data, creating)
+    reach = None
     if actor is not None:
-        action = "add" if creating else "change"
-        require_perm(actor, f"crm.{action}_{model._meta.model_name}")
+        # Refuse what the caller may not touch before saying anything about the data.
+        require_perm(actor, f"crm.{'add' if creating else 'change'}_{model._meta.model_name}")
         reach = actor_for(actor)
         if not creating:
             require_owner_in_reach(actor, record.owner_user_id, record.owner_team_id, reach)
+    owner_user_id, owner_team_id = _owner_after(record, data, creating)
+    if actor is not None:
         require_owner_in_reach(actor, owner_user_id, owner_team_id, reach)
 
     contact_ids = data.get("contact_ids")

@@ -94,12 +94,14 @@ def _number_owner(number: SenderNumber, data: dict[str, Any], creating: bool) ->
 
 
 def _apply_number(number: SenderNumber, data: dict[str, Any], creating: bool, actor) -> SenderNumber:
-    owner = _number_owner(number, data, creating)
+    reach = None
     if actor is not None:
         require_perm(actor, "org.manage_phone_numbers")
         reach = actor_for(actor)
         if not creating:
             require_owner_in_reach(actor, number.owner_user_id, number.owner_team_id, reach)
+    owner = _number_owner(number, data, creating)
+    if actor is not None:
         require_owner_in_reach(actor, *owner, reach)
     if "e164" in data:
         value = (data["e164"] or "").strip()
