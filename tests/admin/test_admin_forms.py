@@ -136,3 +136,13 @@ def test_giving_the_administrator_role_in_the_admin_grants_staff(admin_client, m
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     assert User.objects.get(pk=user.pk).is_staff is True
+
+
+def test_admin_adds_a_user_through_the_add_form(admin_client):
+    response = admin_client.post(reverse("admin:org_user_add"), {
+        "username": "newseller", "password1": "a-Long-passw0rd", "password2": "a-Long-passw0rd",
+        "usable_password": "true", "Team_members-TOTAL_FORMS": "0", "Team_members-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    user = User.objects.get(username="newseller")
+    assert user.check_password("a-Long-passw0rd") and not user.is_staff
