@@ -146,3 +146,15 @@ def test_admin_adds_a_user_through_the_add_form(admin_client):
     assert response.status_code == 302, response.content.decode()[:2000]
     user = User.objects.get(username="newseller")
     assert user.check_password("a-Long-passw0rd") and not user.is_staff
+
+
+def test_every_provider_kind_gets_its_own_credential_form(admin_client):
+    from textdesk.messaging.actions.providers import credential_fields
+    from textdesk.messaging.models import ProviderKind
+
+    for kind in ProviderKind.values:
+        page = admin_client.get(reverse("admin:messaging_provideraccount_add"), {"kind": kind}).content.decode()
+        fields = credential_fields(kind)
+        assert fields, kind
+        for spec in fields:
+            assert f'name="credential__{spec.name}"' in page, (kind, spec.name)
