@@ -123,3 +123,15 @@ def test_provider_credentials_are_checked_against_the_adapter(people, client_for
                                               "credentials": {"account_sid": "AC1", "auth_token": "x", "pin": "1"}})
     assert unknown.status_code == 422 and "pin" in unknown.json()["detail"][0]["msg"]
     assert not ProviderAccount.objects.filter(name="T").exists()
+
+
+def test_changing_the_provider_kind_needs_the_new_kinds_credentials(people, client_for, make_provider_account):
+    account = make_provider_account(kind="twilio", credentials={"account_sid": "AC1", "auth_token": "old"})
+    api = client_for(people.admin)
+    refused = api.patch(f"/provider-accounts/{account.pk}", {"kind": "generic"})
+    assert refused.status_code == 422 and "api_key" in refused.json()["detail"][0]["msg"]
+    changed = api.patch(f"/provider-accounts/{account.pk}", {
+        "kind": "generic", "credentials": {"api_key": "k", "signing_secret": "s"}})
+    assert changed.status_code == 200 and changed.json()["credentials_set"] == ["api_key", "signing_secret"]
+    account.refresh_from_db()
+    assert account.kind == "generic" and account.credentials == {"api_key": "k", "signing_secret": "s"}

@@ -49,6 +49,7 @@ def check_credentials(kind: str, credentials: dict[str, Any], *, complete: bool)
 
 
 def _apply_provider(account: ProviderAccount, data: dict[str, Any], creating: bool) -> ProviderAccount:
+    previous_kind = account.kind
     for name in ("kind", "name", "description", "options", "is_active"):
         if name in data and data[name] is not None:
             setattr(account, name, data[name])
@@ -57,11 +58,12 @@ def _apply_provider(account: ProviderAccount, data: dict[str, Any], creating: bo
             "kind": account.kind, "kinds": ", ".join(ProviderKind.values)}})
     if "credentials" in data and data["credentials"] is not None:
         # Keys given replace the stored ones; the others are kept (rotate one secret at a time).
-        merged = {} if creating else account.credentials
+        # Another provider's credentials mean nothing to the new one: start afresh when the kind changes.
+        merged = {} if creating or account.kind != previous_kind else account.credentials
         merged.update(data["credentials"])
         account.credentials = check_credentials(account.kind, merged, complete=True)
-    elif creating or "kind" in data:
-        check_credentials(account.kind, {} if creating else account.credentials, complete=True)
+    elif creating or account.kind != previous_kind:
+        check_credentials(account.kind, {}, complete=True)
     account.full_clean()
     account.save()
     return account
