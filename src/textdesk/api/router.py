@@ -11,3 +11,7 @@ api = NinjaAPI(
     auth=BearerToken(),
     urls_namespace="api",
 )
+
+from textdesk.api.messages import router as messages_router  # noqa: E402
+
+api.add_router("/messages", messages_router)
