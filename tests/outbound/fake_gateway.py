@@ -50,10 +50,11 @@ class GatewayState:
     scripts: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    release: threading.Event = field(default_factory=threading.Event)  # ends a "hold"
 
     def script(self, to: str, *actions) -> None:
         """Next answers for ``to``: "ok", "503", "429", "drop" (read, then close without answering),
-        or ("error", code, text) for a 400 with a provider error code."""
+        "hold" (accept, then answer only once ``release`` is set), or ("error", code, text) for a 400."""
         self.scripts[to].extend(actions)
 
     def sends_to(self, to: str) -> list[Request]:
@@ -101,6 +102,14 @@ class _Handler(BaseHTTPRequestHandler):
             if action == "ok" and key and key in state.accepted:
                 existing = state.accepted[key]  # same key: the same message, not a second one
                 action = ("replay", existing)
+        if action == "hold":
+            with state.lock:
+                pid = f"SM{next(state.ids):08d}"
+                state.accepted[key] = pid
+                state.by_reference[data.get("reference", "")] = pid
+            state.release.wait(30)
+            self._json(201, {"id": pid, "status": "queued"})
+            return
         if action == "drop":
             with state.lock:  # it did reach us and we accepted it, but the answer never leaves
                 pid = f"SM{next(state.ids):08d}"

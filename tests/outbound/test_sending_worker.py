@@ -257,3 +257,13 @@ def test_quiet_hours_job_is_rescheduled_by_the_worker(setup):
     assert "quiet hours" in job.last_error
     assert job.run_at.astimezone(SAO_PAULO).time() == dt.time(23, 59)
     assert setup.gateway.requests == []
+
+
+def test_unreadable_credentials_fail_before_anything_is_sent(setup):
+    ProviderAccount.objects.filter(pk=setup.account.pk).update(credentials_encrypted="not-a-fernet-token")
+    message = _send(setup)
+    drain()
+    message.refresh_from_db()
+    assert setup.gateway.requests == []
+    assert message.status == "failed" and message.failure_reason == failures.PROVIDER_AUTH_FAILED
+    assert "sending" not in _history(message)

@@ -106,9 +106,31 @@ def deliver(message_id: int, now: dt.datetime | None = None) -> None:
         wait = (slot - timezone.now()).total_seconds()
         if wait > 0:
             time.sleep(wait)
+    if not _account_ready(message):
+        return
     if not _mark_sending(message):
         return
     _hand_over(message, org)
+
+
+def _account_ready(message: Message) -> bool:
+    """Fail before sending (safely: nothing left) when the provider account is unusable."""
+    from textdesk.messaging.crypto import CredentialsUnreadable
+
+    account = message.provider_account
+    problem = ""
+    if not account.is_active:
+        problem = "provider account is inactive"
+    else:
+        try:
+            account.config()
+            registry.get_provider(account.kind)
+        except (CredentialsUnreadable, ValueError, ImportError) as exc:
+            problem = str(exc)
+    if problem:
+        _fail(message, failures.PROVIDER_AUTH_FAILED, permanent=True, text=problem[:1000])
+        return False
+    return True
 
 
 def quiet_until(message: Message, org: OrganisationSettings, now: dt.datetime) -> dt.datetime:
@@ -185,6 +207,10 @@ def _hand_over(message: Message, org: OrganisationSettings) -> None:
         result = provider.send(account.config(), _outbound(message), http_client())
     except ProviderError as error:
         _handle_error(message, error, org)
+        return
+    except Exception as exc:  # an adapter bug after the request may have left: never guess, never resend
+        log.exception("provider %s raised an untranslated error for message %s", account.kind, message.pk)
+        _mark_unknown(message, text=repr(exc)[:1000])
         return
     _record_success(message, result, provider)
 
@@ -329,8 +355,8 @@ def _recover(message: Message) -> None:
         except RetryableProviderError as error:
             raise RetryLater(timezone.now() + dt.timedelta(seconds=backoff(message.attempts)),
                              f"lookup: {error}") from None
-        except ProviderError as error:
-            _mark_unknown(message, code=error.code, text=error.text or str(error))
+        except Exception as error:  # noqa: BLE001 - any other answer leaves the outcome unknown
+            _mark_unknown(message, code=getattr(error, "code", ""), text=getattr(error, "text", "") or repr(error))
             return
         if found is not None:
             _event(message, st.SENDING, detail="found at the provider after an interrupted attempt")
