@@ -94,3 +94,31 @@ def test_rate_of_a_number_follows_its_type_by_default(setup, make_sender_number)
     short = make_sender_number(provider_account=setup.account, owner=setup.user, number_type="short_code")
     assert [ratelimit.rate_of(n, org) for n in (geo, toll_free, short)] == [1.0, 3.0, 100.0]
     assert ratelimit.rate_of(setup.number, org) == 1000
+
+
+def test_concurrent_first_sends_share_one_conversation(setup):
+    """Several sellers' first messages to one customer at once: one conversation, every message kept."""
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def first_send(i: int) -> None:
+        try:
+            barrier.wait()
+            send_message(user=setup.user, record=setup.contact, sender_number=setup.number,
+                         to_number="+5521987654321", body=f"hello {i}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first_send, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    from textdesk.messaging.models import Conversation
+
+    assert Conversation.objects.filter(customer_e164="+5521987654321").count() == 1
+    assert Message.objects.filter(to_number="+5521987654321").values("conversation").distinct().count() == 1
+    assert Message.objects.filter(to_number="+5521987654321").count() == 6

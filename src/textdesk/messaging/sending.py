@@ -91,9 +91,6 @@ def deliver(message_id: int, now: dt.datetime | None = None) -> None:
 
     if message.send_after and now < message.send_after:
         raise RetryLater(message.send_after, "scheduled")
-    if is_opted_out(message.to_number, message.from_number):
-        _fail(message, failures.RECIPIENT_OPTED_OUT, permanent=True, detail="opted out before sending")
-        return
     org = OrganisationSettings.current()
     opens = quiet_until(message, org, now)
     if opens > now:
@@ -106,6 +103,10 @@ def deliver(message_id: int, now: dt.datetime | None = None) -> None:
         wait = (slot - timezone.now()).total_seconds()
         if wait > 0:
             time.sleep(wait)
+    # Checked again here, just before sending, whatever path queued the message.
+    if is_opted_out(message.to_number, message.from_number):
+        _fail(message, failures.RECIPIENT_OPTED_OUT, permanent=True, detail="opted out before sending")
+        return
     if not _account_ready(message):
         return
     if not _mark_sending(message):
