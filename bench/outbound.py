@@ -33,9 +33,12 @@ def _django(data_dir: str | None = None) -> None:
     # Status callbacks from the simulator go to a closed local port: the benchmark measures sending only.
     os.environ.setdefault("TEXTDESK_PUBLIC_URL", "http://127.0.0.1:9")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "textdesk.settings")
+    import logging
+
     import django
 
     django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would swamp the figures
 
 
 # ---------------------------------------------------------------- worker process

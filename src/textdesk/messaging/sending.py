@@ -165,16 +165,25 @@ def _event(message: Message, status: str, provider_status: str = "", code: str =
     )
 
 
+def _audience(conversation: Conversation) -> set[int]:
+    """Who hears about this conversation, looked up once per attempt (kept on the instance)."""
+    from textdesk.messaging.notify import conversation_audience
+
+    users = getattr(conversation, "_textdesk_audience", None)
+    if users is None:
+        users = conversation_audience(conversation)
+        conversation._textdesk_audience = users
+    return users
+
+
 def _push(message: Message) -> None:
     if not message.conversation_id:
         return
-    from textdesk.messaging.notify import conversation_audience
-
     Conversation.objects.filter(pk=message.conversation_id, last_message_at__lte=message.created_at).update(
         last_status=message.status
     )
     bus.notify_users_on_commit(
-        conversation_audience(message.conversation), "message.status",
+        _audience(message.conversation), "message.status",
         {"conversation_id": message.conversation_id, "message_id": message.pk, "status": message.status},
     )
 
@@ -187,7 +196,8 @@ def _mark_sending(message: Message) -> bool:
         )
         if not taken:
             return False
-        message.refresh_from_db(fields=["status", "attempts"])
+        # Ours alone now (the conditional update above), so the new values are known without a query.
+        message.status, message.attempts = st.SENDING, message.attempts + 1
         _event(message, st.SENDING, detail=f"attempt {message.attempts}")
         _push(message)
     return True
