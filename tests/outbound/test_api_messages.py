@@ -96,3 +96,18 @@ def test_message_of_someone_else_is_404(setup, api, make_user):
 
 def test_without_token_is_401(setup, client):
     assert client.post("/api/v1/messages/segments", data={"body": "x"}, content_type="application/json").status_code == 401
+
+
+def test_malformed_json_is_a_4xx_not_a_500(setup, client):
+    _, token = ApiToken.issue(setup.user)
+    response = client.post("/api/v1/messages", data="{not json", content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert 400 <= response.status_code < 500
+    assert not Message.objects.exists()
+
+
+def test_send_at_schedules_the_message(setup, api):
+    response = api.post("/messages", _payload(setup, send_at="2031-01-02T09:30:00Z"))
+    assert response.status_code == 201
+    data = response.json()
+    assert data["status"] == "scheduled" and data["send_after"].startswith("2031-01-02T09:30:00")

@@ -267,3 +267,14 @@ def test_unreadable_credentials_fail_before_anything_is_sent(setup):
     assert setup.gateway.requests == []
     assert message.status == "failed" and message.failure_reason == failures.PROVIDER_AUTH_FAILED
     assert "sending" not in _history(message)
+
+
+def test_backoff_is_exponential_with_full_jitter():
+    import random
+
+    rng = random.Random(7)
+    for attempt in range(1, 12):
+        ceiling = min(sending.BACKOFF_CAP, sending.BACKOFF_BASE * 2 ** (attempt - 1))
+        draws = [sending.backoff(attempt, rng) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in draws)
+        assert max(draws) > ceiling / 2  # spread over the whole range, not clustered at the ceiling
