@@ -23,10 +23,9 @@ from textdesk.messaging.actions.outbound import SendRefused, send_message
 from textdesk.messaging.actions.status import apply_status_report
 from textdesk.messaging.models import Message, ProviderAccount
 from textdesk.providers.base import WebhookRejected, WebhookRequest
+from textdesk.simulator import server as server_module
 
 from tests.outbound.helpers import drain, pending_jobs
-
-server_module = pytest.importorskip("textdesk.simulator.server")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
