@@ -15,7 +15,7 @@ from textdesk.jobs.worker import run_once
 from textdesk.messaging.actions.outbound import send_message
 from textdesk.messaging.models import Message
 
-from tests.outbound.helpers import pending_jobs
+from tests.outbound.helpers import assert_slots_respect_rate, pending_jobs, reserved_slots
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,6 +82,10 @@ def test_rate_limit_holds_across_workers(setup):
     buckets = Counter(int(t - times[0]) for t in times)
     assert max(buckets.values()) <= 5
     assert len(buckets) >= 3
+    # And exactly, by the slots the workers reserved (recorded in each attempt's history).
+    slots = reserved_slots(setup.number.pk)
+    assert len(slots) == 12
+    assert_slots_respect_rate(slots, 4)
 
 
 def test_rate_of_a_number_follows_its_type_by_default(setup, make_sender_number):

@@ -278,3 +278,19 @@ def test_backoff_is_exponential_with_full_jitter():
         draws = [sending.backoff(attempt, rng) for _ in range(200)]
         assert all(0 <= d <= ceiling for d in draws)
         assert max(draws) > ceiling / 2  # spread over the whole range, not clustered at the ceiling
+
+
+def test_rate_slots_follow_each_other_and_far_slots_are_not_taken(setup):
+    from textdesk.messaging import ratelimit
+    from textdesk.messaging.models import SenderNumber
+
+    now = timezone.now()
+    wait = dt.timedelta(seconds=2)
+    got = [ratelimit.reserve_slot(setup.number.pk, 2.0, now, wait) for _ in range(5)]
+    assert got == [(True, now + dt.timedelta(seconds=0.5 * i)) for i in range(5)]
+    # The next free slot is 2.5 s away: beyond the wait, so it is reported and left free.
+    assert ratelimit.reserve_slot(setup.number.pk, 2.0, now, wait) == (False, now + dt.timedelta(seconds=2.5))
+    assert SenderNumber.objects.get(pk=setup.number.pk).next_send_at == now + dt.timedelta(seconds=2.5)
+    # Later, the number has been idle: the slot is "now" again.
+    later = now + dt.timedelta(minutes=1)
+    assert ratelimit.reserve_slot(setup.number.pk, 2.0, later, wait) == (True, later)

@@ -25,7 +25,7 @@ from textdesk.messaging.models import Message, ProviderAccount
 from textdesk.providers.base import WebhookRejected, WebhookRequest
 from textdesk.simulator import server as server_module
 
-from tests.outbound.helpers import drain, pending_jobs
+from tests.outbound.helpers import assert_slots_respect_rate, drain, pending_jobs, reserved_slots
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -255,3 +255,4 @@ def test_the_rate_limit_holds_at_the_simulator(world):
     stamps = sorted(dt.datetime.strptime(m["date_created"], "%a, %d %b %Y %H:%M:%S %z").timestamp() for m in carried)
     per_second = Counter(int(s) for s in stamps)
     assert max(per_second.values()) <= 5 and len(per_second) >= 3
+    assert_slots_respect_rate(reserved_slots(world.number.pk), 4)

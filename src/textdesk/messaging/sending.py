@@ -95,6 +95,7 @@ def deliver(message_id: int, now: dt.datetime | None = None) -> None:
     opens = quiet_until(message, org, now)
     if opens > now:
         raise RetryLater(opens, "quiet hours")
+    slot = None
     if message.sender_number_id:
         rate = ratelimit.rate_of(message.sender_number, org)
         ok, slot = ratelimit.reserve_slot(message.sender_number_id, rate, timezone.now(), MAX_RATE_WAIT)
@@ -109,7 +110,7 @@ def deliver(message_id: int, now: dt.datetime | None = None) -> None:
         return
     if not _account_ready(message):
         return
-    if not _mark_sending(message):
+    if not _mark_sending(message, slot):
         return
     _hand_over(message, org)
 
@@ -188,7 +189,16 @@ def _push(message: Message) -> None:
     )
 
 
-def _mark_sending(message: Message) -> bool:
+SLOT_MARK = "slot="
+
+
+def slot_of(event_detail: str) -> dt.datetime | None:
+    """The rate-limit slot an attempt was given, from its history entry (for audits and the benchmark)."""
+    _, found, rest = event_detail.partition(SLOT_MARK)
+    return dt.datetime.fromisoformat(rest.split()[0]) if found else None
+
+
+def _mark_sending(message: Message, slot: dt.datetime | None = None) -> bool:
     """Claim the attempt and commit before any HTTP: False when another worker already took it."""
     with transaction.atomic():
         taken = Message.objects.filter(pk=message.pk, status__in=[st.QUEUED, st.SCHEDULED]).update(
@@ -198,7 +208,8 @@ def _mark_sending(message: Message) -> bool:
             return False
         # Ours alone now (the conditional update above), so the new values are known without a query.
         message.status, message.attempts = st.SENDING, message.attempts + 1
-        _event(message, st.SENDING, detail=f"attempt {message.attempts}")
+        detail = f"attempt {message.attempts}" + (f" {SLOT_MARK}{slot.isoformat()}" if slot else "")
+        _event(message, st.SENDING, detail=detail)
         _push(message)
     return True
 
