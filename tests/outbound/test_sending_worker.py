@@ -294,3 +294,14 @@ def test_rate_slots_follow_each_other_and_far_slots_are_not_taken(setup):
     # Later, the number has been idle: the slot is "now" again.
     later = now + dt.timedelta(minutes=1)
     assert ratelimit.reserve_slot(setup.number.pk, 2.0, later, wait) == (True, later)
+
+
+def test_quiet_hours_use_the_record_country_when_the_number_has_no_zone(setup):
+    # +800 numbers are international freephone: no time zone of their own, so the record's country decides.
+    _quiet()
+    message = _send(setup, to_number="+80012345678")
+    late_evening = dt.datetime(2026, 3, 10, 22, 30, tzinfo=SAO_PAULO)
+    org = OrganisationSettings.current()
+    opens = sending.quiet_until(message, org, late_evening)
+    assert opens.astimezone(ZoneInfo(sending._country_zone("BR"))).time() == dt.time(8, 0)
+    assert opens > late_evening
