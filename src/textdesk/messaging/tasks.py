@@ -1,13 +1,15 @@
-"""Worker registrations of text messaging (imported by the worker's autodiscovery)."""
+"""Job handlers and pollers of text messaging (discovered by the worker)."""
 
 from __future__ import annotations
 
 import time
 
-from textdesk.jobs import worker
+from textdesk.jobs import queue, worker
+from textdesk.messaging import sending
 from textdesk.messaging.actions.inbound import route_pending
 from textdesk.messaging.actions.intake import sweep_concat_parts
 
+queue.handler("send_message")(sending.handle_send_job)
 worker.poller(route_pending)
 
 SWEEP_EVERY = 60.0  # seconds; parts wait minutes, so a sweep a minute is plenty
