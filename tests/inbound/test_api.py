@@ -55,8 +55,11 @@ def test_conversations_list_and_filters(client, world):
     assert get(client, world, "seller", "/conversations", number="(415) 555-0199").json()["count"] == 1
     assert get(client, world, "seller", "/conversations", number="+14155550111").json()["count"] == 0
     assert get(client, world, "seller", "/conversations", mine="true").json()["count"] == 1
-    assert get(client, world, "seller", "/conversations", number="not a number").status_code == 400
-    assert get(client, world, "seller", "/conversations", record_type="contact").status_code == 400
+    bad_number = get(client, world, "seller", "/conversations", number="not a number")
+    assert bad_number.status_code == 422 and bad_number.json()["detail"][0]["loc"][-1] == "number"
+    assert get(client, world, "seller", "/conversations", record_type="contact").status_code == 422
+    page = get(client, world, "seller", "/conversations", limit=1).json()
+    assert (page["limit"], page["offset"], len(page["items"])) == (1, 0, 1)
 
 
 def test_messages_show_routing_status_and_failure(client, world):

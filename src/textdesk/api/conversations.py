@@ -4,7 +4,8 @@
 - ``GET /conversations/{id}/messages``
 - ``GET /notifications``, ``POST /notifications/{id}/read``, ``POST /notifications/read-all``
 
-Everything goes through :mod:`textdesk.messaging.visibility`: a conversation the
+Lists answer ``{"count", "limit", "offset", "items"}`` like the rest of the API; a filter that cannot be
+read is a 422 naming it. Everything goes through :mod:`textdesk.messaging.visibility`: a conversation the
 caller may not see is answered 404, exactly like one that does not exist.
 Inbound messages are shown only to users with the "receive inbound text
 messages" privilege.
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
@@ -47,6 +50,8 @@ class ConversationOut(Schema):
 
 class ConversationPage(Schema):
     count: int
+    limit: int
+    offset: int
     items: list[ConversationOut]
 
 
@@ -79,6 +84,8 @@ class MessageOut(Schema):
 
 class MessagePage(Schema):
     count: int
+    limit: int
+    offset: int
     items: list[MessageOut]
 
 
@@ -95,6 +102,8 @@ class NotificationOut(Schema):
 
 class NotificationPage(Schema):
     count: int
+    limit: int
+    offset: int
     unread: int
     items: list[NotificationOut]
 
@@ -163,20 +172,23 @@ def list_conversations(request, filters: Query[ConversationFilters]):
     qs = visible_conversations(request.user)
     if filters.record_type is not None or filters.record_id is not None:
         if filters.record_type not in RECORD_MODELS or filters.record_id is None:
-            raise HttpError(400, "record_type (contact, account, opportunity or lead) and record_id go together")
+            raise ValidationError({"record_type": _(
+                "record_type (contact, account, opportunity or lead) and record_id go together.")})
         qs = qs.filter(record_key=f"{filters.record_type}:{filters.record_id}")
     if filters.number:
         e164 = phones.normalise(filters.number).e164
         if not e164:
-            raise HttpError(
-                400, f"{filters.number!r} is not a valid phone number; write it in E.164, e.g. +14155550100")
+            raise ValidationError({"number": _(
+                "%(number)s is not a valid phone number; write it in E.164, e.g. +14155550100.")
+                % {"number": filters.number}})
         qs = qs.filter(Q(customer_e164=e164) | Q(sender_number__e164=e164))
     if filters.mine:
         qs = qs.filter(_mine(request.user))
     qs = qs.select_related("sender_number").order_by("-last_message_at", "-id")
     count = qs.count()
     page = qs[filters.offset:filters.offset + filters.limit]
-    return {"count": count, "items": [_conversation_out(c) for c in page]}
+    return {"count": count, "limit": filters.limit, "offset": filters.offset,
+            "items": [_conversation_out(c) for c in page]}
 
 
 @router.get("/conversations/{conversation_id}/messages", response=MessagePage,
@@ -184,13 +196,14 @@ def list_conversations(request, filters: Query[ConversationFilters]):
 def list_messages(request, conversation_id: int, filters: Query[PageFilters]):
     conversation = visible_conversations(request.user).filter(pk=conversation_id).first()
     if conversation is None:
-        raise HttpError(404, "conversation not found")
+        raise HttpError(404, _("Conversation not found."))
     qs = Message.objects.filter(conversation=conversation).order_by("created_at", "id")
     if not request.user.has_perm("org.receive_inbound_messages"):
         qs = qs.exclude(direction=Direction.INBOUND)
     count = qs.count()
     page = qs[filters.offset:filters.offset + filters.limit]
-    return {"count": count, "items": [message_out(m, conversation) for m in page]}
+    return {"count": count, "limit": filters.limit, "offset": filters.offset,
+            "items": [message_out(m, conversation) for m in page]}
 
 
 def _unread(user) -> int:
@@ -204,7 +217,8 @@ def list_notifications(request, filters: Query[NotificationFilters]):
         qs = qs.filter(read_at__isnull=True)
     count = qs.count()
     page = list(qs[filters.offset:filters.offset + filters.limit])
-    return {"count": count, "unread": _unread(request.user), "items": page}
+    return {"count": count, "limit": filters.limit, "offset": filters.offset, "unread": _unread(request.user),
+            "items": page}
 
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut, summary="Mark one as read")
@@ -213,7 +227,7 @@ def read_notification(request, notification_id: int):
 
     notification = mark_read(request.user, notification_id)
     if notification is None:
-        raise HttpError(404, "notification not found")
+        raise HttpError(404, _("Notification not found."))
     return notification
 
 
