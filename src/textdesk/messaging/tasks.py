@@ -3,4 +3,4 @@
 from textdesk.jobs import queue
 from textdesk.messaging import sending
 
-queue.handler("send_message")(sending.handle_send_job)
+queue.handler("send_message", prepare=sending.prepare_batch, lane=sending.lane_of)(sending.handle_send_job)
