@@ -77,7 +77,7 @@ def _apply(message: Message, report: StatusReport, part: MessagePart | None = No
     new_status = report.status
     note = ""
     if part is not None:
-        note = f"part {part.number}: "
+        note = f"part {part.number}"
         if st.should_apply(part.status, report.status):
             part.status = report.status
             part.provider_status = report.provider_status[:40]
@@ -86,7 +86,7 @@ def _apply(message: Message, report: StatusReport, part: MessagePart | None = No
     applies = st.should_apply(message.status, new_status)
     MessageEvent.objects.create(
         message=message, status=report.status or message.status, provider_status=report.provider_status[:40],
-        provider_code=str(report.error_code)[:40], detail=(note + report.error_text)[:1000], applied=applies,
+        provider_code=str(report.error_code)[:40], detail=": ".join(filter(None, [note, report.error_text]))[:1000], applied=applies,
     )
     if report.opt_out:
         from textdesk.messaging.actions.consent import record_consent
