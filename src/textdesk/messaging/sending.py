@@ -199,7 +199,9 @@ def _take(message: Message, slot: dt.datetime | None) -> bool:
     # Ours alone now (the conditional update above), so the new values are known without a query.
     message.status, message.attempts = st.SENDING, message.attempts + 1
     detail = f"attempt {message.attempts}" + (f" {SLOT_MARK}{slot.isoformat()}" if slot else "")
-    _event(message, st.SENDING, detail=detail)
+    event = _event(message, st.SENDING, detail=detail)
+    if message.attempts == 1:
+        message.first_attempt_started = event.at  # saves looking it up for this attempt's request
     _push(message)
     return True
 
@@ -271,8 +273,8 @@ def _country_zone(country: str) -> str | None:
 # ---------------------------------------------------------------- state changes
 
 
-def _event(message: Message, status: str, provider_status: str = "", code: str = "", detail: str = "") -> None:
-    MessageEvent.objects.create(
+def _event(message: Message, status: str, provider_status: str = "", code: str = "", detail: str = "") -> MessageEvent:
+    return MessageEvent.objects.create(
         message=message, status=status, provider_status=provider_status[:40], provider_code=str(code)[:40],
         detail=detail[:1000],
     )
@@ -332,8 +334,11 @@ def _outbound(message: Message) -> OutboundSMS:
 
 
 def first_attempt_at(message: Message) -> dt.datetime | None:
-    """When the message's first attempt began (its first ``sending`` history entry); None on the first."""
-    if message.attempts <= 1:
+    """When the message's first attempt began (its first ``sending`` history entry), the same on every attempt."""
+    known = getattr(message, "first_attempt_started", None)
+    if known is not None:
+        return known
+    if message.attempts < 1:
         return None
     return (
         MessageEvent.objects.filter(message_id=message.pk, status=st.SENDING).order_by("at", "id")
