@@ -339,7 +339,7 @@ def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known:
                     "--log-level", "warning", "--no-access-log"], env, work / "logs" / "floor.log")
     results: dict = {"levels": {}}
     try:
-        time.sleep(1.5)
+        wait_http(f"http://127.0.0.1:{FLOOR_PORT}/webhooks/{WEBHOOK_KEY}/inbound")
         log(f"\n[floor] Starlette + asyncpg, one statement per message ({duration}s each)")
         log(f"{'connections':>12} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
         for level in levels:
