@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -233,6 +234,10 @@ def wait_http(url: str, timeout: float = 60) -> None:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status < 500:
                     return
+        except urllib.error.HTTPError as answered:
+            if answered.code < 500:
+                return
+            time.sleep(0.3)
         except Exception:
             time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
