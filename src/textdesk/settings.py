@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "textdesk.crm",
     "textdesk.messaging",
     "textdesk.jobs",
+    "textdesk.sequences",
     "textdesk.web",
 ]
 
