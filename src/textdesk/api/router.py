@@ -11,3 +11,7 @@ api = NinjaAPI(
     auth=BearerToken(),
     urls_namespace="api",
 )
+
+from textdesk.api.sequences import router as sequences_router  # noqa: E402
+
+api.add_router("/sequences", sequences_router)
