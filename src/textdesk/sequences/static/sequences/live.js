@@ -1,0 +1,77 @@
+// Sales accelerator pages: forms inside "Up next" answer with the refreshed widget, and
+// "sequence.changed" events from the live stream refresh the widget and the work list.
+(function () {
+  "use strict";
+
+  function replaceWith(el, html) {
+    const tpl = document.createElement("template");
+    tpl.innerHTML = html.trim();
+    const fresh = tpl.content.firstElementChild;
+    if (fresh) { el.replaceWith(fresh); }
+    return fresh;
+  }
+
+  async function refresh(el) {
+    const url = el.dataset.refreshUrl;
+    if (!url) { return; }
+    const resp = await fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" });
+    if (resp.ok) { replaceWith(el, await resp.text()); }
+  }
+
+  function openComposer(button) {
+    const composer = document.getElementById(button.getAttribute("aria-controls"));
+    if (!composer) { return; }
+    composer.hidden = !composer.hidden;
+    button.setAttribute("aria-expanded", String(!composer.hidden));
+    if (!composer.hidden) { composer.querySelector("textarea")?.focus(); }
+  }
+
+  document.addEventListener("click", function (ev) {
+    const button = ev.target.closest("[data-open-composer]");
+    if (button) { ev.preventDefault(); openComposer(button); }
+  });
+
+  document.addEventListener("submit", async function (ev) {
+    const form = ev.target;
+    const widget = form.closest("[data-up-next]");
+    if (!widget) { return; }
+    ev.preventDefault();
+    for (const b of form.querySelectorAll("button")) { b.disabled = true; }
+    const resp = await fetch(form.action, {
+      method: "POST", body: new FormData(form), headers: { "HX-Request": "true" }, credentials: "same-origin",
+    });
+    replaceWith(widget, await resp.text());
+    refreshWorkList();
+  });
+
+  function refreshWorkList() {
+    const list = document.getElementById("work-list-items");
+    if (list) { refresh(list); }
+  }
+
+  function onChange(data) {
+    if (!data || data.event !== "sequence.changed") { return; }
+    for (const el of document.querySelectorAll("[data-up-next]")) {
+      if (el.dataset.upNext === data.record_key) { refresh(el); }
+    }
+    refreshWorkList();
+  }
+
+  function connectLive() {
+    if (!window.EventSource) { return; }
+    const source = new EventSource("/live/events");
+    const handle = function (ev) {
+      try { onChange(JSON.parse(ev.data)); } catch (e) { /* not ours */ }
+    };
+    source.addEventListener("message", handle);
+    source.addEventListener("sequence.changed", handle);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    connectLive();
+    if (location.hash === "#compose") {
+      const button = document.querySelector("[data-open-composer]");
+      if (button) { openComposer(button); }
+    }
+  });
+})();

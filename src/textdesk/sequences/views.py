@@ -1,0 +1,143 @@
+"""The seller's sales-accelerator pages: the work list, a record's "Up next", and the step buttons."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from textdesk.sequences import actions, queries
+from textdesk.sequences.errors import SequenceError
+from textdesk.sequences.models import SequenceConnection, StepKind
+from textdesk.sequences.templatetags.sequences import up_next_context
+
+
+def _record_or_404(user, record_key: str):
+    from textdesk.crm.models import parse_record_key, record_model
+
+    try:
+        record_type, pk = parse_record_key(record_key)
+    except ValueError:
+        raise Http404 from None
+    record = record_model(record_type).objects.filter(pk=pk).first()
+    if record is None or not actions.may_work_on(user, record):
+        raise Http404
+    return record
+
+
+@login_required
+def work_list(request: HttpRequest) -> HttpResponse:
+    from textdesk.crm.models import RecordType
+
+    step_kind = request.GET.get("step") or None
+    record_type = request.GET.get("type") or None
+    if step_kind not in dict(StepKind.choices):
+        step_kind = None
+    if record_type not in dict(RecordType.choices):
+        record_type = None
+    items = list(queries.work_list(request.user, step_kind=step_kind, record_type=record_type)[:500])
+    context = {
+        "items": items, "step_kind": step_kind or "", "record_type": record_type or "",
+        "step_kinds": StepKind.choices, "record_types": RecordType.choices,
+    }
+    template = "sequences/_work_list_items.html" if request.headers.get("HX-Request") else "sequences/work_list.html"
+    return render(request, template, context)
+
+
+@login_required
+def record_page(request: HttpRequest, record_key: str) -> HttpResponse:
+    record = _record_or_404(request.user, record_key)
+    return render(request, "sequences/record.html", {"record": record})
+
+
+@login_required
+def up_next_fragment(request: HttpRequest, record_key: str) -> HttpResponse:
+    record = _record_or_404(request.user, record_key)
+    return render(request, "sequences/up_next.html", up_next_context(request, record))
+
+
+def _answer(request: HttpRequest, record, error: str = "", fix: str = "", status: int = 200) -> HttpResponse:
+    """htmx gets the refreshed widget; a plain form post goes back where it came from."""
+    if request.headers.get("HX-Request") or error:
+        context = up_next_context(request, record, error=error, fix=fix)
+        return render(request, "sequences/up_next.html", context, status=status)
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = ""
+    return redirect(target or "sequences:record", **({} if target else {"record_key": record.record_key}))
+
+
+def _connection_or_404(request, connection_id: int) -> SequenceConnection:
+    connection = SequenceConnection.objects.filter(pk=connection_id).first()
+    if connection is None or not actions.may_work_on(request.user, connection.record):
+        raise Http404
+    return connection
+
+
+def _step_id(request) -> int | None:
+    raw = request.POST.get("step_id", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _step_action(fn):
+    @login_required
+    @require_POST
+    def view(request: HttpRequest, connection_id: int) -> HttpResponse:
+        connection = _connection_or_404(request, connection_id)
+        try:
+            fn(request.user, connection.pk, _step_id(request))
+        except SequenceError as exc:
+            return _answer(request, connection.record, error=exc.message, status=exc.status)
+        return _answer(request, connection.record)
+
+    return view
+
+
+complete = _step_action(actions.complete_step)
+skip = _step_action(actions.skip_step)
+retry = _step_action(actions.retry_step)
+disconnect = _step_action(lambda user, cid, _step: actions.disconnect(user, cid))
+
+
+@login_required
+@require_POST
+def send(request: HttpRequest, connection_id: int) -> HttpResponse:
+    """Send the current text step's message (the seller may have edited it) and move on."""
+    connection = _connection_or_404(request, connection_id)
+    sender = request.POST.get("sender_number", "")
+    body = request.POST.get("body", "")
+    if not sender.isdigit():
+        return _answer(request, connection.record, error=_("Choose the number to send from."), status=400)
+    try:
+        from textdesk.messaging.actions.outbound import SendRefused
+    except ImportError:  # outbound sending not installed
+        SendRefused = ()  # noqa: N806
+    try:
+        actions.send_step_text(request.user, connection.pk, _step_id(request), sender_number_id=int(sender),
+                               to_number=request.POST.get("to_number", ""), body=body)
+    except SequenceError as exc:
+        return _answer(request, connection.record, error=exc.message, status=exc.status)
+    except SendRefused as refused:
+        return _answer(request, connection.record, error=str(getattr(refused, "message", refused)),
+                       fix=str(getattr(refused, "fix", "") or ""), status=400)
+    return _answer(request, connection.record)
+
+
+@login_required
+@require_POST
+def connect(request: HttpRequest) -> HttpResponse:
+    record = _record_or_404(request.user, request.POST.get("record_key", ""))
+    sequence = request.POST.get("sequence", "")
+    if not sequence.isdigit():
+        return _answer(request, record, error=_("Choose a sequence."), status=400)
+    try:
+        [result] = actions.connect(request.user, int(sequence), [record.record_key])
+    except SequenceError as exc:
+        return _answer(request, record, error=exc.message, status=exc.status)
+    if result.outcome != "connected":
+        return _answer(request, record, error=result.message, status=409)
+    return _answer(request, record)

@@ -1,0 +1,131 @@
+"""The seller's pages: the work list and the "Up next" widget, through real requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from textdesk.sequences import actions
+from textdesk.sequences.models import SequenceConnection
+
+from .conftest import T0
+
+pytestmark = pytest.mark.django_db
+
+
+def _login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _names(html: str) -> list[str]:
+    return re.findall(r'class="record" href="[^"]+">([^<]+)</a>', html)
+
+
+def test_work_list_shows_my_records_by_due_time_with_filters(seller, make_user, make_record, make_sequence):
+    calls = make_sequence("call", name="Calls")
+    texts = make_sequence("text_manual", name="Texts")
+    b = make_record("contact", seller, last_name="Bravo")
+    a = make_record("lead", seller, last_name="Alpha")
+    hidden = make_record("contact", make_user("other"), last_name="Hidden")
+    actions.connect(seller, calls.pk, [b.record_key], now=T0 + dt.timedelta(hours=1))
+    actions.connect(seller, texts.pk, [a.record_key], now=T0)
+    actions.connect(hidden.owner_user, calls.pk, [hidden.record_key], now=T0)
+
+    client = _login(seller)
+    page = client.get(reverse("sequences:work_list")).content.decode()
+    assert _names(page) == ["Alpha", "Bravo"]
+    assert page.count('class="message-icon"') == 1  # only the text step carries the message icon
+    assert "Hidden" not in page
+    only_calls = client.get(reverse("sequences:work_list"), {"step": "call"}).content.decode()
+    assert _names(only_calls) == ["Bravo"]
+    only_leads = client.get(reverse("sequences:work_list"), {"type": "lead"}).content.decode()
+    assert _names(only_leads) == ["Alpha"]
+    fragment = client.get(reverse("sequences:work_list"), HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and _names(fragment) == ["Alpha", "Bravo"]
+    assert Client().get(reverse("sequences:work_list")).status_code == 302  # login first
+
+
+def test_up_next_mark_done_and_skip_move_the_record_on(seller, make_record, make_sequence):
+    sequence = make_sequence("call", "email", "wait")
+    record = make_record("account", seller, name="Acme")
+    actions.connect(seller, sequence.pk, [record.record_key], now=T0)
+    conn = SequenceConnection.objects.get()
+    client = _login(seller)
+    url = reverse("sequences:record", args=[record.record_key])
+    page = client.get(url).content.decode()
+    assert 'data-step-kind="call"' in page and "Mark done" in page
+
+    resp = client.post(reverse("sequences:complete", args=[conn.pk]), {"step_id": conn.current_step_id, "next": url})
+    assert resp.status_code == 302 and resp["Location"] == url
+    conn.refresh_from_db()
+    assert conn.current_step.kind == "email"
+    # A stale page (the old step id) is refused with 409 and shows why.
+    stale = client.post(reverse("sequences:skip", args=[conn.pk]), {"step_id": conn.current_step_id - 1})
+    assert stale.status_code == 409 and "no longer the current one" in stale.content.decode()
+    fragment = client.post(reverse("sequences:skip", args=[conn.pk]), {"step_id": conn.current_step_id},
+                           HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200 and 'data-step-kind="wait"' in fragment.content.decode()
+    assert "Waiting until" in fragment.content.decode()
+
+
+def test_text_step_opens_a_composer_prefilled_with_the_template(seller, manager, make_record, make_template,
+                                                              make_sender_number):
+    number = make_sender_number(owner=seller)
+    template = make_template(manager, body="Hi {{ContactFirstName}}, {{UserFirstName}} here from {{AccountName}}.")
+    sequence = actions.create_sequence(manager, name="Texts", steps=[
+        actions.StepInput(kind="text_manual", template_id=template.pk)])
+    record = make_record("contact", seller, first_name="Alice", mobile_phone="+14155550134")
+    actions.connect(seller, sequence.pk, [record.record_key], now=T0)
+    page = _login(seller).get(reverse("sequences:record", args=[record.record_key])).content.decode()
+    assert "data-open-composer" in page
+    assert "Hi Alice, Sam here from .</textarea>" in page
+    assert f'<option value="{number.pk}" selected>' in page
+    assert '<option value="+14155550134">' in page
+
+
+def test_someone_elses_record_is_not_found(seller, make_user, make_record, make_sequence):
+    sequence = make_sequence("call")
+    other = make_user("other")
+    record = make_record("contact", other)
+    actions.connect(other, sequence.pk, [record.record_key], now=T0)
+    conn = SequenceConnection.objects.get()
+    client = _login(seller)
+    assert client.get(reverse("sequences:record", args=[record.record_key])).status_code == 404
+    assert client.get(reverse("sequences:up_next", args=[record.record_key])).status_code == 404
+    assert client.post(reverse("sequences:complete", args=[conn.pk]), {}).status_code == 404
+    assert client.post(reverse("sequences:disconnect", args=[conn.pk]), {}).status_code == 404
+    assert client.get(reverse("sequences:record", args=["nonsense"])).status_code == 404
+    conn.refresh_from_db()
+    assert conn.state == "active"
+
+
+def test_connect_from_the_record_page(seller, make_record, make_sequence):
+    sequence = make_sequence("call", name="Calls")
+    record = make_record("lead", seller)
+    client = _login(seller)
+    page = client.get(reverse("sequences:record", args=[record.record_key])).content.decode()
+    assert "not in a sequence" in page and f'<option value="{sequence.pk}">Calls</option>' in page
+    resp = client.post(reverse("sequences:connect"), {"record_key": record.record_key, "sequence": sequence.pk},
+                       HTTP_HX_REQUEST="true")
+    assert resp.status_code == 200 and 'data-step-kind="call"' in resp.content.decode()
+    again = client.post(reverse("sequences:connect"), {"record_key": record.record_key, "sequence": sequence.pk})
+    assert again.status_code == 409
+    assert SequenceConnection.objects.count() == 1
+
+
+def test_up_next_template_tag_renders_on_any_page(seller, make_record, make_sequence, rf):
+    from django.template import Context, Template
+
+    sequence = make_sequence("email")
+    record = make_record("contact", seller)
+    actions.connect(seller, sequence.pk, [record.record_key], now=T0)
+    request = rf.get("/somewhere/")
+    request.user = seller
+    html = Template("{% load sequences %}{% up_next record %}").render(Context({"request": request, "record": record}))
+    assert f'data-up-next="{record.record_key}"' in html and 'data-step-kind="email"' in html
