@@ -20,7 +20,7 @@ HAS_OUTBOUND = importlib.util.find_spec("textdesk.messaging.actions.outbound") i
 
 
 @pytest.fixture
-def browser_page(live_server, monkeypatch):
+def browser_page(transactional_db, live_server, monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe here.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
@@ -28,8 +28,15 @@ def browser_page(live_server, monkeypatch):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(base_url=live_server.url)
+        # The test server is plain WSGI without the event stream; the page works without it.
+        context.route("**/live/events", lambda route: route.abort())
         page = context.new_page()
         yield context, page
+        # ORM calls made while Playwright runs get a connection of their own; close it before the
+        # test database is dropped.
+        from django.db import connections
+
+        connections.close_all()
         context.close()
         browser.close()
 
