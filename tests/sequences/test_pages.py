@@ -129,3 +129,32 @@ def test_up_next_template_tag_renders_on_any_page(seller, make_record, make_sequ
     request.user = seller
     html = Template("{% load sequences %}{% up_next record %}").render(Context({"request": request, "record": record}))
     assert f'data-up-next="{record.record_key}"' in html and 'data-step-kind="email"' in html
+
+
+def test_draft_of_the_text_step_for_a_conversation_pane(seller, manager, make_record, make_template,
+                                                        make_sender_number):
+    number = make_sender_number(owner=seller)
+    template = make_template(manager, body="Hello {{ContactFirstName}}")
+    sequence = actions.create_sequence(manager, name="T", steps=[
+        actions.StepInput(kind="text_manual", template_id=template.pk), actions.StepInput(kind="call")])
+    record = make_record("contact", seller, first_name="Ana", business_phone="+14155550100")
+    actions.connect(seller, sequence.pk, [record.record_key], now=T0)
+    conn = SequenceConnection.objects.get()
+    client = _login(seller)
+    draft = client.get(reverse("sequences:draft", args=[conn.pk])).json()
+    assert draft == {"connection_id": conn.pk, "step_id": conn.current_step_id, "record_key": record.record_key,
+                     "body": "Hello Ana", "sender_number_id": number.pk, "to_number": "+14155550100",
+                     "send_url": reverse("sequences:send", args=[conn.pk])}
+    actions.skip_step(seller, conn.pk)
+    assert client.get(reverse("sequences:draft", args=[conn.pk])).status_code == 409
+
+
+def test_deleting_a_step_where_a_disconnected_record_stopped(manager, seller, make_record):
+    sequence = actions.create_sequence(manager, name="S", steps=[actions.StepInput(kind="call"),
+                                                                  actions.StepInput(kind="email")])
+    [r] = actions.connect(seller, sequence.pk, [make_record("contact", seller).record_key], now=T0)
+    actions.disconnect(seller, r.connection_id, now=T0)
+    first = sequence.steps.get(order=1)
+    actions.delete_step(manager, first.pk)
+    assert [s.kind for s in sequence.steps.all()] == ["email"]
+    assert SequenceConnection.objects.get().current_step is None

@@ -259,8 +259,8 @@ def delete_step(user, step_id: int) -> None:
         raise NotFound(_("No such step."))
     sequence = Sequence.objects.select_for_update().get(pk=step.sequence_id)
     _structure_editable(sequence)
-    if SequenceConnection.objects.filter(current_step=step).exists():
-        raise Conflict(_("Finished records still point at this step."), code="step_in_use")
+    # Disconnected records remember where they stopped; that memory goes with the step.
+    SequenceConnection.objects.filter(current_step=step).exclude(state__in=OPEN_STATES).update(current_step=None)
     step.delete()
     _renumber(list(sequence.steps.order_by("order")))
 

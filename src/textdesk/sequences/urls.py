@@ -14,4 +14,5 @@ urlpatterns = [
     path("connections/<int:connection_id>/retry/", views.retry, name="retry"),
     path("connections/<int:connection_id>/disconnect/", views.disconnect, name="disconnect"),
     path("connections/<int:connection_id>/send/", views.send, name="send"),
+    path("connections/<int:connection_id>/draft/", views.draft, name="draft"),
 ]

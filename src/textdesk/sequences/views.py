@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -125,6 +126,24 @@ def send(request: HttpRequest, connection_id: int) -> HttpResponse:
         return _answer(request, connection.record, error=str(getattr(refused, "message", refused)),
                        fix=str(getattr(refused, "fix", "") or ""), status=400)
     return _answer(request, connection.record)
+
+
+@login_required
+def draft(request: HttpRequest, connection_id: int) -> JsonResponse:
+    """The current text step's message, ready for a conversation pane to prefill (and where to send it)."""
+    connection = _connection_or_404(request, connection_id)
+    context = up_next_context(request, connection.record)
+    step = context.get("step")
+    if connection.state != "active" or step is None or step.kind != StepKind.TEXT_MANUAL:
+        return JsonResponse({"detail": _("The current step is not a text message a seller sends."),
+                             "code": "not_a_text_step"}, status=409)
+    recipients = context["recipients"]
+    return JsonResponse({
+        "connection_id": connection.pk, "step_id": step.pk, "record_key": connection.record_key,
+        "body": context["body"], "sender_number_id": context["default_sender_id"],
+        "to_number": recipients[0]["e164"] if recipients else None,
+        "send_url": reverse("sequences:send", args=[connection.pk]),
+    })
 
 
 @login_required
