@@ -96,6 +96,25 @@ def test_automated_step_without_a_sender_number_fails_and_notifies_every_member_
 
 
 @pytest.mark.django_db
+def test_the_owner_is_told_live_with_their_unread_count(seller, make_record, make_sequence,
+                                                         django_capture_on_commit_callbacks):
+    from textdesk.live import bus
+
+    sequence = make_sequence("text_automated")
+    record = make_record("contact", seller)  # no phone: the step fails
+    [result] = actions.connect(seller, sequence.pk, [record.record_key], now=timezone.now() - dt.timedelta(seconds=1))
+    with bus.get_bus().subscribe([bus.user_channel(seller.pk)]) as sub:
+        with django_capture_on_commit_callbacks(execute=True):
+            actions.run_due_step(result.connection_id, _reload(result.connection_id).current_step_id,
+                                 _reload(result.connection_id).attempt)
+        events = [sub.get(timeout=1)[1] for _ in range(2)]
+    by_name = {e["event"]: e for e in events}
+    assert by_name["notification.new"]["unread"] == 1
+    assert by_name["sequence.changed"]["state"] == "failed"
+    assert by_name["sequence.changed"]["failure_reason"] == "InvalidSendingParameters"
+
+
+@pytest.mark.django_db
 def test_retrying_a_failed_step_schedules_it_again(seller, make_record, make_sequence):
     from textdesk.jobs.models import Job
 

@@ -571,6 +571,9 @@ def _fail(connection: SequenceConnection, step: SequenceStep, now: dt.datetime, 
                      body=f"{connection.sequence.name} · {step.title}: {title}. {detail}"[:1000])
         for uid in sorted(audience)
     ])
-    bus.notify_users_on_commit(audience, "notification.new", {"kind": NotificationKind.SEQUENCE_STEP_FAILED})
+    for uid in sorted(audience):  # the bell shows each user's own unread count
+        unread = Notification.objects.filter(user_id=uid, read_at__isnull=True).count()
+        bus.notify_users_on_commit([uid], "notification.new",
+                                   {"kind": NotificationKind.SEQUENCE_STEP_FAILED, "unread": unread})
     _push(connection)
     return RunResult("failed", reason=reason)
