@@ -146,3 +146,22 @@ def test_work_list_is_mine_sorted_by_due_time_and_filterable(seller, make_user, 
         "Late", "Upcoming"]
     assert api.get("/api/v1/sequences/work-list?record_type=planet").status_code == 422
     assert SequenceConnection.objects.count() == 6
+
+
+def test_bad_input_gets_a_precise_4xx_and_writes_nothing(manager):
+    api = _client(manager)
+    cases = [
+        ({"name": "x" * 151}, "name_too_long"),
+        ({"name": "   "}, "name_required"),
+        ({"name": "W", "steps": [{"kind": "wait", "wait_seconds": 10**15}]}, "wait_too_long"),
+        ({"name": "W", "steps": [{"kind": "wait", "wait_seconds": -5}]}, "wait_required"),
+        ({"name": "W", "steps": [{"kind": "call", "wait_seconds": 60}]}, "wait_only_on_wait_steps"),
+        ({"name": "W", "steps": [{"kind": "text_manual", "template_id": 999999}]}, "template_not_found"),
+        ({"name": "W", "steps": [{"kind": "call"}, {"kind": "email", "name": "y" * 151}]}, "name_too_long"),
+    ]
+    for body, code in cases:
+        resp = api.post("/api/v1/sequences/", body, content_type="application/json")
+        assert (resp.status_code, resp.json().get("code")) == (400, code), body
+    assert api.post("/api/v1/sequences/", "not json", content_type="application/json").status_code in (400, 422)
+    assert api.post("/api/v1/sequences/", {"steps": []}, content_type="application/json").status_code == 422
+    assert not Sequence.objects.exists()

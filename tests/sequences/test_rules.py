@@ -29,6 +29,8 @@ def test_step_problems():
     assert rules.step_problems(rules.StepSpec("call", has_template=True)) == ["template_only_on_text_steps"]
     assert rules.step_problems(rules.StepSpec("email", wait=dt.timedelta(1))) == ["wait_only_on_wait_steps"]
     assert rules.step_problems(rules.StepSpec("fax")) == ["unknown_kind"]
+    assert rules.step_problems(rules.StepSpec("wait", wait=dt.timedelta(days=366))) == ["wait_too_long"]
+    assert rules.step_problems(rules.StepSpec("wait", wait=dt.timedelta(days=365))) == []
 
 
 def test_recipient_prefers_mobile_then_business():

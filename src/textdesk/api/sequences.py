@@ -150,7 +150,10 @@ def _connection_out(c: SequenceConnection) -> dict:
 
 
 def _wait(seconds: int | None) -> dt.timedelta | None:
-    return None if seconds is None else dt.timedelta(seconds=seconds)
+    if seconds is None:
+        return None
+    # Clamped so that absurd values reach the rule's "at most 365 days" refusal instead of overflowing.
+    return dt.timedelta(seconds=max(-1, min(seconds, 10**9)))
 
 
 def _visible_connection(request, connection_id: int) -> SequenceConnection:

@@ -18,6 +18,9 @@ WORKER_KINDS = frozenset({WAIT, TEXT_AUTOMATED})
 TEXT_KINDS = frozenset({TEXT_MANUAL, TEXT_AUTOMATED})
 SELLER_KINDS = frozenset({TEXT_MANUAL, CALL, EMAIL})
 
+# Longer waits are surely typing mistakes (and would overflow date arithmetic far enough out).
+MAX_WAIT = dt.timedelta(days=365)
+
 # Failure reasons that belong to sequences (send refusals use textdesk.domain.failures codes).
 NO_SENDER_NUMBER = "NoSenderNumber"
 TEMPLATE_MISSING = "TemplateMissing"
@@ -39,6 +42,8 @@ def step_problems(step: StepSpec) -> list[str]:
         problems.append("template_required")
     if step.kind == WAIT and (step.wait is None or step.wait <= dt.timedelta(0)):
         problems.append("wait_required")
+    if step.kind == WAIT and step.wait is not None and step.wait > MAX_WAIT:
+        problems.append("wait_too_long")
     if step.kind != WAIT and step.wait is not None:
         problems.append("wait_only_on_wait_steps")
     if step.kind not in TEXT_KINDS and step.has_template:

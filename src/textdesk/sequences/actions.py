@@ -96,11 +96,21 @@ def _validate_step(kind: str, template, wait: dt.timedelta | None) -> None:
         "unknown_kind": _("Unknown step type."),
         "template_required": _("An automated text message step needs a template."),
         "wait_required": _("A wait step needs a wait time longer than zero."),
+        "wait_too_long": _("A wait step waits at most 365 days."),
         "wait_only_on_wait_steps": _("Only wait steps have a wait time."),
         "template_only_on_text_steps": _("Only text message steps have a template."),
     }
     if problems:
         raise Invalid(" ".join(messages[p] for p in problems), code=problems[0])
+
+
+def _check_lengths(**values: str) -> None:
+    """Refuse text longer than its column instead of letting the database fail."""
+    limits = {"name": 150}
+    for field, value in values.items():
+        if value is not None and field in limits and len(value) > limits[field]:
+            raise Invalid(_("The %(field)s is longer than %(limit)d characters.") % {"field": field, "limit": limits[field]},
+                          code=f"{field}_too_long")
 
 
 def _template(template_id: int | None):
@@ -136,10 +146,12 @@ def create_sequence(user, *, name: str, description: str = "", steps: list[StepI
     name = (name or "").strip()
     if not name:
         raise Invalid(_("A sequence needs a name."), code="name_required")
+    _check_lengths(name=name)
     if Sequence.objects.filter(name=name).exists():
         raise Conflict(_("A sequence with this name already exists."), code="name_taken")
     sequence = Sequence.objects.create(name=name, description=description, created_by=user, active=active)
     for position, step in enumerate(steps, start=1):
+        _check_lengths(name=step.name)
         template = _template(step.template_id)
         _validate_step(step.kind, template, step.wait)
         SequenceStep.objects.create(sequence=sequence, order=position, kind=step.kind, name=step.name,
@@ -158,6 +170,7 @@ def update_sequence(user, sequence_id: int, *, name: str | None = None, descript
         name = name.strip()
         if not name:
             raise Invalid(_("A sequence needs a name."), code="name_required")
+        _check_lengths(name=name)
         if Sequence.objects.filter(name=name).exclude(pk=sequence.pk).exists():
             raise Conflict(_("A sequence with this name already exists."), code="name_taken")
         sequence.name = name
@@ -196,6 +209,7 @@ def add_step(user, sequence_id: int, step: StepInput, *, position: int | None = 
     if sequence is None:
         raise NotFound(_("No such sequence."))
     _structure_editable(sequence)
+    _check_lengths(name=step.name)
     template = _template(step.template_id)
     _validate_step(step.kind, template, step.wait)
     steps = list(sequence.steps.order_by("order"))
@@ -233,6 +247,7 @@ def update_step(user, step_id: int, *, name: str | None = None, description: str
     if step is None:
         raise NotFound(_("No such step."))
     if name is not None:
+        _check_lengths(name=name)
         step.name = name
     if description is not None:
         step.description = description
