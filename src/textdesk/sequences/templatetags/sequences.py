@@ -33,7 +33,6 @@ def up_next_context(request, record, *, error: str = "", fix: str = "") -> dict:
         return context
     step = connection.current_step
     context["step"] = step
-    context["overdue"] = bool(connection.due_at and connection.due_at <= context["now"])
     if connection.state == "failed":
         context["failure_title"], context["failure_fix"] = actions.failure_text(connection.failure_reason)
     if step is not None and step.kind == rules.TEXT_MANUAL:
@@ -60,14 +59,24 @@ def up_next(context, record):
     return up_next_context(context["request"], record)
 
 
-STEP_ICONS = {
-    rules.TEXT_MANUAL: "💬", rules.TEXT_AUTOMATED: "📨", rules.WAIT: "⏳", rules.CALL: "📞", rules.EMAIL: "✉️",
+_SVG = ('<svg class="step-icon" aria-hidden="true" width="18" height="18" viewBox="0 0 24 24">'
+        '<path fill="currentColor" d="{}"/></svg>')
+# Plain shapes drawn for this app: a speech bubble, a paper plane, a clock, a handset, an envelope.
+STEP_ICON_PATHS = {
+    rules.TEXT_MANUAL: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2Zm3 5v2h10V9Zm0 4v2h7v-2Z",
+    rules.TEXT_AUTOMATED: "M2 21 23 12 2 3v7l15 2-15 2Z",
+    rules.WAIT: "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20Zm1 5v5.4l4 2.4-1 1.7-5-3V7Z",
+    rules.CALL: "M6.6 10.8a15 15 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.45.57 3.6a1 1 0 0 1-.25 1Z",
+    rules.EMAIL: "M3 5h18a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1Zm1 2.4V17h16V7.4l-8 5Zm.9-.4L12 11.3 19.1 7Z",
 }
 
 
 @register.filter
-def step_icon(kind: str) -> str:
-    return STEP_ICONS.get(kind, "•")
+def step_icon(kind: str):
+    from django.utils.html import format_html
+
+    path = STEP_ICON_PATHS.get(kind)
+    return format_html(_SVG, path) if path else ""
 
 
 @register.filter
