@@ -82,3 +82,14 @@ def step_icon(kind: str):
 @register.filter
 def record_type_label(record) -> str:
     return str(record._meta.verbose_name).capitalize()
+
+
+@register.filter
+def record_page_url(connection) -> str:
+    """The record's page: the web app's record page when it has one, else the sales accelerator's own."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("record_detail", args=[connection.record_type, connection.record.pk])
+    except NoReverseMatch:
+        return reverse("sequences:record", args=[connection.record_key])
