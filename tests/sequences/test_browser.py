@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
 import shutil
@@ -88,3 +89,75 @@ def test_work_list_to_up_next_then_the_text_step_and_the_call(browser_page, live
     conn.refresh_from_db()
     assert conn.state == "completed"
     assert [h.outcome for h in conn.history.all()] == ["completed" if HAS_OUTBOUND else "skipped", "completed"]
+
+
+HAS_EVENT_STREAM = importlib.util.find_spec("textdesk.live.sse") is not None
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """The real ASGI application (with the /live/events stream) served by uvicorn on an ephemeral port."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from textdesk.asgi import application
+
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning",
+                                           lifespan="off", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, name="sequences-test-asgi", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.skipif(not HAS_EVENT_STREAM, reason="needs the live event stream (textdesk.live.sse)")
+def test_up_next_and_the_work_list_follow_progress_live(asgi_server, monkeypatch, seller, make_record,
+                                                        make_sequence):
+    from django.conf import settings
+    from django.db import connections
+    from django.test import Client
+    from django.utils import timezone
+    from playwright.sync_api import sync_playwright
+
+    from textdesk.jobs import worker
+    from textdesk.sequences import actions
+    from textdesk.sequences.models import SequenceConnection
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    worker.load_handlers()
+    sequence = make_sequence("wait", "call", "email", wait=dt.timedelta(minutes=2))
+    record = make_record("contact", seller, first_name="Live", last_name="Record")
+    # Connected ten minutes ago on the controlled clock: the wait is over, the worker has not run yet.
+    actions.connect(seller, sequence.pk, [record.record_key], now=timezone.now() - dt.timedelta(minutes=10))
+    client = Client()
+    client.force_login(seller)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = browser.new_context(base_url=asgi_server)
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": asgi_server,
+                              "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+        record_page, work_list = context.new_page(), context.new_page()
+        for page, url in ((record_page, f"/sequences/records/{record.record_key}/"), (work_list, "/sequences/")):
+            page.goto(url)
+            page.wait_for_function("document.documentElement.dataset.sequencesLive === 'open'")
+        record_page.locator(".up-next-step[data-step-kind='wait']").wait_for()
+
+        assert worker.run_once("live-test-worker") == 1  # the wait is over: the record moves to the call
+        record_page.locator(".up-next-step[data-step-kind='call']").wait_for()
+        work_list.locator(".work-item[data-step-kind='call']", has_text="Live Record").wait_for()
+
+        conn = SequenceConnection.objects.get()
+        actions.complete_step(seller, conn.pk, conn.current_step_id)  # e.g. from another tab or the API
+        record_page.locator(".up-next-step[data-step-kind='email']").wait_for()
+        work_list.locator(".work-item[data-step-kind='email']", has_text="Live Record").wait_for()
+        connections.close_all()
+        context.close()
+        browser.close()

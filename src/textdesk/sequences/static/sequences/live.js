@@ -65,6 +65,8 @@
     };
     source.addEventListener("message", handle);
     source.addEventListener("sequence.changed", handle);
+    source.addEventListener("open", function () { document.documentElement.dataset.sequencesLive = "open"; });
+    source.addEventListener("error", function () { document.documentElement.dataset.sequencesLive = "reconnecting"; });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
