@@ -107,7 +107,7 @@ def test_connect_in_bulk_then_work_through_the_steps(seller, make_user, make_rec
                          content_type="application/json").status_code == 404
     assert stranger.delete(f"/api/v1/sequences/connections/{other_cid}").status_code == 404
     assert stranger.get(f"/api/v1/sequences/connections?record_key={mine[1].record_key}").status_code == 404
-    assert stranger.get("/api/v1/sequences/work-list").json() == []
+    assert stranger.get("/api/v1/sequences/work-list").json()["items"] == []
 
     stopped = api.delete(f"/api/v1/sequences/connections/{other_cid}")
     assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
@@ -138,11 +138,15 @@ def test_work_list_is_mine_sorted_by_due_time_and_filterable(seller, make_user, 
     assert actions_user.pk != seller.pk
 
     api = _client(seller)
-    rows = api.get("/api/v1/sequences/work-list").json()
+    page = api.get("/api/v1/sequences/work-list").json()
+    assert page["count"] == 4
+    rows = page["items"]
     assert [r["record_name"] for r in rows] == ["Early", "Middle", "Late", "Upcoming"]
+    second = api.get("/api/v1/sequences/work-list?limit=2&offset=2").json()
+    assert [r["record_name"] for r in second["items"]] == ["Late", "Upcoming"]
     assert [r["step"]["kind"] for r in rows] == ["text_manual", "call", "call", "wait"]
-    assert [r["record_name"] for r in api.get("/api/v1/sequences/work-list?step_kind=call").json()] == ["Middle", "Late"]
-    assert [r["record_name"] for r in api.get("/api/v1/sequences/work-list?record_type=contact").json()] == [
+    assert [r["record_name"] for r in api.get("/api/v1/sequences/work-list?step_kind=call").json()["items"]] == ["Middle", "Late"]
+    assert [r["record_name"] for r in api.get("/api/v1/sequences/work-list?record_type=contact").json()["items"]] == [
         "Late", "Upcoming"]
     assert api.get("/api/v1/sequences/work-list?record_type=planet").status_code == 422
     assert SequenceConnection.objects.count() == 6

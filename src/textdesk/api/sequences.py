@@ -10,6 +10,7 @@ from django.http import JsonResponse
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 
+from textdesk.api.common import ErrorOut, PageQuery, ValidationErrorOut, page_schema
 from textdesk.sequences import actions, queries
 from textdesk.sequences.errors import SequenceError
 from textdesk.sequences.models import Sequence, SequenceConnection, SequenceStep
@@ -34,6 +35,14 @@ def refusals(view):
 
 
 # ---------------------------------------------------------------- schemas
+
+class RefusalOut(Schema):
+    detail: str
+    code: str = ""
+
+
+REFUSALS = {400: RefusalOut, 401: ErrorOut, 403: RefusalOut, 404: RefusalOut, 409: RefusalOut,
+            422: ValidationErrorOut}
 
 class StepIn(Schema):
     kind: StepKindName
@@ -114,6 +123,9 @@ class ConnectionOut(Schema):
     finished_at: dt.datetime | None
 
 
+ConnectionPage = page_schema(ConnectionOut)
+
+
 class HistoryOut(Schema):
     step_id: int | None
     step_kind: str
@@ -166,12 +178,21 @@ def _visible_connection(request, connection_id: int) -> SequenceConnection:
 # ---------------------------------------------------------------- the work list and connections
 # (literal paths before "/{sequence_id}" ones)
 
-@router.get("/work-list", response=list[ConnectionOut], summary="My records with a due or upcoming step")
-def work_list(request, step_kind: StepKindName | None = None, record_type: RecordTypeName | None = None):
-    return [_connection_out(c) for c in queries.work_list(request.user, step_kind=step_kind, record_type=record_type)]
+def _page(items, page: PageQuery, out) -> dict:
+    return {"count": items.count(), "limit": page.limit, "offset": page.offset,
+            "items": [out(x) for x in items[page.offset: page.offset + page.limit]]}
 
 
-@router.get("/connections", response=list[ConnectionOut], summary="Connections of one record")
+@router.get("/work-list", response={200: ConnectionPage, **REFUSALS},
+            summary="My records with a due or upcoming step, earliest due first")
+def work_list(request, pagination: Query[PageQuery], step_kind: StepKindName | None = None,
+              record_type: RecordTypeName | None = None):
+    items = queries.work_list(request.user, step_kind=step_kind, record_type=record_type)
+    return _page(items, pagination, _connection_out)
+
+
+@router.get("/connections", response={200: list[ConnectionOut], **REFUSALS},
+            summary="Every connection of one record, newest first")
 def record_connections(request, record_key: str = Query(...)):
     from textdesk.crm.models import parse_record_key, record_model
 
@@ -186,31 +207,34 @@ def record_connections(request, record_key: str = Query(...)):
     return [_connection_out(c) for c in qs.order_by("-connected_at", "-id")]
 
 
-@router.get("/connections/{int:connection_id}", response=ConnectionDetailOut)
+@router.get("/connections/{int:connection_id}", response={200: ConnectionDetailOut, **REFUSALS})
 def get_connection(request, connection_id: int):
     c = _visible_connection(request, connection_id)
     return {**_connection_out(c), "history": list(c.history.all())}
 
 
-@router.delete("/connections/{int:connection_id}", response=ConnectionOut, summary="Disconnect (stops the sequence)")
+@router.delete("/connections/{int:connection_id}", response={200: ConnectionOut, **REFUSALS},
+               summary="Disconnect (stops the sequence)")
 @refusals
 def disconnect(request, connection_id: int):
     return _connection_out(actions.disconnect(request.user, connection_id))
 
 
-@router.post("/connections/{int:connection_id}/complete", response=ConnectionOut)
+@router.post("/connections/{int:connection_id}/complete", response={200: ConnectionOut, **REFUSALS},
+             summary="Mark the current step done (step_id guards against a stale page)")
 @refusals
 def complete(request, connection_id: int, payload: StepRef):
     return _connection_out(actions.complete_step(request.user, connection_id, payload.step_id))
 
 
-@router.post("/connections/{int:connection_id}/skip", response=ConnectionOut)
+@router.post("/connections/{int:connection_id}/skip", response={200: ConnectionOut, **REFUSALS})
 @refusals
 def skip(request, connection_id: int, payload: StepRef):
     return _connection_out(actions.skip_step(request.user, connection_id, payload.step_id))
 
 
-@router.post("/connections/{int:connection_id}/retry", response=ConnectionOut)
+@router.post("/connections/{int:connection_id}/retry", response={200: ConnectionOut, **REFUSALS},
+             summary="Run a failed automated step again")
 @refusals
 def retry(request, connection_id: int, payload: StepRef):
     return _connection_out(actions.retry_step(request.user, connection_id, payload.step_id))
@@ -218,7 +242,7 @@ def retry(request, connection_id: int, payload: StepRef):
 
 # ---------------------------------------------------------------- sequences and steps
 
-@router.get("/", response=list[SequenceOut])
+@router.get("/", response={200: list[SequenceOut], **REFUSALS})
 def list_sequences(request, active: bool | None = None):
     qs = Sequence.objects.prefetch_related("steps")
     if active is not None:
@@ -226,7 +250,7 @@ def list_sequences(request, active: bool | None = None):
     return [_sequence_out(s) for s in qs]
 
 
-@router.post("/", response={201: SequenceOut})
+@router.post("/", response={201: SequenceOut, **REFUSALS}, summary="Create a sequence (managers)")
 @refusals
 def create_sequence(request, payload: SequenceIn):
     steps = [actions.StepInput(kind=s.kind, name=s.name, description=s.description, template_id=s.template_id,
@@ -243,26 +267,26 @@ def _sequence(sequence_id: int) -> Sequence:
     return sequence
 
 
-@router.get("/{int:sequence_id}", response=SequenceOut)
+@router.get("/{int:sequence_id}", response={200: SequenceOut, **REFUSALS})
 def get_sequence(request, sequence_id: int):
     return _sequence_out(_sequence(sequence_id))
 
 
-@router.patch("/{int:sequence_id}", response=SequenceOut)
+@router.patch("/{int:sequence_id}", response={200: SequenceOut, **REFUSALS})
 @refusals
 def update_sequence(request, sequence_id: int, payload: SequencePatch):
     sequence = actions.update_sequence(request.user, sequence_id, **payload.dict(exclude_unset=True))
     return _sequence_out(sequence)
 
 
-@router.delete("/{int:sequence_id}", response={204: None})
+@router.delete("/{int:sequence_id}", response={204: None, **REFUSALS})
 @refusals
 def delete_sequence(request, sequence_id: int):
     actions.delete_sequence(request.user, sequence_id)
     return Status(204, None)
 
 
-@router.post("/{int:sequence_id}/steps", response={201: StepOut})
+@router.post("/{int:sequence_id}/steps", response={201: StepOut, **REFUSALS})
 @refusals
 def add_step(request, sequence_id: int, payload: StepIn, position: int | None = None):
     step = actions.add_step(
@@ -279,7 +303,7 @@ def _own_step(sequence_id: int, step_id: int) -> None:
         raise HttpError(404, "No such step.")
 
 
-@router.patch("/{int:sequence_id}/steps/{int:step_id}", response=StepOut)
+@router.patch("/{int:sequence_id}/steps/{int:step_id}", response={200: StepOut, **REFUSALS})
 @refusals
 def update_step(request, sequence_id: int, step_id: int, payload: StepPatch):
     _own_step(sequence_id, step_id)
@@ -289,7 +313,7 @@ def update_step(request, sequence_id: int, step_id: int, payload: StepPatch):
     return _step_out(actions.update_step(request.user, step_id, **changes))
 
 
-@router.delete("/{int:sequence_id}/steps/{int:step_id}", response={204: None})
+@router.delete("/{int:sequence_id}/steps/{int:step_id}", response={204: None, **REFUSALS})
 @refusals
 def delete_step(request, sequence_id: int, step_id: int):
     _own_step(sequence_id, step_id)
@@ -297,7 +321,7 @@ def delete_step(request, sequence_id: int, step_id: int):
     return Status(204, None)
 
 
-@router.post("/{int:sequence_id}/connections", response=list[ConnectOut],
+@router.post("/{int:sequence_id}/connections", response={200: list[ConnectOut], **REFUSALS},
              summary="Connect records (one or many); each record gets its own outcome")
 @refusals
 def connect(request, sequence_id: int, payload: ConnectIn):
