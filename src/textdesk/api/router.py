@@ -8,7 +8,7 @@ generated without a token. Errors are JSON: ``{"detail": "..."}``, or for invali
 
 from ninja import NinjaAPI
 
-from textdesk.api import numbers, people, providers, records, sequences
+from textdesk.api import messages, numbers, people, providers, records, sequences
 from textdesk.api.auth import BearerToken
 from textdesk.api.common import install_error_handlers
 
@@ -29,4 +29,5 @@ api.add_router("/leads", records.leads)
 api.add_router("/opportunities", records.opportunities)
 api.add_router("/sender-numbers", numbers.router)
 api.add_router("/provider-accounts", providers.router)
+api.add_router("/messages", messages.router)
 api.add_router("/sequences", sequences.router)
