@@ -158,3 +158,39 @@ def test_deleting_a_step_where_a_disconnected_record_stopped(manager, seller, ma
     actions.delete_step(manager, first.pk)
     assert [s.kind for s in sequence.steps.all()] == ["email"]
     assert SequenceConnection.objects.get().current_step is None
+
+
+def test_a_refused_send_shows_the_reason_and_fix_and_keeps_the_step(seller, make_record, make_sequence,
+                                                                     make_sender_number):
+    from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
+    from textdesk.messaging.models import Message
+
+    number = make_sender_number(owner=seller)
+    record_consent("+14155550134", ALL_NUMBERS, "opt_out", "keyword")
+    sequence = make_sequence("text_manual", "call")
+    record = make_record("contact", seller, mobile_phone="+14155550134")
+    actions.connect(seller, sequence.pk, [record.record_key], now=T0)
+    conn = SequenceConnection.objects.get()
+    resp = _login(seller).post(reverse("sequences:send", args=[conn.pk]), {
+        "step_id": conn.current_step_id, "sender_number": number.pk, "to_number": "+14155550134", "body": "Hello"})
+    assert resp.status_code == 400
+    assert "START" in resp.content.decode()  # the fix: ask the customer to text START
+    conn.refresh_from_db()
+    assert conn.current_step.kind == "text_manual" and conn.history.count() == 0
+    assert not Message.objects.exists()
+
+
+def test_sending_the_text_step_from_up_next_moves_on(seller, make_record, make_sequence, make_sender_number):
+    from textdesk.messaging.models import Message
+
+    number = make_sender_number(owner=seller)
+    sequence = make_sequence("text_manual", "call")
+    record = make_record("contact", seller, mobile_phone="+14155550134")
+    actions.connect(seller, sequence.pk, [record.record_key], now=T0)
+    conn = SequenceConnection.objects.get()
+    resp = _login(seller).post(reverse("sequences:send", args=[conn.pk]), {
+        "step_id": conn.current_step_id, "sender_number": number.pk, "to_number": "+14155550134", "body": "Hello"},
+        HTTP_HX_REQUEST="true")
+    assert resp.status_code == 200 and 'data-step-kind="call"' in resp.content.decode()
+    [message] = Message.objects.all()
+    assert (message.body, message.author_id, message.to_number) == ("Hello", seller.pk, "+14155550134")

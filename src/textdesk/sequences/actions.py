@@ -488,7 +488,8 @@ def send_step_text(user, connection_id: int, step_id: int, *, sender_number_id: 
     sender = SenderNumber.objects.filter(pk=sender_number_id).first()
     if sender is None:
         raise Invalid(_("No such sender number."), code="sender_not_found")
-    message = send_message(user=user, record=connection.record, sender_number=sender, to_number=to_number, body=body)
+    message = send_message(user=user, record=connection.record, sender_number=sender, to_number=to_number, body=body,
+                           source="sequence")
     _record_history(connection, step, StepOutcome.COMPLETED, now, by=user, message=message)
     _enter_next(connection, step.order, now)
     return message
@@ -545,10 +546,11 @@ def _send_automated(connection: SequenceConnection, step: SequenceStep, now: dt.
 
     try:
         with transaction.atomic():  # a refusal rolls back whatever the send had written
-            message = send_message(user=None, record=record, sender_number=sender, to_number=to_number, body=body)
+            message = send_message(user=None, record=record, sender_number=sender, to_number=to_number, body=body,
+                                   source="sequence")
     except SendRefused as refused:
-        detail = " ".join(str(part) for part in (getattr(refused, "message", ""), getattr(refused, "fix", "")) if part)
-        return _fail(connection, step, now, getattr(refused, "reason", failures.UNKNOWN) or failures.UNKNOWN, detail)
+        detail = " ".join(str(part) for part in (refused.message, refused.fix) if part)
+        return _fail(connection, step, now, refused.reason or failures.UNKNOWN, detail)
     _record_history(connection, step, StepOutcome.COMPLETED, now, message=message)
     _enter_next(connection, step.order, now)
     return RunResult("sent")

@@ -113,18 +113,15 @@ def send(request: HttpRequest, connection_id: int) -> HttpResponse:
     body = request.POST.get("body", "")
     if not sender.isdigit():
         return _answer(request, connection.record, error=_("Choose the number to send from."), status=400)
-    try:
-        from textdesk.messaging.actions.outbound import SendRefused
-    except ImportError:  # outbound sending not installed
-        SendRefused = ()  # noqa: N806
+    from textdesk.messaging.actions.outbound import SendRefused
+
     try:
         actions.send_step_text(request.user, connection.pk, _step_id(request), sender_number_id=int(sender),
                                to_number=request.POST.get("to_number", ""), body=body)
     except SequenceError as exc:
         return _answer(request, connection.record, error=exc.message, status=exc.status)
     except SendRefused as refused:
-        return _answer(request, connection.record, error=str(getattr(refused, "message", refused)),
-                       fix=str(getattr(refused, "fix", "") or ""), status=400)
+        return _answer(request, connection.record, error=str(refused.message), fix=str(refused.fix), status=400)
     return _answer(request, connection.record)
 
 
