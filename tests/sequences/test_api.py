@@ -168,4 +168,5 @@ def test_bad_input_gets_a_precise_4xx_and_writes_nothing(manager):
         assert (resp.status_code, resp.json().get("code")) == (400, code), body
     assert api.post("/api/v1/sequences/", "not json", content_type="application/json").status_code in (400, 422)
     assert api.post("/api/v1/sequences/", {"steps": []}, content_type="application/json").status_code == 422
+    assert api.post("/api/v1/sequences/", {"name": "N", "colour": "red"}, content_type="application/json").status_code == 422
     assert not Sequence.objects.exists()

@@ -9,6 +9,7 @@ from typing import Literal
 from django.http import JsonResponse
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
+from pydantic import ConfigDict
 
 from textdesk.api.common import ErrorOut, PageQuery, ValidationErrorOut, page_schema
 from textdesk.sequences import actions, queries
@@ -16,6 +17,10 @@ from textdesk.sequences.errors import SequenceError
 from textdesk.sequences.models import Sequence, SequenceConnection, SequenceStep
 
 router = Router(tags=["sequences"])
+
+class StrictIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
 
 StepKindName = Literal["text_manual", "text_automated", "wait", "call", "email"]
 RecordTypeName = Literal["contact", "account", "opportunity", "lead"]
@@ -44,7 +49,7 @@ class RefusalOut(Schema):
 REFUSALS = {400: RefusalOut, 401: ErrorOut, 403: RefusalOut, 404: RefusalOut, 409: RefusalOut,
             422: ValidationErrorOut}
 
-class StepIn(Schema):
+class StepIn(StrictIn):
     kind: StepKindName
     name: str = ""
     description: str = ""
@@ -52,7 +57,7 @@ class StepIn(Schema):
     wait_seconds: int | None = None
 
 
-class StepPatch(Schema):
+class StepPatch(StrictIn):
     name: str | None = None
     description: str | None = None
     template_id: int | None = None
@@ -70,14 +75,14 @@ class StepOut(Schema):
     wait_seconds: int | None
 
 
-class SequenceIn(Schema):
+class SequenceIn(StrictIn):
     name: str
     description: str = ""
     active: bool = True
     steps: list[StepIn] = []
 
 
-class SequencePatch(Schema):
+class SequencePatch(StrictIn):
     name: str | None = None
     description: str | None = None
     active: bool | None = None
@@ -92,7 +97,7 @@ class SequenceOut(Schema):
     steps: list[StepOut]
 
 
-class ConnectIn(Schema):
+class ConnectIn(StrictIn):
     record_keys: list[str]
 
 
@@ -103,7 +108,7 @@ class ConnectOut(Schema):
     message: str
 
 
-class StepRef(Schema):
+class StepRef(StrictIn):
     step_id: int | None = None
 
 
