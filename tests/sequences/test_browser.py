@@ -73,9 +73,16 @@ def test_work_list_to_up_next_then_the_text_step_and_the_call(browser_page, live
     page.screenshot(path=str(tmp_path / "work-list.png"))
     item.locator("a.message-icon").click()
 
-    composer = page.locator("form.composer")
-    composer.wait_for(state="visible")  # "#compose" opened it
-    assert composer.locator("textarea").input_value() == "Hi Alice, it's Sam."
+    # "#compose" opened the step: in the web app's conversation pane when the page has one, else in Up next.
+    if _has_web_pane():
+        composer = page.locator("#pane form[data-composer]")
+    else:
+        composer = page.locator("[data-up-next] form.composer")
+    body = composer.locator("textarea[name=body]")
+    body.wait_for(state="visible")
+    page.wait_for_function("t => document.querySelector(t).value.length > 0",
+                           arg="#pane textarea[name=body]" if _has_web_pane() else "[data-up-next] textarea[name=body]")
+    assert body.input_value() == "Hi Alice, it's Sam."
     page.screenshot(path=str(tmp_path / "up-next-text.png"))
 
     conn = SequenceConnection.objects.get()
@@ -89,6 +96,21 @@ def test_work_list_to_up_next_then_the_text_step_and_the_call(browser_page, live
     conn.refresh_from_db()
     assert conn.state == "completed"
     assert [h.outcome for h in conn.history.all()] == ["completed" if HAS_OUTBOUND else "skipped", "completed"]
+    if HAS_OUTBOUND:
+        from textdesk.messaging.models import Message
+
+        [message] = Message.objects.all()
+        assert message.body == "Hi Alice, it's Sam." and conn.history.first().message_id == message.pk
+
+
+def _has_web_pane() -> bool:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("record_pane", args=["contact", 1])
+    except NoReverseMatch:
+        return False
+    return True
 
 
 HAS_EVENT_STREAM = importlib.util.find_spec("textdesk.live.sse") is not None

@@ -142,7 +142,7 @@ def test_draft_of_the_text_step_for_a_conversation_pane(seller, manager, make_re
     conn = SequenceConnection.objects.get()
     client = _login(seller)
     draft = client.get(reverse("sequences:draft", args=[conn.pk])).json()
-    assert draft == {"connection_id": conn.pk, "step_id": conn.current_step_id, "record_key": record.record_key,
+    assert {k: v for k, v in draft.items() if not k.startswith("pane_")} == {"connection_id": conn.pk, "step_id": conn.current_step_id, "record_key": record.record_key,
                      "body": "Hello Ana", "sender_number_id": number.pk, "to_number": "+14155550100",
                      "send_url": reverse("sequences:send", args=[conn.pk])}
     actions.skip_step(seller, conn.pk)

@@ -15,4 +15,5 @@ urlpatterns = [
     path("connections/<int:connection_id>/disconnect/", views.disconnect, name="disconnect"),
     path("connections/<int:connection_id>/send/", views.send, name="send"),
     path("connections/<int:connection_id>/draft/", views.draft, name="draft"),
+    path("connections/<int:connection_id>/pane-send/", views.pane_send, name="pane_send"),
 ]

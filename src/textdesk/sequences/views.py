@@ -140,7 +140,40 @@ def draft(request: HttpRequest, connection_id: int) -> JsonResponse:
         "body": context["body"], "sender_number_id": context["default_sender_id"],
         "to_number": recipients[0]["e164"] if recipients else None,
         "send_url": reverse("sequences:send", args=[connection.pk]),
+        "pane_url": context.get("pane_url") or None,
+        "pane_send_url": reverse("sequences:pane_send", args=[connection.pk]) if context.get("pane_url") else None,
     })
+
+
+@login_required
+@require_POST
+def pane_send(request: HttpRequest, connection_id: int) -> HttpResponse:
+    """The web app's conversation pane sending the current text step: answers with the refreshed pane.
+
+    The pane's composer posts here (instead of its plain send) when it was opened from "Up next", so the
+    message and the step's completion are one transaction.
+    """
+    from textdesk.messaging.actions.outbound import SendRefused
+    from textdesk.web.views.pane import render_pane
+
+    connection = _connection_or_404(request, connection_id)
+    record = connection.record
+    to, sender, body = request.POST.get("to", ""), request.POST.get("from", ""), request.POST.get("body", "")
+    pane = {"to": to, "sender_id": sender, "body": body}
+    if not sender.isdigit():
+        return render_pane(request, record, **pane, status=422,
+                           error={"message": _("Choose the number to send from."), "fix": ""})
+    try:
+        message = actions.send_step_text(request.user, connection.pk, _step_id(request),
+                                         sender_number_id=int(sender), to_number=to, body=body)
+    except SequenceError as exc:
+        return render_pane(request, record, **pane, status=exc.status, error={"message": exc.message, "fix": ""})
+    except SendRefused as refused:
+        return render_pane(request, record, **pane, status=422,
+                           error={"message": str(refused.message), "fix": str(refused.fix)})
+    response = render_pane(request, record, to=to, sender_id=sender, conversation_id=message.conversation_id)
+    response["HX-Trigger"] = "sequence-changed"
+    return response
 
 
 @login_required

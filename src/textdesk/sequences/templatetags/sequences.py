@@ -43,8 +43,19 @@ def up_next_context(request, record, *, error: str = "", fix: str = "") -> dict:
             senders=senders,
             default_sender_id=preferred.pk if preferred and preferred in senders else (senders[0].pk if senders else None),
             recipients=_phones(record),
+            pane_url=web_pane_url(record),
         )
     return context
+
+
+def web_pane_url(record) -> str:
+    """The web app's conversation pane for the record, when the web app is installed."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("record_pane", args=[record.record_type, record.pk])
+    except NoReverseMatch:
+        return ""
 
 
 def _last_finished(record):

@@ -26,9 +26,44 @@
     if (!composer.hidden) { composer.querySelector("textarea")?.focus(); }
   }
 
-  document.addEventListener("click", function (ev) {
+  // With the web app's conversation pane on the page, the step opens there, its template filled in; the
+  // pane's composer then sends through the step (message and completion in one transaction).
+  async function openInPane(button) {
+    const pane = document.getElementById("pane");
+    if (!pane || !window.htmx || !button.dataset.paneUrl) { return false; }
+    const resp = await fetch(button.dataset.draftUrl, { credentials: "same-origin" });
+    if (!resp.ok) { return false; }
+    const draft = await resp.json();
+    const query = new URLSearchParams();
+    if (draft.to_number) { query.set("to", draft.to_number); }
+    if (draft.sender_number_id) { query.set("from", draft.sender_number_id); }
+    await htmx.ajax("GET", draft.pane_url + "?" + query.toString(), { target: "#pane", swap: "innerHTML" });
+    const form = pane.querySelector("form[data-composer]");
+    const body = form && form.querySelector("textarea[name=body]");
+    if (!form || !body) { return true; }
+    body.value = draft.body;
+    body.dispatchEvent(new Event("input", { bubbles: true }));
+    const step = document.createElement("input");
+    Object.assign(step, { type: "hidden", name: "step_id", value: draft.step_id });
+    form.appendChild(step);
+    form.setAttribute("hx-post", draft.pane_send_url);
+    form.dataset.sequenceStep = draft.step_id;
+    htmx.process(form);
+    body.focus();
+    return true;
+  }
+
+  document.addEventListener("click", async function (ev) {
     const button = ev.target.closest("[data-open-composer]");
-    if (button) { ev.preventDefault(); openComposer(button); }
+    if (!button) { return; }
+    ev.preventDefault();
+    if (!(await openInPane(button))) { openComposer(button); }
+  });
+
+  // The pane answered a step's send: refresh "Up next" and the work list.
+  document.addEventListener("sequence-changed", function () {
+    for (const el of document.querySelectorAll("[data-up-next]")) { refresh(el); }
+    refreshWorkList();
   });
 
   document.addEventListener("submit", async function (ev) {
@@ -73,7 +108,7 @@
     connectLive();
     if (location.hash === "#compose") {
       const button = document.querySelector("[data-open-composer]");
-      if (button) { openComposer(button); }
+      if (button) { button.click(); }
     }
   });
 })();
