@@ -37,21 +37,41 @@
     const query = new URLSearchParams();
     if (draft.to_number) { query.set("to", draft.to_number); }
     if (draft.sender_number_id) { query.set("from", draft.sender_number_id); }
+    activeDraft = draft;
     await htmx.ajax("GET", draft.pane_url + "?" + query.toString(), { target: "#pane", swap: "innerHTML" });
-    const form = pane.querySelector("form[data-composer]");
-    const body = form && form.querySelector("textarea[name=body]");
-    if (!form || !body) { return true; }
-    body.value = draft.body;
-    body.dispatchEvent(new Event("input", { bubbles: true }));
-    const step = document.createElement("input");
-    Object.assign(step, { type: "hidden", name: "step_id", value: draft.step_id });
-    form.appendChild(step);
-    form.setAttribute("hx-post", draft.pane_send_url);
-    form.dataset.sequenceStep = draft.step_id;
-    htmx.process(form);
-    body.focus();
+    const body = pane.querySelector("form[data-composer] textarea[name=body]");
+    if (body) {
+      body.value = draft.body;
+      body.dispatchEvent(new Event("input", { bubbles: true }));
+      body.focus();
+    }
     return true;
   }
+
+  // The step's draft stays attached to the pane's composer (also when the pane re-renders, e.g. after
+  // choosing another number) until the step is done or another record's pane opens.
+  let activeDraft = null;
+
+  function attachDraft(pane) {
+    const form = pane.querySelector("form[data-composer]");
+    if (!activeDraft || !form) { return; }
+    if (!(form.getAttribute("hx-post") || "").startsWith(activeDraft.pane_url.replace(/pane\/$/, ""))
+        && form.dataset.sequenceStep !== String(activeDraft.step_id)) {
+      activeDraft = null;  // a different record's pane
+      return;
+    }
+    if (form.dataset.sequenceStep === String(activeDraft.step_id)) { return; }
+    const step = document.createElement("input");
+    Object.assign(step, { type: "hidden", name: "step_id", value: activeDraft.step_id });
+    form.appendChild(step);
+    form.setAttribute("hx-post", activeDraft.pane_send_url);
+    form.dataset.sequenceStep = activeDraft.step_id;
+    htmx.process(form);
+  }
+
+  document.addEventListener("htmx:afterSwap", function (ev) {
+    if (ev.detail.target && ev.detail.target.id === "pane") { attachDraft(ev.detail.target); }
+  });
 
   document.addEventListener("click", async function (ev) {
     const button = ev.target.closest("[data-open-composer]");
@@ -62,6 +82,7 @@
 
   // The pane answered a step's send: refresh "Up next" and the work list.
   document.addEventListener("sequence-changed", function () {
+    activeDraft = null;
     for (const el of document.querySelectorAll("[data-up-next]")) { refresh(el); }
     refreshWorkList();
   });
