@@ -194,3 +194,43 @@ def test_sending_the_text_step_from_up_next_moves_on(seller, make_record, make_s
     assert resp.status_code == 200 and 'data-step-kind="call"' in resp.content.decode()
     [message] = Message.objects.all()
     assert (message.body, message.author_id, message.to_number) == ("Hello", seller.pk, "+14155550134")
+
+
+def _web_pane_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("textdesk.web.views.pane") is not None
+
+
+@pytest.mark.skipif(not _web_pane_installed(), reason="needs the web app's conversation pane")
+def test_the_web_pane_sends_the_step_and_answers_with_itself(seller, make_record, make_sequence, make_sender_number):
+    from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
+    from textdesk.messaging.models import Message
+
+    number = make_sender_number(owner=seller)
+    sequence = make_sequence("text_manual", "call")
+    ok = make_record("contact", seller, mobile_phone="+14155550134")
+    blocked = make_record("contact", seller, mobile_phone="+14155550135")
+    record_consent("+14155550135", ALL_NUMBERS, "opt_out", "keyword")
+    actions.connect(seller, sequence.pk, [ok.record_key, blocked.record_key], now=T0)
+    client = _login(seller)
+    ok_conn = SequenceConnection.objects.get(record_key=ok.record_key)
+    blocked_conn = SequenceConnection.objects.get(record_key=blocked.record_key)
+    draft = client.get(reverse("sequences:draft", args=[ok_conn.pk])).json()
+    assert draft["pane_url"] and draft["pane_send_url"] == reverse("sequences:pane_send", args=[ok_conn.pk])
+
+    refused = client.post(reverse("sequences:pane_send", args=[blocked_conn.pk]), {
+        "step_id": blocked_conn.current_step_id, "from": number.pk, "to": "+14155550135", "body": "Hi"},
+        HTTP_HX_REQUEST="true")
+    assert refused.status_code == 422 and "START" in refused.content.decode()
+    blocked_conn.refresh_from_db()
+    assert blocked_conn.current_step.kind == "text_manual"
+
+    sent = client.post(reverse("sequences:pane_send", args=[ok_conn.pk]), {
+        "step_id": ok_conn.current_step_id, "from": number.pk, "to": "+14155550134", "body": "Hi"},
+        HTTP_HX_REQUEST="true")
+    assert sent.status_code == 200 and sent["HX-Trigger"] == "sequence-changed"
+    assert "data-composer" in sent.content.decode()  # the pane itself, on the new conversation
+    ok_conn.refresh_from_db()
+    assert ok_conn.current_step.kind == "call"
+    assert Message.objects.get().conversation.record_key == ok.record_key
