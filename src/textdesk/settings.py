@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "textdesk.crm",
     "textdesk.messaging",
     "textdesk.jobs",
+    "textdesk.sequences",
     "textdesk.web",
 ]
 

@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("sequences/", include("textdesk.sequences.urls")),
     path("", include("textdesk.web.urls")),
 ]

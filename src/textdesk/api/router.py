@@ -8,7 +8,7 @@ generated without a token. Errors are JSON: ``{"detail": "..."}``, or for invali
 
 from ninja import NinjaAPI
 
-from textdesk.api import messages, numbers, people, providers, records
+from textdesk.api import messages, numbers, people, providers, records, sequences
 from textdesk.api.auth import BearerToken
 from textdesk.api.common import install_error_handlers
 
@@ -31,3 +31,4 @@ api.add_router("/sender-numbers", numbers.router)
 api.add_router("/provider-accounts", providers.router)
 api.add_router("/messages", messages.router)
 api.add_router("", "textdesk.api.conversations.router")
+api.add_router("/sequences", sequences.router)
