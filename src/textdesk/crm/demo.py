@@ -109,4 +109,7 @@ def seed_demo(simulator_url: str = "http://127.0.0.1:8025") -> DemoLogins:
     SenderNumber.objects.get_or_create(
         e164="+5511955550003", defaults=dict(name="Brazil Desk line", provider_account=provider, owner_team=team_br)
     )
+    from textdesk.sequences.demo import seed_sequences_demo
+
+    seed_sequences_demo()
     return DemoLogins(users=[(u[0], DEMO_PASSWORD, u[3]) for u in DEMO_USERS])
