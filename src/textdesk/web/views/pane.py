@@ -54,10 +54,11 @@ def conversation_pane(request, conversation_id: int):
 
 @login_required
 def conversation_history(request, conversation_id: int):
-    """The message list alone, refreshed live when the pane hears about a new message or status."""
+    """The message list alone, refreshed live when the pane hears about a new message or status.
+
+    It does not mark anything read: the bell keeps counting until the user opens the conversation.
+    """
     conversation = get_object_or_404(visible_conversations(request.user), pk=conversation_id)
-    if conversation.unread_count and request.user.has_perm("org.receive_inbound_messages"):
-        mark_conversation_read(request.user, conversation)
     return render(request, "web/partials/history.html",
                   {"messages": message_views(conversation), "conversation": conversation})
 
@@ -83,6 +84,11 @@ def send(request, record_type: str, pk: int):
     state = pane_state(request.user, record, to=to, sender_id=sender_id)
     error = None
     status = 200
+    if state.sender is None:
+        return render_pane(request, record, to=to, status=422, body=body, error={
+            "message": _("No number is assigned to you or your teams."),
+            "fix": _("Ask your administrator to assign you a sender number."),
+        })
     try:
         from textdesk.messaging.actions.outbound import SendRefused, send_message
     except ImportError:

@@ -234,7 +234,7 @@
     function on(name, fn) {
       source.addEventListener(name, function (ev) { var data = {}; try { data = JSON.parse(ev.data); } catch (_) {} fn(data); });
     }
-    on("notification.new", function (d) {
+    function onUnread(d) {
       var badge = document.getElementById("bell-count");
       if (badge && typeof d.unread === "number") {
         badge.textContent = d.unread;
@@ -243,7 +243,9 @@
       }
       var bell = document.getElementById("bell");
       if (bell && bell.open) htmx.trigger(document.body, "td-notifications");
-    });
+    }
+    on("notification.new", onUnread);
+    on("notification.read", onUnread);
     on("message.new", function (d) {
       if (String(d.conversation_id) === paneConversationId()) refreshHistory();
       else if (document.querySelector("#pane [data-pane]") && !paneConversationId()) {
