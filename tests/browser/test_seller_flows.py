@@ -194,3 +194,18 @@ def test_interface_switches_to_portuguese(new_page, scene, shot):
     page.locator(f"tr[data-conversation-row='{scene.conv.pk}']").dblclick()
     expect(page.locator("#pane")).to_contain_text("Enviar")
     shot(page, "13-portuguese")
+
+
+SEGMENT_VECTORS = ["", "a" * 160, "a" * 161, "a" * 306, "a" * 307, "{" * 80, "{" * 81, "a" * 152 + "€",
+                   "ã" * 70, "ã" * 71, "🙂" * 35, "🙂" * 36, "a" * 66 + "🙂", "Olá, tudo bem?", "Hola ñ {}[]~|^\\"]
+
+
+def test_js_counter_matches_the_server_rules(new_page, scene):
+    segments = pytest.importorskip("textdesk.domain.segments")
+    page = new_page(scene.sam)
+    page.goto("/messages/")
+    for body in SEGMENT_VECTORS:
+        js = page.evaluate("(t) => window.TextDeskSegments(t)", body)
+        expected = segments.count(body)
+        assert (js["segments"], js["units"], js["forcing"]) == (
+            expected.segments, expected.units, expected.ucs2_characters), body

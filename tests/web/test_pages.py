@@ -176,7 +176,7 @@ def test_notification_of_another_user_is_404(client, scene):
 @pytest.mark.parametrize("code,word", [("pt-br", "Minhas mensagens de texto"), ("es", "Mis mensajes de texto"),
                                        ("it", "I miei messaggi di testo")])
 def test_language_switch(sam_client, scene, code, word):
-    response = sam_client.post(reverse("set_language"), {"language": code, "next": "/messages/"})
+    response = sam_client.post(reverse("set_user_language"), {"language": code, "next": "/messages/"})
     assert response.status_code == 302
     scene.sam.refresh_from_db()
     assert scene.sam.language == code
@@ -184,7 +184,7 @@ def test_language_switch(sam_client, scene, code, word):
 
 
 def test_language_switch_refuses_unknown(sam_client, scene):
-    assert sam_client.post(reverse("set_language"), {"language": "xx"}).status_code == 400
+    assert sam_client.post(reverse("set_user_language"), {"language": "xx"}).status_code == 400
 
 
 def test_record_search_typeahead(sam_client, scene):

@@ -7,21 +7,27 @@
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
   var GSM_EXTENDED = "^{}\\[~]|€\f";
 
+  // Mirrors textdesk.domain.segments: parts are cut greedily and never split an extension
+  // character (two septets) or a surrogate pair, so a part may end one unit short.
   function countSegments(text) {
-    var septets = 0, ucs2Char = null;
-    for (var i = 0; i < text.length; i++) {
-      var ch = text.charAt(i);
-      if (GSM_BASIC.indexOf(ch) >= 0) septets += 1;
-      else if (GSM_EXTENDED.indexOf(ch) >= 0) septets += 2;
-      else { ucs2Char = Array.from(text.slice(i))[0]; break; }
+    var chars = Array.from(text), forcing = [];
+    chars.forEach(function (c) {
+      if (GSM_BASIC.indexOf(c) < 0 && GSM_EXTENDED.indexOf(c) < 0 && forcing.indexOf(c) < 0) forcing.push(c);
+    });
+    var ucs2 = forcing.length > 0;
+    var single = ucs2 ? 70 : 160, multi = ucs2 ? 67 : 153;
+    var costs = chars.map(function (c) {
+      return ucs2 ? (c.codePointAt(0) > 0xFFFF ? 2 : 1) : (GSM_EXTENDED.indexOf(c) >= 0 ? 2 : 1);
+    });
+    var units = costs.reduce(function (a, b) { return a + b; }, 0);
+    var segments = 0;
+    if (units > 0 && units <= single) segments = 1;
+    else if (units > single) {
+      var used = 0; segments = 1;
+      costs.forEach(function (cost) { if (used + cost > multi) { segments += 1; used = 0; } used += cost; });
     }
-    if (ucs2Char === null) {
-      var parts = septets === 0 ? 0 : (septets <= 160 ? 1 : Math.ceil(septets / 153));
-      return { encoding: "GSM-7", units: septets, chars: Array.from(text).length, segments: parts, offending: null };
-    }
-    var units = text.length; // UTF-16 code units, as UCS-2 counts them
-    return { encoding: "UCS-2", units: units, chars: Array.from(text).length,
-             segments: units <= 70 ? 1 : Math.ceil(units / 67), offending: ucs2Char };
+    return { encoding: ucs2 ? "UCS-2" : "GSM-7", units: units, chars: chars.length, segments: segments,
+             offending: forcing.length ? forcing[0] : null, forcing: forcing };
   }
   window.TextDeskSegments = countSegments;
 
@@ -38,8 +44,10 @@
     }
     if (warn) {
       if (r.offending) {
-        var code = "U+" + r.offending.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
-        warn.textContent = document.body.dataset.i18nUcs2.replace("%s", r.offending + " (" + code + ")");
+        var named = r.forcing.slice(0, 3).map(function (c) {
+          return c + " (U+" + c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0") + ")";
+        }).join(", ");
+        warn.textContent = document.body.dataset.i18nUcs2.replace("%s", named);
         warn.hidden = false;
       } else { warn.hidden = true; warn.textContent = ""; }
     }
@@ -98,8 +106,10 @@
       if (body) updateCounter(body);
       var title = target.querySelector("h2");
       var active = document.activeElement;
-      if (!target.contains(active) && title) { title.tabIndex = -1; title.focus({ preventScroll: true }); }
-      else if (active && active.matches && active.matches("[data-body]")) { /* keep typing */ }
+      var source = e.detail.requestConfig && e.detail.requestConfig.elt;
+      if (source && source.matches && source.matches("[data-composer]") && body && !body.disabled) {
+        body.focus();  // after sending (or a refusal), keep the seller in the composer
+      } else if (!target.contains(active) && title) { title.tabIndex = -1; title.focus({ preventScroll: true }); }
     }
     if (target && target.id === "history") scrollHistory();
     if (target && target.id === "move-results") {
