@@ -1,0 +1,1 @@
+"""The built-in SMS carrier: speaks Twilio's wire format and the generic gateway contract, over real HTTP."""

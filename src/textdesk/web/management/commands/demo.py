@@ -32,7 +32,10 @@ class Command(BaseCommand):
         except ImportError:
             start_simulator = None
         if start_simulator is not None:
+            from textdesk.simulator.demo import configure_from_database
+
             simulator = start_simulator(host="127.0.0.1", port=simulator_port)
+            configure_from_database(simulator.state, simulator_url)
 
         Worker(name="demo-worker").start_in_thread()
 

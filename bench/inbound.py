@@ -1,0 +1,448 @@
+"""Inbound benchmark: signed Twilio webhooks against TextDesk as deployed, and against the floor.
+
+    python bench/inbound.py                       # PostgreSQL, 1,000,000 records, then SQLite, 100,000
+    python bench/inbound.py --records 100000 --sqlite-records 20000 --duration 5   # a quicker run
+
+What it does, and prints (figures only; nothing is asserted):
+1. loads CRM records with phone numbers in stages (10k, 100k, 1M) and measures the routing time per message
+   (candidate lookup + the routing rules) at each stage;
+2. starts TextDesk as it is deployed: ``textdesk serve`` (several uvicorn processes), a ``textdesk worker``,
+   Redis for cross-process wake-ups;
+3. posts correctly signed Twilio webhooks (one distinct message each) with wrk at rising concurrency: acknowledged
+   messages/s with p50/p99; the saturation point is the best of these;
+4. a sustained run paced at half the saturation rate: time from webhook to message visible in its conversation
+   (p50/p99), and the routed rate;
+5. the floor: a minimal Starlette + asyncpg endpoint (bench/floor_app.py) doing the same job in one statement,
+   under the same load, and the ratios.
+Needs: wrk (installed by scripts/bench.sh), PostgreSQL and Redis on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+PUBLIC_URL = "http://bench.textdesk.invalid"  # what providers sign; the same for TextDesk and the floor
+WEBHOOK_KEY = "bench-inbound-key-000000000000000000"
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
+WEB_PORT, FLOOR_PORT = 8101, 8102
+AREA_CODES = ["212", "213", "305", "312", "415", "503", "617", "646", "702", "718", "917", "206"]
+OUR_NUMBERS = ["+14155550101", "+14155550102", "+14155550103", "+14155550104"]
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def phone(rng: random.Random) -> str:
+    return f"+1{rng.choice(AREA_CODES)}{rng.randint(2, 9)}{rng.randint(0, 99):02d}{rng.randint(0, 9999):04d}"
+
+
+# ---------------------------------------------------------------- database and Django
+
+
+def setup_environment(db_url: str, data_dir: str, prefix: str) -> dict:
+    env = dict(os.environ)
+    env.update(
+        TEXTDESK_DATABASE_URL=db_url, TEXTDESK_DATA_DIR=data_dir, TEXTDESK_SECRET_KEY="bench-secret-key",
+        TEXTDESK_PUBLIC_URL=PUBLIC_URL, TEXTDESK_REDIS_URL="redis://127.0.0.1:6379/0", TEXTDESK_BUS_PREFIX=prefix,
+        TEXTDESK_LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="textdesk.settings",
+    )
+    return env
+
+
+def recreate_pg_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def django_setup(env: dict) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def seed_organisation() -> None:
+    from django.contrib.auth.models import Group
+
+    from textdesk.messaging.models import ProviderAccount, SenderNumber
+    from textdesk.org.models import Team, User
+
+    sellers = []
+    for i in range(10):
+        user, _ = User.objects.get_or_create(username=f"bench-seller-{i}")
+        user.groups.add(Group.objects.get(name="Salesperson"))
+        sellers.append(user)
+    team, _ = Team.objects.get_or_create(name="Bench team")
+    team.members.add(*sellers[:5])
+    account = ProviderAccount.objects.filter(name="bench").first()
+    if account is None:
+        account = ProviderAccount(kind="twilio", name="bench", inbound_key=WEBHOOK_KEY)
+        account.credentials = {"account_sid": "AC" + "b" * 32, "auth_token": AUTH_TOKEN}
+        account.save()
+    for i, number in enumerate(OUR_NUMBERS):
+        owner = {"owner_team": team} if i == 3 else {"owner_user": sellers[i]}
+        SenderNumber.objects.get_or_create(e164=number, defaults=dict(name=f"bench {i}", provider_account=account, **owner))
+
+
+def load_records(start: int, stop: int, rng: random.Random, known: list[str]) -> None:
+    """Add records ``start..stop`` (half contacts, a quarter accounts, a quarter leads) with phone numbers."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from textdesk.org.models import Team, User
+
+    owners = list(User.objects.filter(username__startswith="bench-seller-").values_list("id", flat=True))
+    team_id = Team.objects.get(name="Bench team").id
+    now = timezone.now()
+    tables = {
+        "crm_contact": ["first_name", "last_name", "email", "job_title"],
+        "crm_account": ["name", "email", "website", "city"],
+        "crm_lead": ["first_name", "last_name", "topic", "company_name", "email", "source"],
+    }
+    common = ["owner_user_id", "owner_team_id", "is_active", "external_id", "country", "created_at", "modified_at",
+              "business_phone", "business_phone_e164", "mobile_phone", "mobile_phone_e164", "status_reason"]
+    rows: dict[str, list[tuple]] = {t: [] for t in tables}
+    for n in range(start, stop):
+        table = "crm_contact" if n % 4 < 2 else ("crm_account" if n % 4 == 2 else "crm_lead")
+        mobile, business = phone(rng), (phone(rng) if n % 3 == 0 else "")
+        if n % 50 == 0:
+            known.append(mobile)
+        owner = owners[n % len(owners)]
+        by_team = n % 10 == 0
+        active = n % 7 != 0
+        status = {"crm_contact": "active" if active else "inactive", "crm_account": "active" if active else "inactive",
+                  "crm_lead": "new" if active else "disqualified"}[table]
+        base = [None if by_team else owner, team_id if by_team else None, active, None, "US", now, now,
+                business, business, mobile, mobile, status]
+        extra = {
+            "crm_contact": [f"First{n}", f"Last{n}", "", ""],
+            "crm_account": [f"Account {n}", "", "", ""],
+            "crm_lead": [f"First{n}", f"Last{n}", "", "", "", "import"],
+        }[table]
+        rows[table].append(tuple(base + extra))
+    with connection.cursor() as cursor:
+        for table, table_rows in rows.items():
+            columns = common + tables[table]
+            if connection.vendor == "postgresql":
+                raw = cursor.cursor
+                with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in table_rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["%s"] * len(columns))
+                for i in range(0, len(table_rows), 5000):
+                    cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                                       table_rows[i:i + 5000])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE crm_contact; ANALYZE crm_account; ANALYZE crm_lead;")
+
+
+def measure_routing(known: list[str], rng: random.Random, samples: int) -> tuple[float, float]:
+    """Routing time per message: candidate lookup + the rules, in process, half known numbers, half unknown."""
+    from textdesk.domain.routing import choose_record
+    from textdesk.messaging.actions.inbound import gather_candidates, receiving_number
+    from textdesk.messaging.models import SenderNumber
+
+    numbers = list(SenderNumber.objects.filter(e164__in=OUR_NUMBERS).select_related("owner_team"))
+    timings = []
+    for i in range(samples):
+        customer = rng.choice(known) if i % 2 == 0 else phone(rng)
+        number = numbers[i % len(numbers)]
+        started = time.perf_counter()
+        choose_record(gather_candidates(customer, number), receiving_number(number))
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings), pct(timings, 99)
+
+
+# ---------------------------------------------------------------- load
+
+
+def twilio_signature(url: str, params: dict[str, str]) -> str:
+    data = url + "".join(k + params[k] for k in sorted(params))
+    return base64.b64encode(hmac.new(AUTH_TOKEN.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def write_requests(path: Path, count: int, tag: str, known: list[str], rng: random.Random) -> None:
+    route = f"/webhooks/{WEBHOOK_KEY}/inbound"
+    with path.open("w") as out:
+        for i in range(count):
+            params = {
+                "ToCountry": "US", "SmsMessageSid": "", "NumMedia": "0", "SmsSid": "", "SmsStatus": "received",
+                "Body": f"Hi, this is about order {i} — can you call me? 👍", "NumSegments": "1",
+                "MessageSid": f"SM{tag}{i:012d}", "AccountSid": "AC" + "b" * 32, "ApiVersion": "2010-04-01",
+                "From": rng.choice(known) if i % 3 else phone(rng), "To": OUR_NUMBERS[i % len(OUR_NUMBERS)],
+            }
+            params["SmsMessageSid"] = params["SmsSid"] = params["MessageSid"]
+            sig = twilio_signature(PUBLIC_URL + route, params)
+            out.write(f"{route}\t{sig}\t{urllib.parse.urlencode(params)}\n")
+
+
+def wrk(port: int, connections: int, duration: int, requests_file: Path, delay_ms: int = 0) -> dict:
+    env = dict(os.environ, WRK_DELAY_MS=str(delay_ms))
+    threads = 2 if connections >= 2 else 1
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+         "-s", str(ROOT / "bench" / "wrk_replay.lua"), f"http://127.0.0.1:{port}", "--", str(requests_file),
+         str(threads)],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout
+    match = re.search(r"RESULT (.*)", out)
+    fields = dict(item.split("=") for item in match.group(1).split())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result = {k: int(v) for k, v in fields.items()}
+    result["non2xx"] = int(non2xx.group(1)) if non2xx else 0
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except Exception:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def start(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def pending_count() -> int:
+    from textdesk.messaging.models import Message
+
+    return Message.objects.filter(routing_state="pending").count()
+
+
+def wait_drained(timeout: float = 300) -> float:
+    started = time.time()
+    while pending_count() and time.time() - started < timeout:
+        time.sleep(0.2)
+    return time.time() - started
+
+
+def visible_latencies(tag: str) -> list[float]:
+    """Seconds from the webhook's durable write to the message being routed into its conversation."""
+    from textdesk.messaging.models import Message
+
+    rows = Message.objects.filter(provider_message_id__startswith=f"SM{tag}", routing_state="routed").values_list(
+        "created_at", "updated_at")
+    return [(routed - created).total_seconds() for created, routed in rows]
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run_product(label: str, env: dict, work: Path, levels: list[int], duration: int, known: list[str],
+                rng: random.Random, web_workers: int) -> dict:
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+    web = start([str(BIN / "textdesk"), "serve", "--port", str(WEB_PORT), "--workers", str(web_workers)], env,
+                logs / f"{label}-web.log")
+    worker = start([str(BIN / "textdesk"), "worker"], env, logs / f"{label}-worker.log")
+    results: dict = {"levels": {}}
+    try:
+        wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
+        log(f"\n[{label}] TextDesk: acknowledged webhooks at rising concurrency ({duration}s each)")
+        log(f"{'connections':>12} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+        for level in levels:
+            file = work / f"{label}-c{level}.txt"
+            write_requests(file, 3000 * duration, f"{label[:2]}{level:03d}", known, rng)
+            r = wrk(WEB_PORT, level, duration, file)
+            results["levels"][level] = r
+            log(f"{level:>12} {r['rps']:>9.0f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f} {r['non2xx']:>8}")
+            drained = wait_drained()
+            log(f"{'':>12} routing backlog drained {drained:.1f}s after the run")
+        best = max(results["levels"].values(), key=lambda r: r["rps"])
+        results["saturation"] = best
+        half = max(1.0, best["rps"] / 2)
+        connections = 16
+        delay_ms = max(1, int(connections * 1000 / half))
+        file = work / f"{label}-sustained.txt"
+        tag = f"{label[:2]}sus"
+        sustained_duration = max(duration * 2, 10)
+        write_requests(file, int(half * sustained_duration * 1.5) + 100, tag, known, rng)
+        log(f"\n[{label}] sustained run paced at ~{half:.0f} msg/s (half of saturation), {sustained_duration}s")
+        r = wrk(WEB_PORT, connections, sustained_duration, file, delay_ms=delay_ms)
+        drained = wait_drained()
+        lat = visible_latencies(tag)
+        results["sustained"] = {"rps": r["rps"], "p50_visible": pct(lat, 50), "p99_visible": pct(lat, 99),
+                                "ack_p50": r["p50_us"] / 1000, "ack_p99": r["p99_us"] / 1000, "drained": drained,
+                                "routed": len(lat)}
+        s = results["sustained"]
+        log(f"acknowledged {s['rps']:.0f} msg/s (ack p50 {s['ack_p50']:.1f} ms, p99 {s['ack_p99']:.1f} ms); "
+            f"{s['routed']} routed; webhook → visible in conversation p50 {s['p50_visible'] * 1000:.0f} ms, "
+            f"p99 {s['p99_visible'] * 1000:.0f} ms; backlog after the run drained in {drained:.1f}s")
+    finally:
+        stop(web)
+        stop(worker)
+    return results
+
+
+def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known: list[str],
+              rng: random.Random) -> dict:
+    import psycopg
+
+    dsn = f"postgres://postgres@127.0.0.1:5432/{db_name}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS floor_message; DROP TABLE IF EXISTS floor_account;")
+        conn.execute(
+            "CREATE TABLE floor_account (id serial PRIMARY KEY, key text UNIQUE NOT NULL, auth_token text NOT NULL)")
+        conn.execute("INSERT INTO floor_account (key, auth_token) VALUES (%s, %s)", [WEBHOOK_KEY, AUTH_TOKEN])
+    env = dict(os.environ, FLOOR_DSN=dsn, FLOOR_PUBLIC_URL=PUBLIC_URL, PYTHONPATH=str(ROOT / "bench"))
+    server = start([str(BIN / "uvicorn"), "floor_app:app", "--port", str(FLOOR_PORT), "--workers", "2",
+                    "--log-level", "warning", "--no-access-log"], env, work / "logs" / "floor.log")
+    results: dict = {"levels": {}}
+    try:
+        time.sleep(1.5)
+        log(f"\n[floor] Starlette + asyncpg, one statement per message ({duration}s each)")
+        log(f"{'connections':>12} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+        for level in levels:
+            file = work / f"floor-c{level}.txt"
+            write_requests(file, 4000 * duration, f"fl{level:03d}", known, rng)
+            r = wrk(FLOOR_PORT, level, duration, file)
+            results["levels"][level] = r
+            log(f"{level:>12} {r['rps']:>9.0f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f} {r['non2xx']:>8}")
+        results["saturation"] = max(results["levels"].values(), key=lambda r: r["rps"])
+    finally:
+        stop(server)
+    return results
+
+
+def stage_and_measure(total: int, rng: random.Random, known: list[str], samples: int) -> list[tuple[int, float, float]]:
+    stages = [s for s in (10_000, 100_000, 1_000_000) if s < total] + [total]
+    figures, loaded = [], 0
+    for stage in stages:
+        started = time.time()
+        for chunk_start in range(loaded, stage, 100_000):
+            load_records(chunk_start, min(stage, chunk_start + 100_000), rng, known)
+        loaded = stage
+        median, p99 = measure_routing(known, rng, samples)
+        figures.append((stage, median, p99))
+        log(f"{stage:>10,} records (loaded in {time.time() - started:.0f}s): routing median {median:.2f} ms, "
+            f"p99 {p99:.2f} ms per message")
+    return figures
+
+
+def run_sqlite(args, levels: list[int], floor_rps: float) -> None:
+    rng = random.Random(20261122)
+    work = Path(tempfile.mkdtemp(prefix="textdesk-bench-sqlite-"))
+    env = setup_environment(f"sqlite:///{work}/bench.sqlite3", str(work / "data"), f"bench{os.getpid()}")
+    subprocess.run([str(BIN / "textdesk"), "migrate", "-v0"], env=env, check=True)
+    django_setup(env)
+    seed_organisation()
+    known: list[str] = []
+    log("\n[SQLite] routing time per message as the CRM grows")
+    stage_and_measure(args.sqlite_records, rng, known, args.routing_samples)
+    sqlite = run_product("sqlite", env, work, levels, args.duration, known, rng, args.web_workers)
+    sat, sus = sqlite["saturation"]["rps"], sqlite["sustained"]
+    log(f"\n== Summary (SQLite): acknowledged at saturation {sat:.0f} msg/s"
+        + (f" ({sat / floor_rps:.2f}× the PostgreSQL floor)" if floor_rps else "")
+        + f"; sustained {sus['rps']:.0f} msg/s with visible p99 {sus['p99_visible'] * 1000:.0f} ms")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def run_postgresql(args, levels: list[int]) -> float:
+    rng = random.Random(20261121)
+    work = Path(tempfile.mkdtemp(prefix="textdesk-bench-"))
+    db_name = "textdesk_bench"
+    recreate_pg_database(db_name)
+    env = setup_environment(f"postgres://postgres@127.0.0.1:5432/{db_name}", str(work / "data"),
+                            f"bench{os.getpid()}")
+    subprocess.run([str(BIN / "textdesk"), "migrate", "-v0"], env=env, check=True)
+    django_setup(env)
+    seed_organisation()
+    known: list[str] = []
+    log("\n[PostgreSQL] routing time per message as the CRM grows")
+    routing = stage_and_measure(args.records, rng, known, args.routing_samples)
+    product = run_product("postgresql", env, work, levels, args.duration, known, rng, args.web_workers)
+    floor = run_floor(db_name, work, levels, args.duration, known, rng)
+
+    sat, fsat = product["saturation"]["rps"], floor["saturation"]["rps"]
+    sus = product["sustained"]
+    log("\n== Summary (PostgreSQL)")
+    log(f"acknowledged at saturation: {sat:.0f} msg/s vs floor {fsat:.0f} msg/s → {sat / fsat:.2f}× the floor "
+        "(goal ≥ 0.60)")
+    log(f"routed-and-visible sustained: {sus['rps']:.0f} msg/s → {sus['rps'] / fsat:.2f}× the floor (goal ≥ 0.50), "
+        f"visible p99 {sus['p99_visible'] * 1000:.0f} ms (goal ≤ 1000 ms)")
+    if len(routing) > 1:
+        log(f"routing median at {routing[-1][0]:,} records / at {routing[0][0]:,}: "
+            f"{routing[-1][1] / routing[0][1]:.2f}× (goal ≤ 1.3×)")
+    shutil.rmtree(work, ignore_errors=True)
+    return fsat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000, help="records in the PostgreSQL run")
+    parser.add_argument("--sqlite-records", type=int, default=100_000, help="records in the SQLite run (0 = skip)")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per load level")
+    parser.add_argument("--levels", default="4,16,64", help="wrk connections per level")
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--routing-samples", type=int, default=400)
+    parser.add_argument("--engine", choices=["all", "postgresql", "sqlite"], default="all")
+    parser.add_argument("--floor-rps", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed (apt-get install wrk); scripts/bench.sh installs it")
+    levels = [int(x) for x in args.levels.split(",")]
+    if args.engine == "sqlite":
+        run_sqlite(args, levels, args.floor_rps)
+        return
+    log(f"== Inbound benchmark ({os.cpu_count()} cores; figures drift between runs, compare within one run)")
+    floor_rps = run_postgresql(args, levels)
+    if args.engine == "all" and args.sqlite_records:
+        # A fresh process: Django's settings are read once per process.
+        subprocess.run([sys.executable, __file__, "--engine", "sqlite", "--floor-rps", str(floor_rps),
+                        "--sqlite-records", str(args.sqlite_records), "--duration", str(args.duration),
+                        "--levels", args.levels, "--web-workers", str(args.web_workers),
+                        "--routing-samples", str(args.routing_samples)], check=True)
+
+
+if __name__ == "__main__":
+    main()

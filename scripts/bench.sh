@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Run the benchmarks and print their figures (nothing is asserted). Arguments go to bench/inbound.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+export PATH="$PWD/$VENV/bin:$PATH"
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk; fi
+fi
+python bench/inbound.py "$@"
+if [ -f bench/outbound.py ]; then python bench/outbound.py; fi

@@ -1,0 +1,123 @@
+"""The "customer phone": a page where a person plays a customer, reads what sellers sent and replies."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.utils.translation import gettext
+
+
+def gettext_noop(message: str) -> str:
+    """Marks a string for extraction (makemessages) without needing Django settings at import time."""
+    return message
+
+
+
+# Marked for translation; translated at render time when Django is set up (it always is under ``textdesk``).
+WORDS = {
+    "title": gettext_noop("Customer phone (SMS simulator)"),
+    "customer": gettext_noop("Customer number"),
+    "our_number": gettext_noop("Business number"),
+    "empty": gettext_noop("No messages yet. Messages the seller sends to this customer appear here."),
+    "placeholder": gettext_noop("Type a reply as the customer…"),
+    "send": gettext_noop("Send"),
+    "sent_by_seller": gettext_noop("from the business"),
+    "sent_by_customer": gettext_noop("you"),
+    "error": gettext_noop("Could not send"),
+}
+
+
+def _labels() -> dict[str, str]:
+    if not settings.configured:
+        return dict(WORDS)
+    return {key: gettext(text) for key, text in WORDS.items()}
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>__TITLE__</title>
+<style>
+ body{font-family:system-ui,sans-serif;background:#eef1f5;margin:0;display:flex;justify-content:center}
+ .phone{width:380px;max-width:100%;background:#fff;min-height:100vh;display:flex;flex-direction:column;
+        box-shadow:0 0 12px rgba(0,0,0,.1)}
+ header{padding:12px;background:#1f3b57;color:#fff} header h1{font-size:16px;margin:0 0 8px}
+ label{display:block;font-size:12px;margin-top:6px} select,input{width:100%;box-sizing:border-box;padding:6px}
+ #thread{flex:1;padding:12px;overflow-y:auto;display:flex;flex-direction:column;gap:6px}
+ .msg{max-width:80%;padding:8px 10px;border-radius:14px;white-space:pre-wrap;word-wrap:break-word}
+ .in{align-self:flex-start;background:#e4e6eb} .out{align-self:flex-end;background:#0b84ff;color:#fff}
+ .meta{font-size:10px;opacity:.7;margin-top:2px} .empty{color:#666;font-size:13px}
+ form{display:flex;gap:6px;padding:10px;border-top:1px solid #ddd} form input{flex:1}
+ button{padding:6px 14px} #error{color:#b00020;font-size:12px;padding:0 10px}
+</style></head>
+<body><div class="phone">
+<header><h1>__TITLE__</h1>
+ <label for="customer">__CUSTOMER__</label><input id="customer" list="customers" value="+14155550134">
+ <datalist id="customers"></datalist>
+ <label for="ours">__OUR__</label><select id="ours"></select>
+</header>
+<div id="thread" aria-live="polite"></div>
+<div id="error" role="alert"></div>
+<form id="reply"><input id="body" name="body" autocomplete="off" placeholder="__PLACEHOLDER__">
+<button type="submit">__SEND__</button></form>
+</div>
+<script>
+const L = __LABELS__;
+const $ = (id) => document.getElementById(id);
+let shown = "";
+async function loadNumbers() {
+  const numbers = await (await fetch("/_sim/numbers")).json();
+  const select = $("ours"); const current = select.value;
+  select.innerHTML = "";
+  for (const n of numbers) { const o = document.createElement("option"); o.value = o.textContent = n.number;
+    select.appendChild(o); }
+  if (current) select.value = current;
+}
+async function refresh() {
+  const customer = $("customer").value.trim(), ours = $("ours").value;
+  const all = await (await fetch("/_sim/messages")).json();
+  const ourNumbers = new Set([...$("ours").options].map(o => o.value));
+  const customers = new Set();
+  for (const m of all) { if (ourNumbers.has(m.from)) customers.add(m.to); if (ourNumbers.has(m.to)) customers.add(m.from); }
+  $("customers").innerHTML = [...customers].map(c => `<option value="${c}">`).join("");
+  const thread = all.filter(m => (m.from === customer && m.to === ours) || (m.from === ours && m.to === customer));
+  const key = JSON.stringify(thread.map(m => [m.sid, m.status]));
+  if (key === shown) return; shown = key;
+  const box = $("thread"); box.innerHTML = "";
+  if (!thread.length) { const p = document.createElement("p"); p.className = "empty"; p.textContent = L.empty;
+    box.appendChild(p); return; }
+  for (const m of thread) {
+    const mine = m.direction === "inbound";
+    const div = document.createElement("div"); div.className = "msg " + (mine ? "out" : "in");
+    div.textContent = m.body;
+    const meta = document.createElement("div"); meta.className = "meta";
+    meta.textContent = (mine ? L.sent_by_customer : L.sent_by_seller) + " · " + m.created_at.slice(11, 16);
+    div.appendChild(meta); box.appendChild(div);
+  }
+  box.scrollTop = box.scrollHeight;
+}
+$("reply").addEventListener("submit", async (e) => {
+  e.preventDefault(); $("error").textContent = "";
+  const body = $("body").value; if (!body.trim()) return;
+  const r = await fetch("/_sim/inbound", {method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({from: $("customer").value.trim(), to: $("ours").value, body})});
+  if (!r.ok) { $("error").textContent = L.error + ": " + ((await r.json()).error || r.status); return; }
+  $("body").value = ""; refresh();
+});
+$("customer").addEventListener("change", refresh); $("ours").addEventListener("change", refresh);
+loadNumbers().then(refresh); setInterval(refresh, 1000); setInterval(loadNumbers, 5000);
+</script></body></html>
+"""
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def render_phone_page() -> str:
+    labels = _labels()
+    page = PAGE
+    for marker, key in (("__TITLE__", "title"), ("__CUSTOMER__", "customer"), ("__OUR__", "our_number"),
+                        ("__PLACEHOLDER__", "placeholder"), ("__SEND__", "send")):
+        page = page.replace(marker, _escape(labels[key]))
+    return page.replace("__LABELS__", json.dumps(labels).replace("</", "<\\/"))

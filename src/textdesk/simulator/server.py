@@ -1,0 +1,379 @@
+"""The simulator's HTTP side: Twilio's Messages API, the generic gateway API, the admin API and the phone page.
+
+Run it on its own with ``textdesk simulator``, or in-process with :func:`start_in_thread`.
+
+Admin API (JSON, under ``/_sim``):
+
+- ``POST /_sim/numbers`` ``{"number", "account_sid", "auth_token", "sms_url", "status_callback"}`` hosts one of
+  our numbers (``"api": "generic"`` with ``"api_key"`` and ``"signing_secret"`` for the generic contract);
+  ``GET /_sim/numbers`` lists them.
+- ``POST /_sim/rules`` adds a fault rule (fields of :class:`textdesk.simulator.state.Rule`); ``GET`` lists,
+  ``DELETE /_sim/rules`` clears, ``DELETE /_sim/rules/{id}`` removes one.
+- ``POST /_sim/config`` changes settings (callback delays, inbound retries, random seed).
+- ``POST /_sim/inbound`` ``{"from", "to", "body", "repeat": 1, "message_sid": ""}`` makes a customer write
+  to one of our numbers; answers once every post (and retry) is done.
+- ``GET /_sim/messages`` and ``GET /_sim/webhooks`` list what was received and posted (filters as query).
+- ``POST /_sim/reset`` forgets messages, webhooks, rules and opt-outs (``{"numbers": true}``: numbers too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hmac
+import json
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from textdesk.simulator.carrier import Carrier, rfc2822, twilio_error_body
+from textdesk.simulator.state import SimulatorState, count_segments, new_sid, now_utc
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+MAX_BODY_CHARS = 1600
+
+
+def _json_error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data
+
+
+def _basic_auth(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def build_app(carrier: Carrier | None = None) -> Starlette:
+    carrier = carrier or Carrier()
+    state = carrier.state
+
+    # -------------------------------------------------------------- Twilio Messages API
+
+    def twilio_error(code: int, http_status: int | None = None, **context: str) -> JSONResponse:
+        status, body = twilio_error_body(code, http_status, **context)
+        headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def twilio_message_json(message: dict[str, Any]) -> dict[str, Any]:
+        account_sid, sid = message["account_sid"], message["sid"]
+        created = rfc2822(now_utc())
+        base = f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}"
+        return {
+            "account_sid": account_sid, "api_version": "2010-04-01", "body": message["body"],
+            "date_created": message.get("date_created", created), "date_sent": None,
+            "date_updated": created, "direction": "outbound-api",
+            "error_code": message.get("error_code"), "error_message": None, "from": message["from"],
+            "messaging_service_sid": None, "num_media": "0", "num_segments": str(message["num_segments"]),
+            "price": None, "price_unit": "USD", "sid": sid, "status": message["status"],
+            "subresource_uris": {"media": f"{base}/Media.json"}, "to": message["to"], "uri": f"{base}.json",
+        }
+
+    def authenticated_account(request: Request) -> str | None:
+        account_sid = request.path_params["account_sid"]
+        credentials = _basic_auth(request)
+        token = state.twilio_account_token(account_sid)
+        if credentials is None or token is None or credentials[0] != account_sid:
+            return None
+        if not hmac.compare_digest(credentials[1].encode(), token.encode()):
+            return None
+        return account_sid
+
+    async def apply_rule_answer(rule) -> tuple[int | None, int | None]:
+        """Wait if the rule says so; return (http_status, error_code) when the send must be refused."""
+        if rule is None:
+            return None, None
+        if rule.delay:
+            await asyncio.sleep(rule.delay)
+        return rule.http_status, rule.error_code
+
+    async def twilio_create_message(request: Request) -> Response:
+        account_sid = authenticated_account(request)
+        if account_sid is None:
+            return twilio_error(20003)
+        try:
+            form = parse_qs((await request.body()).decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return twilio_error(21211, 400, to="")
+        to = (form.get("To") or [""])[0].strip()
+        from_ = (form.get("From") or [""])[0].strip()
+        body = (form.get("Body") or [""])[0]
+        callback = (form.get("StatusCallback") or [""])[0]
+        context = {"to": to, "from_": from_}
+        if not to:
+            return twilio_error(21604)
+        if not E164.match(to):
+            return twilio_error(21211, **context)
+        if not from_:
+            return twilio_error(21603)
+        number = state.number(from_)
+        if number is None or number.api != "twilio" or number.account_sid != account_sid:
+            return twilio_error(21606, **context)
+        if not body.strip():
+            return twilio_error(21602)
+        if len(body) > MAX_BODY_CHARS:
+            return twilio_error(21617)
+        if state.is_opted_out(from_, to):
+            return twilio_error(21610, **context)
+        rule = state.matching_rule(to)
+        http_status, error_code = await apply_rule_answer(rule)
+        if error_code is not None:
+            return twilio_error(int(error_code), http_status, **context)
+        if http_status is not None:
+            fallback_code = 20500 if http_status >= 500 else 20429 if http_status == 429 else 20001
+            return twilio_error(fallback_code, int(http_status), **context)
+        message = state.record_message(
+            sid=new_sid("SM"), api="twilio", direction="outbound", account_sid=account_sid,
+            **{"from": from_, "to": to}, body=body, status="queued", error_code=None,
+            status_callback=callback, num_segments=count_segments(body), date_created=rfc2822(now_utc()),
+        )
+        answer = twilio_message_json(message)
+        carrier.spawn(carrier.run_status_callbacks(message, number, rule))
+        return JSONResponse(answer, status_code=201)
+
+    async def twilio_fetch_message(request: Request) -> Response:
+        account_sid = authenticated_account(request)
+        if account_sid is None:
+            return twilio_error(20003)
+        message = state.find_message(request.path_params["message_sid"])
+        if message is None or message.get("account_sid") != account_sid or message["api"] != "twilio":
+            return JSONResponse({"code": 20404, "message": "The requested resource was not found",
+                                 "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404},
+                                status_code=404)
+        return JSONResponse(twilio_message_json(message))
+
+    # -------------------------------------------------------------- the generic gateway contract
+
+    def generic_refusal(status: int, code: str, reason: str, permanent: bool = True) -> JSONResponse:
+        return JSONResponse({"accepted": False, "reason": reason, "code": code, "permanent": permanent},
+                            status_code=status)
+
+    async def generic_send(request: Request) -> Response:
+        scheme, _, api_key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not state.generic_account_known(api_key):
+            return generic_refusal(401, "ProviderAuthFailed", "unknown API key")
+        try:
+            data = await _json_body(request)
+        except (ValueError, UnicodeDecodeError):
+            return generic_refusal(400, "InvalidSendingParameters", "body is not a JSON object")
+        our_id, to, from_ = str(data.get("id") or ""), str(data.get("to") or ""), str(data.get("from") or "")
+        body = str(data.get("body") or "")
+        if not our_id:
+            return generic_refusal(400, "InvalidSendingParameters", "missing id")
+        with state.lock:
+            existing = state.idempotency.get((api_key, our_id))
+        if existing:
+            return JSONResponse({"accepted": True, "id": existing})
+        if not E164.match(to):
+            return generic_refusal(200, "InvalidSendingParameters", f"'to' {to!r} is not an E.164 number")
+        number = state.number(from_)
+        if number is None or number.api != "generic" or number.api_key != api_key:
+            return generic_refusal(200, "InvalidSendingParameters", f"'from' {from_!r} is not a number of this account")
+        if not body.strip():
+            return generic_refusal(200, "EmptyBody", "empty body")
+        if state.is_opted_out(from_, to):
+            return generic_refusal(200, "RecipientOptedOut", f"{to} has opted out")
+        rule = state.matching_rule(to)
+        http_status, error_code = await apply_rule_answer(rule)
+        if error_code is not None:
+            from textdesk.providers.twilio import error_meaning
+
+            meaning = error_meaning(error_code)
+            return generic_refusal(http_status or 200, meaning.reason if meaning else "Unknown",
+                                   f"simulated error {error_code}", meaning.permanent if meaning else True)
+        if http_status is not None:
+            return generic_refusal(int(http_status), "ProviderUnavailable", "simulated failure", False)
+        with state.lock:  # the same id may have arrived again while this request waited
+            existing = state.idempotency.get((api_key, our_id))
+            if existing:
+                return JSONResponse({"accepted": True, "id": existing})
+            message = state.record_message(
+                sid=new_sid("GW"), api="generic", direction="outbound", account_sid="", our_id=our_id,
+                **{"from": from_, "to": to}, body=body, status="accepted", error_code=None,
+                status_callback=str(data.get("status_callback_url") or ""), num_segments=count_segments(body),
+            )
+            state.idempotency[(api_key, our_id)] = message["sid"]
+        carrier.spawn(carrier.run_status_callbacks(message, number, rule))
+        return JSONResponse({"accepted": True, "id": message["sid"]})
+
+    # -------------------------------------------------------------- admin API
+
+    async def admin_numbers(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(state.snapshot_numbers())
+        try:
+            number = state.add_number(await _json_body(request))
+        except (ValueError, TypeError) as exc:
+            return _json_error(400, str(exc))
+        return JSONResponse(asdict(number), status_code=201)
+
+    async def admin_rules(request: Request) -> Response:
+        if request.method == "GET":
+            with state.lock:
+                return JSONResponse([asdict(rule) for rule in state.rules])
+        if request.method == "DELETE":
+            state.clear_rules()
+            return Response(status_code=204)
+        try:
+            rule = state.add_rule(await _json_body(request))
+        except (ValueError, TypeError) as exc:
+            return _json_error(400, str(exc))
+        return JSONResponse(asdict(rule), status_code=201)
+
+    async def admin_rule(request: Request) -> Response:
+        if not state.remove_rule(int(request.path_params["rule_id"])):
+            return _json_error(404, "no such rule")
+        return Response(status_code=204)
+
+    async def admin_config(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                state.configure(await _json_body(request))
+            except (ValueError, TypeError) as exc:
+                return _json_error(400, str(exc))
+        return JSONResponse(asdict(state.settings))
+
+    async def admin_inbound(request: Request) -> Response:
+        try:
+            data = await _json_body(request)
+            from_number, to_number = str(data["from"]).strip(), str(data["to"]).strip()
+            body = str(data.get("body", ""))
+            repeat = int(data.get("repeat", 1))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            return _json_error(400, f"expected {{'from', 'to', 'body'}}: {exc}")
+        if not E164.match(from_number):
+            return _json_error(400, f"'from' {from_number!r} is not an E.164 number")
+        if not 1 <= repeat <= 20:
+            return _json_error(400, "repeat must be between 1 and 20")
+        try:
+            result = await carrier.deliver_inbound(from_number=from_number, to_number=to_number, body=body,
+                                                   repeat=repeat, message_sid=str(data.get("message_sid") or ""))
+        except LookupError as exc:
+            return _json_error(404, str(exc))
+        return JSONResponse(result, status_code=201)
+
+    async def admin_messages(request: Request) -> Response:
+        return JSONResponse(state.list_messages(**dict(request.query_params)))
+
+    async def admin_webhooks(request: Request) -> Response:
+        return JSONResponse(state.list_webhooks(**dict(request.query_params)))
+
+    async def admin_reset(request: Request) -> Response:
+        try:
+            data = await _json_body(request)
+        except (ValueError, UnicodeDecodeError):
+            data = {}
+        state.reset(keep_numbers=not data.get("numbers"))
+        return Response(status_code=204)
+
+    async def phone_page(request: Request) -> Response:
+        from textdesk.simulator.phone import render_phone_page
+
+        return HTMLResponse(render_phone_page())
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await carrier.aclose()
+
+    accounts = "/2010-04-01/Accounts/{account_sid}"
+    app = Starlette(
+        routes=[
+            Route(accounts + "/Messages.json", twilio_create_message, methods=["POST"]),
+            Route(accounts + "/Messages/{message_sid}.json", twilio_fetch_message, methods=["GET"]),
+            Route("/generic/messages", generic_send, methods=["POST"]),
+            Route("/_sim/numbers", admin_numbers, methods=["GET", "POST"]),
+            Route("/_sim/rules", admin_rules, methods=["GET", "POST", "DELETE"]),
+            Route("/_sim/rules/{rule_id:int}", admin_rule, methods=["DELETE"]),
+            Route("/_sim/config", admin_config, methods=["GET", "POST"]),
+            Route("/_sim/inbound", admin_inbound, methods=["POST"]),
+            Route("/_sim/messages", admin_messages, methods=["GET"]),
+            Route("/_sim/webhooks", admin_webhooks, methods=["GET"]),
+            Route("/_sim/reset", admin_reset, methods=["POST"]),
+            Route("/_sim/health", health, methods=["GET"]),
+            Route("/phone", phone_page, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.carrier = carrier
+    return app
+
+
+# ---------------------------------------------------------------- running it
+
+
+@dataclass
+class SimulatorHandle:
+    """A simulator running in a background thread of this process."""
+
+    url: str
+    carrier: Carrier
+    _server: Any
+    _thread: threading.Thread
+
+    @property
+    def state(self) -> SimulatorState:
+        return self.carrier.state
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl+C interrupts the wait)."""
+        while self._thread.is_alive():
+            self._thread.join(0.5)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+
+def start_in_thread(host: str = "127.0.0.1", port: int = 0, carrier: Carrier | None = None,
+                    startup_timeout: float = 10.0) -> SimulatorHandle:
+    """Serve the simulator from a daemon thread; ``port=0`` picks a free port (see ``handle.url``)."""
+    import uvicorn
+
+    carrier = carrier or Carrier()
+    config = uvicorn.Config(build_app(carrier), host=host, port=port, log_level="warning", access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="sms-simulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the SMS simulator could not start on {host}:{port}")
+        time.sleep(0.01)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    return SimulatorHandle(url=f"http://{host}:{bound_port}", carrier=carrier, _server=server, _thread=thread)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8025) -> None:
+    """Serve the simulator in the foreground until interrupted."""
+    import uvicorn
+
+    uvicorn.run(build_app(), host=host, port=port, log_level="warning", access_log=False, lifespan="on")
