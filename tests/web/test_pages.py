@@ -192,3 +192,12 @@ def test_record_search_typeahead(sam_client, scene):
     assert f'data-target-key="account:{scene.account.pk}"' in body
     body = sam_client.get(reverse("record_search"), {"q": "+14155550134"}).content.decode()
     assert f'data-target-key="contact:{scene.alice.pk}"' in body
+
+
+def test_own_number_is_the_default_sender(sam_client, scene, make_team, make_sender_number, make_record):
+    team = make_team("Alpha desk", [scene.sam])
+    make_sender_number("+14155550002", owner=team, name="A team line")  # sorts first by name
+    nophone_conv_record = make_record("contact", scene.sam, last_name="Fresh", mobile_phone="+14155550199")
+    body = sam_client.get(reverse("record_pane", args=["contact", nophone_conv_record.pk]), HTTP_HX_REQUEST="true").content.decode()
+    selected = body.split('id="pane-from"')[1].split("</select>")[0]
+    assert f'value="{scene.sam_line.pk}" selected' in selected

@@ -15,10 +15,12 @@ from textdesk.web import records, routing_words
 OK, NO_PHONE, INVALID, OPTED_OUT, NO_SENDER = "ok", "no_phone", "invalid", "opted_out", "no_sender"
 
 
-def my_sender_numbers(user):
-    return SenderNumber.objects.filter(
+def my_sender_numbers(user) -> list[SenderNumber]:
+    """Numbers the user may send from: their own first (the default), then their teams'."""
+    numbers = SenderNumber.objects.filter(
         Q(owner_user=user) | Q(owner_team__in=user.team_ids()), is_active=True
     ).order_by("name")
+    return sorted(numbers, key=lambda n: n.owner_user_id != user.pk)
 
 
 @dataclass

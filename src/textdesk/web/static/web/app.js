@@ -86,6 +86,18 @@
     return inner ? inner.dataset.conversationId : null;
   }
 
+  // Another conversation changed: re-render the open pane (its list of conversations and unread
+  // badges) unless the seller is writing, so a draft is never lost.
+  function refreshIdlePane() {
+    var inner = document.querySelector("#pane [data-pane]");
+    if (!inner || !inner.dataset.paneUrl) return;
+    var body = inner.querySelector("[data-body]");
+    if (body && (body.value || document.activeElement === body)) return;
+    backgroundRefresh = true;
+    htmx.ajax("GET", inner.dataset.paneUrl, { target: "#pane", swap: "innerHTML" });
+  }
+  var backgroundRefresh = false;
+
   var gridTimer = null;
   function refreshGrid() {
     var grid = document.getElementById("grid");
@@ -107,7 +119,9 @@
       var title = target.querySelector("h2");
       var active = document.activeElement;
       var source = e.detail.requestConfig && e.detail.requestConfig.elt;
-      if (source && source.matches && source.matches("[data-composer]") && body && !body.disabled) {
+      if (backgroundRefresh) {
+        backgroundRefresh = false;  // a live update: leave the focus where the seller is
+      } else if (source && source.matches && source.matches("[data-composer]") && body && !body.disabled) {
         body.focus();  // after sending (or a refusal), keep the seller in the composer
       } else if (!target.contains(active) && title) { title.tabIndex = -1; title.focus({ preventScroll: true }); }
     }
@@ -258,10 +272,7 @@
     on("notification.read", onUnread);
     on("message.new", function (d) {
       if (String(d.conversation_id) === paneConversationId()) refreshHistory();
-      else if (document.querySelector("#pane [data-pane]") && !paneConversationId()) {
-        var inner = document.querySelector("#pane [data-pane]");
-        if (inner.dataset.paneUrl) openPane(inner.dataset.paneUrl);
-      }
+      else refreshIdlePane();
       refreshGrid();
     });
     on("message.status", function (d) {
@@ -269,8 +280,7 @@
       refreshGrid();
     });
     on("conversation.moved", function () {
-      var inner = document.querySelector("#pane [data-pane]");
-      if (inner && inner.dataset.paneUrl) htmx.ajax("GET", inner.dataset.paneUrl, { target: "#pane", swap: "innerHTML" });
+      refreshIdlePane();
       refreshGrid();
     });
     source.addEventListener("open", function () { document.body.dataset.liveState = "open"; });
