@@ -25,7 +25,9 @@ def artifacts_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API allows one running instance per thread, and other test folders start
+# their own; this one is stopped before the next module runs.
+@pytest.fixture(scope="module")
 def chromium():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (scripts/install.sh --test installs it)")
