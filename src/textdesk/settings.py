@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",  # serves the API docs page (Swagger UI) from our own static files, not a CDN
     "textdesk.org",
     "textdesk.crm",
     "textdesk.messaging",

@@ -1,5 +1,7 @@
 """A provider REST API stand-in: a real HTTP server on 127.0.0.1 (ephemeral port) that answers with the
-recorded responses it is given, in order, and records every request it receives."""
+recorded responses it is given, in order, and records every request it receives. Every provider test that
+needs a provider's API uses this one server (``fake_api`` / ``fake_tls_api`` fixtures, or ``FakeProviderAPI``
+directly)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ import pytest
 @dataclass
 class Received:
     method: str
-    path: str
-    headers: dict[str, str]
+    path: str  # path + query string, as sent
+    headers: dict[str, str]  # lower-case names
     body: bytes
 
     def json(self):
@@ -34,13 +36,20 @@ class Answer:
     hang: bool = False  # hold the answer until the server stops (the client times out first)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up on a held answer closes the socket: expected, not a failure
+
+
 class FakeProviderAPI:
     def __init__(self, tls_files: tuple[str, str] | None = None) -> None:
         """``tls_files`` = (certificate, key) PEM paths: serve HTTPS (for SDKs that only speak https)."""
         self.received: list[Received] = []
-        self._answers: deque[Answer] = deque()
+        self.answers: deque[Answer] = deque()  # still to give, in order
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self.scheme = "http"
         self.ca_file = tls_files[0] if tls_files else ""
         if tls_files:
@@ -48,7 +57,6 @@ class FakeProviderAPI:
             context.load_cert_chain(*tls_files)
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
             self.scheme = "https"
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
 
@@ -68,7 +76,7 @@ class FakeProviderAPI:
             headers = {"content-type": "application/json", **(headers or {})}
         if isinstance(body, str):
             body = body.encode("utf-8")
-        self._answers.append(Answer(status, body, dict(headers or {}), hang))
+        self.answers.append(Answer(status, body, dict(headers or {}), hang))
 
     def answer_recorded(self, fixture: dict) -> None:
         """Queue a recorded response fixture ({status, headers, body})."""
@@ -101,7 +109,7 @@ class FakeProviderAPI:
                 body = self.rfile.read(length) if length else b""
                 fake.received.append(Received(self.command, self.path,
                                               {k.lower(): v for k, v in self.headers.items()}, body))
-                answer = fake._answers.popleft() if fake._answers else Answer(599, b"no answer scripted")
+                answer = fake.answers.popleft() if fake.answers else Answer(599, b"no answer scripted")
                 if answer.hang:
                     fake._release.wait(60)
                     self.close_connection = True
@@ -116,7 +124,7 @@ class FakeProviderAPI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-            do_GET = do_POST = _serve
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
 
             def log_message(self, format, *args):  # keep test output quiet
                 pass

@@ -1,7 +1,4 @@
-"""A local stand-in for a provider's REST API, plus the recorded-fixture runner for the REST adapters.
-
-``FakeApi`` is a real HTTP server on 127.0.0.1 (ephemeral port). Tests queue the answers the provider would give
-(status, headers, raw body, optionally held back to simulate a slow answer) and read back every request it got.
+"""The recorded-fixture runner for the REST adapters (sends are replayed by ``_fake_api.FakeProviderAPI``).
 
 Fixture files (``fixtures/<provider>/*.json``) are lists of cases built from the providers' documented examples:
 
@@ -16,100 +13,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import threading
-from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
 from textdesk.providers import base
+from tests.providers._fake_api import FakeProviderAPI, Received
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-# ---------------------------------------------------------------- the fake API server
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=lambda: {"content-type": "application/json"})
-    body: bytes = b"{}"
-    hold: bool = False  # answer only when the test ends: a "slow" provider
-
-
-@dataclass
-class Received:
-    method: str
-    path: str  # path + query string, as sent
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass  # a client that gave up on a held answer closes the socket: expected, not a failure
-
-
-class FakeApi:
-    def __init__(self):
-        self.replies: deque[Reply] = deque()
-        self.received: list[Received] = []
-        self._release = threading.Event()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self):
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                api.received.append(Received(self.command, self.path,
-                                             {k.lower(): v for k, v in self.headers.items()}, body))
-                reply = api.replies.popleft() if api.replies else Reply(
-                    500, {"content-type": "text/plain"}, b"no reply queued in the fake API")
-                if reply.hold:
-                    api._release.wait()
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def reply(self, status: int = 200, body: bytes | str | dict | list = b"{}", headers: dict | None = None,
-              hold: bool = False) -> None:
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-        if isinstance(body, str):
-            body = body.encode()
-        self.replies.append(Reply(status, headers or {"content-type": "application/json"}, body, hold))
-
-    def close(self) -> None:
-        self._release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # ---------------------------------------------------------------- fixtures
@@ -187,10 +98,10 @@ def run_webhook_case(provider, account: base.AccountConfig, case: dict) -> None:
 
 def run_send_case(provider, account_for, case: dict, message: base.OutboundSMS) -> list[Received]:
     """Replay the recorded answers from a local server and check what the adapter makes of them."""
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
         for recorded in case["responses"]:
-            api.reply(recorded["status"], recorded["body"], recorded["headers"])
+            api.answer(recorded["status"], recorded["body"], recorded["headers"])
         account = account_for(api.url)
         expect = case["expect"]
         with httpx.Client(timeout=5) as client:
@@ -210,10 +121,10 @@ def run_send_case(provider, account_for, case: dict, message: base.OutboundSMS) 
                         assert exc.retry_after == wanted["retry_after"], exc
                 else:
                     raise AssertionError("send succeeded but the recorded answer is an error")
-        assert not api.replies, "the adapter did not make every expected request"
+        assert not api.answers, "the adapter did not make every expected request"
         return api.received
     finally:
-        api.close()
+        api.stop()
 
 
 def covered_codes(provider: str) -> tuple[set[str], set[str]]:

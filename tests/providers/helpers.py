@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -18,12 +16,7 @@ from starlette.routing import Route
 
 from textdesk.providers.base import AccountConfig, WebhookRequest
 
-FIXTURES = Path(__file__).parent / "fixtures"
 WAIT_LIMIT = 30.0  # upper bound when waiting for something the simulator does in the background
-
-
-def load_fixture(provider: str, name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / provider / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def fixture_request(recorded: dict[str, Any]) -> WebhookRequest:

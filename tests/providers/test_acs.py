@@ -23,8 +23,8 @@ from textdesk.providers.base import (
     WebhookRejected,
     WebhookRequest,
 )
+from tests.providers._fake_api import FakeProviderAPI
 from tests.providers._fake_api_rest import (
-    FakeApi,
     covered_codes,
     fixture_files,
     load_cases,
@@ -83,9 +83,9 @@ def _accepted(message_id="Outgoing_1"):
 
 
 def test_send_signs_the_request_and_sends_the_documented_body():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(202, _accepted())
+        api.answer(202, _accepted())
         with httpx.Client(timeout=5) as client:
             result = acs.PROVIDER.send(account_at(api.url), MESSAGE, client)
         assert result.provider_message_id == "Outgoing_1"
@@ -104,14 +104,14 @@ def test_send_signs_the_request_and_sends_the_documented_body():
         assert recipient["repeatabilityRequestId"] == "3f2b8e1c-7d4a-4b8e-9c1d-2a3b4c5d6e7f"
         assert recipient["repeatabilityFirstSent"].endswith(" GMT")
     finally:
-        api.close()
+        api.stop()
 
 
 def test_the_repeatability_id_is_stable_per_message_and_distinct_between_messages():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
         for _ in range(3):
-            api.reply(202, _accepted())
+            api.answer(202, _accepted())
         other = OutboundSMS(MESSAGE.from_number, MESSAGE.to_number, "Other", idempotency_key="not-a-uuid-key-7")
         with httpx.Client(timeout=5) as client:
             acs.PROVIDER.send(account_at(api.url), MESSAGE, client)
@@ -121,14 +121,14 @@ def test_the_repeatability_id_is_stable_per_message_and_distinct_between_message
         assert ids[0] == ids[1] != ids[2]
         assert ids[2] == acs.repeatability_id("not-a-uuid-key-7")  # a GUID derived from the key
     finally:
-        api.close()
+        api.stop()
 
 
 def test_secondary_connection_string_is_used_when_the_primary_key_is_refused():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(401, {"error": {"code": "Denied", "message": "Denied by the resource provider."}})
-        api.reply(202, _accepted("Outgoing_2"))
+        api.answer(401, {"error": {"code": "Denied", "message": "Denied by the resource provider."}})
+        api.answer(202, _accepted("Outgoing_2"))
         secondary = f"endpoint=https://contoso-sms.communication.azure.com/;accesskey={SECOND_KEY}"
         with httpx.Client(timeout=5) as client:
             result = acs.PROVIDER.send(account_at(api.url, secondary_connection_string=secondary), MESSAGE, client)
@@ -139,7 +139,7 @@ def test_secondary_connection_string_is_used_when_the_primary_key_is_refused():
         assert first.json()["smsRecipients"][0]["repeatabilityRequestId"] == \
             second.json()["smsRecipients"][0]["repeatabilityRequestId"]
     finally:
-        api.close()
+        api.stop()
 
 
 def test_sign_request_matches_a_hand_computed_vector():
@@ -158,16 +158,16 @@ def test_sign_request_matches_a_hand_computed_vector():
 
 
 def test_slow_answer_means_the_outcome_is_unknown():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(202, _accepted(), hold=True)
+        api.answer(202, _accepted(), hang=True)
         with httpx.Client(timeout=httpx.Timeout(5, read=0.2)) as client:
             with pytest.raises(OutcomeUnknownError) as caught:
                 acs.PROVIDER.send(account_at(api.url), MESSAGE, client)
         assert caught.value.reason == "OutcomeUnknown"
         assert len(api.received) == 1  # it did reach the provider
     finally:
-        api.close()
+        api.stop()
 
 
 def test_refused_connection_is_retryable():

@@ -17,8 +17,8 @@ from textdesk.providers.base import (
     WebhookRejected,
     WebhookRequest,
 )
+from tests.providers._fake_api import FakeProviderAPI
 from tests.providers._fake_api_rest import (
-    FakeApi,
     covered_codes,
     fixture_files,
     load_cases,
@@ -80,9 +80,9 @@ def test_key_mapping_decisions():
 
 
 def test_send_speaks_the_documented_request():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(200, {"bulkId": "b1", "messages": [{"to": "41793026727", "messageId": "KEY-1", "status": {
+        api.answer(200, {"bulkId": "b1", "messages": [{"to": "41793026727", "messageId": "KEY-1", "status": {
             "groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED",
             "description": "Message sent to next instance"}}]})
         with httpx.Client(timeout=5) as client:
@@ -102,15 +102,15 @@ def test_send_speaks_the_documented_request():
             "callbackData": "msg-42",
         }
     finally:
-        api.close()
+        api.stop()
 
 
 def test_lookup_reads_the_message_logs_by_our_message_id():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(200, {"results": [{"messageId": "KEY-1", "to": "41793026727", "status": {
+        api.answer(200, {"results": [{"messageId": "KEY-1", "to": "41793026727", "status": {
             "groupId": 3, "groupName": "DELIVERED", "id": 2, "name": "DELIVERED_TO_OPERATOR"}}]})
-        api.reply(200, {"results": []})
+        api.answer(200, {"results": []})
         with httpx.Client(timeout=5) as client:
             found = infobip.PROVIDER.lookup(account_at(api.url), MESSAGE, client)
             missing = infobip.PROVIDER.lookup(account_at(api.url), MESSAGE, client)
@@ -121,28 +121,28 @@ def test_lookup_reads_the_message_logs_by_our_message_id():
         assert api.received[0].path == "/sms/1/logs?" + urllib.parse.urlencode({"messageId": "KEY-1"})
         assert api.received[0].headers["authorization"] == f"App {API_KEY}"
     finally:
-        api.close()
+        api.stop()
 
 
 def test_slow_answer_means_the_outcome_is_unknown():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(200, {"messages": []}, hold=True)
+        api.answer(200, {"messages": []}, hang=True)
         with httpx.Client(timeout=httpx.Timeout(5, read=0.2)) as client:
             with pytest.raises(OutcomeUnknownError):
                 infobip.PROVIDER.send(account_at(api.url), MESSAGE, client)
     finally:
-        api.close()
+        api.stop()
 
 
 def test_answer_that_is_not_json_means_the_outcome_is_unknown():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(200, "<html>gateway</html>", {"content-type": "text/html"})
+        api.answer(200, "<html>gateway</html>", {"content-type": "text/html"})
         with httpx.Client(timeout=5) as client, pytest.raises(OutcomeUnknownError):
             infobip.PROVIDER.send(account_at(api.url), MESSAGE, client)
     finally:
-        api.close()
+        api.stop()
 
 
 # ---------------------------------------------------------------- webhook protection

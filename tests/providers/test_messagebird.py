@@ -12,8 +12,8 @@ import pytest
 
 from textdesk.providers import messagebird
 from textdesk.providers.base import AccountConfig, OutboundSMS, OutcomeUnknownError, WebhookRejected, WebhookRequest
+from tests.providers._fake_api import FakeProviderAPI
 from tests.providers._fake_api_rest import (
-    FakeApi,
     covered_codes,
     fixture_files,
     load_cases,
@@ -54,9 +54,9 @@ def test_every_fixture_is_used_and_every_documented_value_is_mapped():
 
 
 def test_send_speaks_the_documented_request():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(201, {"id": "e8077d803532c0b5937c639b60216938", "recipients": {
+        api.answer(201, {"id": "e8077d803532c0b5937c639b60216938", "recipients": {
             "items": [{"recipient": 31612345678, "status": "sent"}]}})
         with httpx.Client(timeout=5) as client:
             result = messagebird.PROVIDER.send(account_at(api.url), MESSAGE, client)
@@ -68,18 +68,18 @@ def test_send_speaks_the_documented_request():
             "originator": "3197010260000", "recipients": ["31612345678"], "body": "Hi Ana, the quote is ready.",
             "reference": "msg-42", "reportUrl": "https://td.example.com/webhooks/mb-status-key/status"}
     finally:
-        api.close()
+        api.stop()
 
 
 def test_slow_answer_means_the_outcome_is_unknown():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(201, {}, hold=True)
+        api.answer(201, {}, hang=True)
         with httpx.Client(timeout=httpx.Timeout(5, read=0.2)) as client:
             with pytest.raises(OutcomeUnknownError):
                 messagebird.PROVIDER.send(account_at(api.url), MESSAGE, client)
     finally:
-        api.close()
+        api.stop()
 
 
 # ---------------------------------------------------------------- signatures

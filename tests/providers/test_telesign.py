@@ -14,8 +14,8 @@ import pytest
 
 from textdesk.providers import telesign
 from textdesk.providers.base import AccountConfig, OutboundSMS, OutcomeUnknownError, WebhookRejected, WebhookRequest
+from tests.providers._fake_api import FakeProviderAPI
 from tests.providers._fake_api_rest import (
-    FakeApi,
     covered_codes,
     fixture_files,
     load_cases,
@@ -57,9 +57,9 @@ def test_every_fixture_is_used_and_every_documented_value_is_mapped():
 
 
 def test_send_is_a_basic_auth_form_post():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(200, {"reference_id": "0123456789ABCDEF0123456789ABCDEF",
+        api.answer(200, {"reference_id": "0123456789ABCDEF0123456789ABCDEF",
                         "status": {"code": 290, "description": "Message in progress"}})
         with httpx.Client(timeout=5) as client:
             result = telesign.PROVIDER.send(account_at(api.url), MESSAGE, client)
@@ -73,17 +73,17 @@ def test_send_is_a_basic_auth_form_post():
             "phone_number": "15555551234", "message": "Hi Ana, the quote is ready.", "message_type": "ARN",
             "external_id": "msg-42", "sender_id": "15555550000"}
     finally:
-        api.close()
+        api.stop()
 
 
 def test_our_request_has_the_fields_the_official_sdk_sends():
     sdk = pytest.importorskip("telesign.messaging")
     from telesign.util import AuthMethod
 
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
         for _ in range(2):
-            api.reply(200, {"reference_id": "0123456789ABCDEF0123456789ABCDEF", "status": {"code": 290}})
+            api.answer(200, {"reference_id": "0123456789ABCDEF0123456789ABCDEF", "status": {"code": 290}})
         client = sdk.MessagingClient(CUSTOMER_ID, API_KEY, rest_endpoint=api.url, auth_method=AuthMethod.BASIC.value)
         client.message("15555551234", "Hi Ana, the quote is ready.", "ARN", external_id="msg-42",
                        sender_id="15555550000")
@@ -94,28 +94,28 @@ def test_our_request_has_the_fields_the_official_sdk_sends():
         assert ours.headers["authorization"] == theirs.headers["authorization"]
         assert dict(urllib.parse.parse_qsl(ours.body.decode())) == dict(urllib.parse.parse_qsl(theirs.body.decode()))
     finally:
-        api.close()
+        api.stop()
 
 
 def test_slow_answer_means_the_outcome_is_unknown():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(200, {}, hold=True)
+        api.answer(200, {}, hang=True)
         with httpx.Client(timeout=httpx.Timeout(5, read=0.2)) as client:
             with pytest.raises(OutcomeUnknownError):
                 telesign.PROVIDER.send(account_at(api.url), MESSAGE, client)
     finally:
-        api.close()
+        api.stop()
 
 
 def test_answer_without_reference_id_means_the_outcome_is_unknown():
-    api = FakeApi()
+    api = FakeProviderAPI().start()
     try:
-        api.reply(200, {"status": {"code": 290}})
+        api.answer(200, {"status": {"code": 290}})
         with httpx.Client(timeout=5) as client, pytest.raises(OutcomeUnknownError):
             telesign.PROVIDER.send(account_at(api.url), MESSAGE, client)
     finally:
-        api.close()
+        api.stop()
 
 
 # ---------------------------------------------------------------- callback signatures

@@ -9,7 +9,9 @@ from twilio.rest.api.v2010.account.message import MessageInstance
 from textdesk.domain import failures
 from textdesk.providers import base
 from textdesk.providers.twilio import ERROR_MAP, PROVIDER, STATUS_MAP
-from tests.providers.helpers import FIXTURES, fixture_request, load_fixture, twilio_account
+from tests.providers._recorded import FIXTURES
+from tests.providers._recorded import load as load_fixture
+from tests.providers.helpers import fixture_request, twilio_account
 
 INBOUND = ["inbound_basic", "inbound_get", "inbound_long_unicode", "inbound_opt_out_stop", "inbound_opt_in_start",
            "inbound_help"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -100,7 +101,13 @@ def test_duplicate_and_out_of_order_callbacks(hosted, sink):
     send(hosted)
     received = sink.wait_for(6, "/status")
     assert statuses(received) == ["delivered", "delivered", "sent", "sent", "queued", "queued"]
-    webhooks = http.get(hosted.url + "/_sim/webhooks", params={"kind": "status"}).json()
+    # The simulator logs a webhook once the receiver has answered: wait for the last entry.
+    webhooks = []
+    for _attempt in range(100):
+        webhooks = http.get(hosted.url + "/_sim/webhooks", params={"kind": "status"}).json()
+        if len(webhooks) >= 6:
+            break
+        time.sleep(0.05)
     assert [w["status"] for w in webhooks] == statuses(received)
     assert all(w["status_code"] == 200 for w in webhooks)
 

@@ -34,11 +34,18 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 # System administrators also get every model permission of these apps (for the admin site).
-_ADMIN_APPS = ["org", "crm", "messaging", "sequences", "auth"]
+_ADMIN_APPS = ["org", "crm", "messaging", "jobs", "sequences", "auth"]
 
 
-def ensure_roles(**_kwargs) -> None:
+def ensure_roles(using: str = "default", **_kwargs) -> None:
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
+
+    # post_migrate reaches the org app before the apps after it (crm, messaging, …) have their
+    # permissions; create them all first so every role gets its full set on the first migrate.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
 
     for role, codes in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)

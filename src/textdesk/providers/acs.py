@@ -34,7 +34,7 @@ import httpx
 from django.utils.translation import gettext_lazy as _
 
 from textdesk.domain import failures, status
-from textdesk.providers import _rest_common as common
+from textdesk.providers import _http, _webhooks
 from textdesk.providers.base import (
     AccountConfig,
     CredentialField,
@@ -43,7 +43,6 @@ from textdesk.providers.base import (
     OutcomeUnknownError,
     ParsedWebhook,
     PermanentProviderError,
-    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -174,6 +173,9 @@ class AcsProvider:
         endpoint, access_key = parse_connection_string(connection_string)
         url = f"{account.base_url(endpoint)}/sms?api-version={API_VERSION}"
         now = dt.datetime.now(dt.timezone.utc)
+        first_sent = message.first_attempted_at or now
+        if first_sent.tzinfo is None:
+            first_sent = first_sent.replace(tzinfo=dt.timezone.utc)
         options = {"enableDeliveryReport": True}
         if message.client_reference:
             options["tag"] = message.client_reference
@@ -182,21 +184,20 @@ class AcsProvider:
             "smsRecipients": [{
                 "to": message.to_number,
                 "repeatabilityRequestId": repeatability_id(message.idempotency_key),
-                # Should be the time of the *first* attempt. OutboundSMS does not carry it, so we send this
-                # attempt's time: a repeat within ACS's window is still recognised by its id, but a crash
-                # recovery after the window would be taken as a new request. (Open point: pass the first
-                # attempt's time in OutboundSMS to turn that case into a 412 → unknown outcome.)
-                "repeatabilityFirstSent": format_datetime(now, usegmt=True),
+                # The time of the *first* attempt, the same on every resend: inside ACS's window the id is
+                # recognised and not sent again; after it ACS answers 412 (unknown outcome) instead of
+                # taking the resend as a new request.
+                "repeatabilityFirstSent": format_datetime(first_sent.astimezone(dt.timezone.utc), usegmt=True),
             }],
             "message": message.body,
             "smsSendOptions": options,
         }
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", **sign_request("POST", url, body, access_key, now)}
-        response = common.send_request(client, "POST", url, content=body, headers=headers)
+        response = _http.send_request(client, "POST", url, content=body, headers=headers)
         if response.status_code >= 300:
             self._raise_http_error(response)
-        data = common.lower_keys(common.response_json_object(response))
+        data = _webhooks.lower_keys(_http.answer_object(response))
         items = data.get("value") if isinstance(data, dict) else None
         if not isinstance(items, list) or not items or not isinstance(items[0], dict):
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, str(response.status_code), "no recipient in answer")
@@ -216,21 +217,20 @@ class AcsProvider:
         if code == REPEATABILITY_EXPIRED:
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code, str(item.get("errormessage") or ""))
         reason, permanent = ERROR_MAP.get(code, (failures.UNKNOWN, code.startswith("4")))
-        error = PermanentProviderError if permanent else RetryableProviderError
-        raise error(reason, code, str(item.get("errormessage") or ""))
+        raise _http.refusal(reason, permanent, code, str(item.get("errormessage") or ""))
 
     @staticmethod
     def _raise_http_error(response: httpx.Response) -> None:
-        data = common.lower_keys(common.json_or_empty(response))
+        data = _webhooks.lower_keys(_http.json_or_empty(response))
         error = data.get("error") if isinstance(data, dict) else None
         error = error if isinstance(error, dict) else {}
         code = str(error.get("code") or response.status_code)
         text = str(error.get("message") or "")
         if str(response.status_code) == REPEATABILITY_EXPIRED:
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code, text)
-        common.raise_for_transport_status(response, code, text)
+        _http.raise_for_transport_status(response, code, text)
         reason, permanent = ERROR_MAP.get(str(response.status_code), (failures.INVALID_SENDING_PARAMETERS, True))
-        raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text)
+        raise _http.refusal(reason, permanent, code, text)
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client) -> SendResult | None:
         return None  # ACS offers no message lookup; the repeatability id makes a resend safe instead.
@@ -246,7 +246,7 @@ class AcsProvider:
         given = query.get(name)
         if given is None:
             raise WebhookRejected(401, f"missing webhook secret parameter '{name}'")
-        if not hmac.compare_digest(given.encode(), secret.encode()):
+        if not _webhooks.same_secret(given, secret):
             raise WebhookRejected(403, "webhook secret does not match")
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
@@ -258,7 +258,7 @@ class AcsProvider:
 
 def parse_events(request: WebhookRequest) -> ParsedWebhook:
     """Read an Event Grid delivery (one or many events, either kind, or the validation handshake)."""
-    data = common.lower_keys(common.webhook_json(request))
+    data = _webhooks.lower_keys(_webhooks.json_value(request.body))
     events = data if isinstance(data, list) else [data]
     inbound: list[InboundSMS] = []
     statuses: list[StatusReport] = []
@@ -295,10 +295,10 @@ def _required(payload: dict, name: str) -> str:
 def _inbound(payload: dict, event: dict) -> InboundSMS:
     return InboundSMS(
         provider_message_id=_required(payload, "messageid"),
-        from_number=common.e164(_required(payload, "from")),
-        to_number=common.e164(_required(payload, "to")),
+        from_number=_webhooks.e164(_required(payload, "from")),
+        to_number=_webhooks.e164(_required(payload, "to")),
         body=str(payload.get("message") or ""),
-        received_at=common.parse_timestamp(payload.get("receivedtimestamp") or event.get("eventtime")),
+        received_at=_webhooks.parse_timestamp(payload.get("receivedtimestamp") or event.get("eventtime")),
     )
 
 
@@ -324,8 +324,9 @@ def _delivery_report(payload: dict, event: dict) -> StatusReport:
         failure_reason=reason,
         permanent=bool(reason),
         opt_out=reason == failures.RECIPIENT_OPTED_OUT,
-        occurred_at=common.parse_timestamp(payload.get("receivedtimestamp") or last_attempt.get("timestamp")
-                                           or event.get("eventtime")),
+        occurred_at=_webhooks.parse_timestamp(payload.get("receivedtimestamp") or last_attempt.get("timestamp")
+                                              or event.get("eventtime")),
+        client_reference=str(payload.get("tag") or ""),
     )
 
 

@@ -98,6 +98,9 @@ class StatusReport:
     permanent: bool = False
     opt_out: bool = False  # the provider says the recipient opted out
     occurred_at: dt.datetime | None = None
+    # The reference we sent with the message (OutboundSMS.client_reference or the idempotency key, as the
+    # adapter sends it), when the provider echoes it: Vonage ``client-ref``, MessageBird ``reference``, …
+    client_reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,9 @@ class OutboundSMS:
     idempotency_key: str  # stable across retries of one message
     status_callback_url: str = ""
     client_reference: str = ""  # our message id, echoed back by providers that support it
+    # When the first attempt to send this message was made (None: this is the first). Providers whose
+    # idempotency is tied to that moment (ACS ``repeatabilityFirstSent``) need it to recognise a resend.
+    first_attempted_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,12 @@ class SendResult:
     status: str  # neutral, usually "queued" or "sent"
     provider_status: str = ""
     segments: int | None = None
+    # Every id the provider gave the message, in part order, when it split a long text into separately
+    # tracked parts (Vonage's SMS API: one message-id and one delivery report per part). The first is
+    # ``provider_message_id``. The messaging layer should map every part id to the message, so that each
+    # part's report finds it. Such adapters fill it even for a one-part message; empty for providers that
+    # track every message under one id.
+    part_ids: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- errors

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping
 
@@ -18,6 +17,7 @@ import httpx
 from django.utils.translation import gettext_lazy as _
 
 from textdesk.domain import failures, status
+from textdesk.providers import _http, _webhooks
 from textdesk.providers.base import (
     AccountConfig,
     CredentialField,
@@ -75,13 +75,7 @@ def _json_object(request: WebhookRequest) -> dict:
         raise WebhookRejected(415, f"expected application/json, got {request.content_type or 'no content type'}")
     if len(request.body) > MAX_BODY_BYTES:
         raise WebhookRejected(413, "body larger than 64 KiB")
-    try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected(400, "body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise WebhookRejected(400, "body must be a JSON object")
-    return data
+    return _webhooks.json_object(request.body)
 
 
 def _text_field(data: Mapping, name: str, *, required: bool = True) -> str:
@@ -121,31 +115,16 @@ class GenericProvider:
         }
         headers = {"Authorization": f"Bearer {account.credentials.get('api_key', '')}",
                    "Accept": "application/json"}
-        try:
-            response = client.post(f"{base}/messages", json=payload, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, "", str(exc) or type(exc).__name__) from exc
-        except httpx.TransportError as exc:
-            # Safe to retry with the same id later, but for now we cannot know whether it was accepted.
-            raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", str(exc) or type(exc).__name__) from exc
+        # A lost answer is safe to retry with the same id later, but for now we cannot know whether it was taken.
+        response = _http.send_request(client, "POST", f"{base}/messages", json=payload, headers=headers)
         return self._read_answer(response)
 
     def _read_answer(self, response: httpx.Response) -> SendResult:
         code = response.status_code
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            data = {}
+        data = _http.json_dict(response)
         text = str(data.get("reason") or response.reason_phrase)
         gateway_code = str(data.get("code") or "")
-        if code == 429:
-            raise RetryableProviderError(failures.RATE_LIMITED, gateway_code or "429", text)
-        if code >= 500:
-            raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, gateway_code or str(code), text)
-        if code in (401, 403):
-            raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED, gateway_code or str(code), text)
+        _http.raise_for_transport_status(response, gateway_code, text)
         if 200 <= code < 300 and data.get("accepted") is True and data.get("id"):
             return SendResult(provider_message_id=str(data["id"]), status=status.QUEUED, provider_status="accepted")
         if 200 <= code < 300 and data.get("accepted") is not False:
@@ -170,11 +149,10 @@ class GenericProvider:
             raise WebhookRejected(403, "missing X-TextDesk-Timestamp or X-TextDesk-Signature header")
         if not timestamp.isdigit():
             raise WebhookRejected(403, "X-TextDesk-Timestamp must be unix seconds")
-        current = (now or dt.datetime.now(dt.UTC)).timestamp()
-        if abs(current - int(timestamp)) > REPLAY_WINDOW_SECONDS:
-            raise WebhookRejected(403, "X-TextDesk-Timestamp is outside the 300 second window")
-        if not hmac.compare_digest(sign(secret, timestamp, request.body), signature):
+        if not _webhooks.same_secret(signature, sign(secret, timestamp, request.body)):
             raise WebhookRejected(403, "X-TextDesk-Signature does not match the body")
+        # Checked after the signature so a forged timestamp cannot be told apart from a stale one.
+        _webhooks.check_timestamp_window(timestamp, now or dt.datetime.now(dt.UTC), REPLAY_WINDOW_SECONDS)
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         data = _json_object(request)

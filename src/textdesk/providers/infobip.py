@@ -18,13 +18,12 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import hmac
 
 import httpx
 from django.utils.translation import gettext_lazy as _
 
 from textdesk.domain import failures, status
-from textdesk.providers import _rest_common as common
+from textdesk.providers import _http, _webhooks
 from textdesk.providers.base import (
     AccountConfig,
     CredentialField,
@@ -32,8 +31,6 @@ from textdesk.providers.base import (
     OutboundSMS,
     OutcomeUnknownError,
     ParsedWebhook,
-    PermanentProviderError,
-    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -221,8 +218,8 @@ class InfobipProvider:
 
     def send(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
         sms: dict[str, object] = {
-            "from": common.digits(message.from_number),
-            "destinations": [{"to": common.digits(message.to_number), "messageId": message.idempotency_key}],
+            "from": _http.without_plus(message.from_number),
+            "destinations": [{"to": _http.without_plus(message.to_number), "messageId": message.idempotency_key}],
             "text": message.body,
             "notifyContentType": "application/json",
         }
@@ -231,11 +228,11 @@ class InfobipProvider:
             sms["notifyUrl"] = notify_url
         if message.client_reference:
             sms["callbackData"] = message.client_reference
-        response = common.send_request(client, "POST", f"{self._base(account)}/sms/2/text/advanced",
-                                       json={"messages": [sms]}, headers=self._headers(account))
+        response = _http.send_request(client, "POST", f"{self._base(account)}/sms/2/text/advanced",
+                                      json={"messages": [sms]}, headers=self._headers(account))
         if response.status_code >= 300:
             self._raise_http_error(response)
-        data = common.response_json_object(response)
+        data = _http.answer_object(response)
         messages = data.get("messages")
         if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, str(response.status_code), "no message in answer")
@@ -250,35 +247,34 @@ class InfobipProvider:
             return found
         if neutral == status.FAILED:
             reason, permanent, code, text, opt_out = failure_of(item.get("status"), item.get("error"))
-            raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text,
-                                                                                   opt_out=opt_out)
+            raise _http.refusal(reason, permanent, code, text, opt_out=opt_out)
         return SendResult(provider_message_id=str(item.get("messageId") or message.idempotency_key),
                           status=neutral or status.QUEUED, provider_status=provider_status,
                           segments=item.get("smsCount") if isinstance(item.get("smsCount"), int) else None)
 
     @staticmethod
     def _raise_http_error(response: httpx.Response) -> None:
-        data = common.json_or_empty(response)
+        data = _http.json_or_empty(response)
         exception = {}
         if isinstance(data, dict) and isinstance(data.get("requestError"), dict):
             error = data["requestError"]
             exception = error.get("serviceException") or error.get("policyException") or {}
         code = str(exception.get("messageId") or response.status_code) if isinstance(exception, dict) else ""
         text = str(exception.get("text") or "") if isinstance(exception, dict) else ""
-        common.raise_for_transport_status(response, code, text)
+        _http.raise_for_transport_status(response, code, text)
         reason, permanent = ERROR_MAP.get(code, (failures.INVALID_SENDING_PARAMETERS, True))
-        raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text)
+        raise _http.refusal(reason, permanent, code, text)
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult | None:
         # Logs keep messages for 48 hours and may lag a little. A miss (None) is still safe for the caller: a
         # resend carries the same messageId, which Infobip refuses as a duplicate, and send() then looks again.
-        response = common.send_request(client, "GET", f"{self._base(account)}/sms/1/logs",
-                                       params={"messageId": message.idempotency_key}, headers=self._headers(account))
+        response = _http.send_request(client, "GET", f"{self._base(account)}/sms/1/logs",
+                                      params={"messageId": message.idempotency_key}, headers=self._headers(account))
         if response.status_code == 404:
             return None
         if response.status_code >= 300:
             self._raise_http_error(response)
-        results = common.response_json_object(response).get("results")
+        results = _http.answer_object(response).get("results")
         if not isinstance(results, list) or not results or not isinstance(results[0], dict):
             return None
         item = results[0]
@@ -301,7 +297,7 @@ class InfobipProvider:
         except (binascii.Error, ValueError):
             raise WebhookRejected(401, "malformed Basic credentials") from None
         expected = f"{username}:{password}".encode()
-        if not hmac.compare_digest(given, expected):
+        if not _webhooks.same_secret(given, expected):
             raise WebhookRejected(403, "Basic credentials do not match")
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
@@ -313,7 +309,7 @@ class InfobipProvider:
 
 def _parse_results(request: WebhookRequest) -> ParsedWebhook:
     """Both webhook kinds are ``{"results": [...]}``; a result with ``text`` is a message, with ``status`` a report."""
-    data = common.webhook_json(request)
+    data = _webhooks.json_value(request.body)
     results = data.get("results") if isinstance(data, dict) else None
     if not isinstance(results, list):
         raise WebhookRejected(400, "body has no results array")
@@ -328,11 +324,11 @@ def _parse_results(request: WebhookRequest) -> ParsedWebhook:
                 raise WebhookRejected(400, "inbound message lacks from or to")
             inbound.append(InboundSMS(
                 provider_message_id=str(item["messageId"]),
-                from_number=common.e164(item["from"]),
-                to_number=common.e164(item["to"]),
+                from_number=_webhooks.e164(item["from"]),
+                to_number=_webhooks.e164(item["to"]),
                 body=str(item.get("text") or ""),
                 segments=item.get("smsCount") if isinstance(item.get("smsCount"), int) else None,
-                received_at=common.parse_timestamp(item.get("receivedAt")),
+                received_at=_webhooks.parse_timestamp(item.get("receivedAt")),
             ))
         else:
             raise WebhookRejected(400, "result is neither a message nor a delivery report")
@@ -355,7 +351,8 @@ def _report(item: dict) -> StatusReport:
         failure_reason=reason,
         permanent=permanent,
         opt_out=opt_out,
-        occurred_at=common.parse_timestamp(item.get("doneAt") or item.get("sentAt")),
+        occurred_at=_webhooks.parse_timestamp(item.get("doneAt") or item.get("sentAt")),
+        client_reference=str(item.get("callbackData") or ""),
     )
 
 

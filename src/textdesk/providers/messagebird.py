@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import uuid
 import warnings
 
@@ -29,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from jwt.warnings import InsecureKeyLengthWarning
 
 from textdesk.domain import failures, status
-from textdesk.providers import _rest_common as common
+from textdesk.providers import _http, _webhooks
 from textdesk.providers.base import (
     AccountConfig,
     CredentialField,
@@ -38,7 +37,6 @@ from textdesk.providers.base import (
     OutcomeUnknownError,
     ParsedWebhook,
     PermanentProviderError,
-    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -116,8 +114,8 @@ class MessageBirdProvider:
 
     def send(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
         payload: dict[str, object] = {
-            "originator": common.digits(message.from_number),
-            "recipients": [common.digits(message.to_number)],
+            "originator": _http.without_plus(message.from_number),
+            "recipients": [_http.without_plus(message.to_number)],
             "body": message.body,
             # Without a reference MessageBird sends no status reports.
             "reference": message.client_reference or message.idempotency_key,
@@ -125,14 +123,14 @@ class MessageBirdProvider:
         report_url = message.status_callback_url or account.status_url
         if report_url:
             payload["reportUrl"] = report_url
-        response = common.send_request(
+        response = _http.send_request(
             client, "POST", f"{account.base_url(DEFAULT_BASE_URL)}/messages", json=payload,
             headers={"Authorization": f"AccessKey {account.credentials.get('access_key', '')}",
                      "Accept": "application/json"},
         )
         if response.status_code >= 300:
             self._raise_http_error(response)
-        data = common.response_json_object(response)
+        data = _http.answer_object(response)
         message_id = str(data.get("id") or "")
         if not message_id:
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, str(response.status_code), "answer without id")
@@ -144,15 +142,15 @@ class MessageBirdProvider:
 
     @staticmethod
     def _raise_http_error(response: httpx.Response) -> None:
-        data = common.json_or_empty(response)
+        data = _http.json_or_empty(response)
         errors = data.get("errors") if isinstance(data, dict) and isinstance(data.get("errors"), list) else []
         first = errors[0] if errors and isinstance(errors[0], dict) else {}
         code = str(first.get("code") or response.status_code)
         text = str(first.get("description") or "")
         if response.status_code != 429 and code in ERROR_MAP:
             reason, permanent = ERROR_MAP[code]
-            raise (PermanentProviderError if permanent else RetryableProviderError)(reason, code, text)
-        common.raise_for_transport_status(response, code, text)
+            raise _http.refusal(reason, permanent, code, text)
+        _http.raise_for_transport_status(response, code, text)
         raise PermanentProviderError(failures.INVALID_SENDING_PARAMETERS, code, text)
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client) -> SendResult | None:
@@ -165,7 +163,7 @@ class MessageBirdProvider:
                          request.url, request.body, now)
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
-        params = common.webhook_params(request)
+        params = _webhooks.merged_params(request)
         if "status" in params and "reference" in params:
             return _parse_report(params)
         missing = [name for name in ("id", "originator", "recipient") if not params.get(name)]
@@ -173,14 +171,14 @@ class MessageBirdProvider:
             raise WebhookRejected(400, f"inbound message lacks {', '.join(missing)}")
         return ParsedWebhook(inbound=[InboundSMS(
             provider_message_id=params["id"],
-            from_number=common.e164(params["originator"]),
-            to_number=common.e164(params["recipient"]),
+            from_number=_webhooks.e164(params["originator"]),
+            to_number=_webhooks.e164(params["recipient"]),
             body=params.get("body", params.get("message", "")),
-            received_at=common.parse_timestamp(params.get("createdDatetime")),
+            received_at=_webhooks.parse_timestamp(params.get("createdDatetime")),
         )])
 
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
-        return _parse_report(common.webhook_params(request))
+        return _parse_report(_webhooks.merged_params(request))
 
 
 def verify_signature(signing_key: str, token: str, url: str, body: bytes, now: dt.datetime) -> dict:
@@ -219,14 +217,14 @@ def verify_signature(signing_key: str, token: str, url: str, body: bytes, now: d
     if moment - LEEWAY_SECONDS >= expires:
         raise WebhookRejected(401, "JWT expired (stale request)")
     url_hash = str(claims.get("url_hash") or "")
-    if not hmac.compare_digest(hashlib.sha256(url.encode()).hexdigest(), url_hash):
+    if not _webhooks.same_secret(url_hash, hashlib.sha256(url.encode()).hexdigest()):
         raise WebhookRejected(403, "url_hash does not match the requested URL")
     payload_hash = claims.get("payload_hash")
     if body and not payload_hash:
         raise WebhookRejected(403, "body present but JWT has no payload_hash")
     if not body and payload_hash:
         raise WebhookRejected(403, "JWT has payload_hash but the body is empty")
-    if body and not hmac.compare_digest(hashlib.sha256(body).hexdigest(), str(payload_hash)):
+    if body and not _webhooks.same_secret(str(payload_hash), hashlib.sha256(body).hexdigest()):
         raise WebhookRejected(403, "payload_hash does not match the body")
     return claims
 
@@ -251,7 +249,8 @@ def _parse_report(params: dict[str, str]) -> ParsedWebhook:
         failure_reason=reason,
         permanent=permanent,
         opt_out=reason == failures.RECIPIENT_OPTED_OUT,
-        occurred_at=common.parse_timestamp(params.get("statusDatetime")),
+        occurred_at=_webhooks.parse_timestamp(params.get("statusDatetime")),
+        client_reference=params.get("reference", ""),
     )])
 
 

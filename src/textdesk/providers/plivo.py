@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import httpx
 
 from textdesk.domain import failures, status
-from textdesk.providers import _kit
-from textdesk.providers._kit import ErrorMeaning
+from textdesk.providers import _http, _webhooks
+from textdesk.providers._http import ErrorMeaning
 from textdesk.providers.base import (
     AccountConfig,
     CredentialField,
@@ -150,7 +150,7 @@ def _matches(given_header: str, expected: str) -> bool:
     """Plivo may send several comma-separated signatures; any one may match."""
     found = False
     for candidate in given_header.split(","):
-        found |= hmac.compare_digest(candidate.strip().encode(), expected.encode())
+        found |= _webhooks.same_secret(candidate.strip(), expected)
     return found
 
 
@@ -167,7 +167,7 @@ class PlivoProvider:
     reports_delivery = True
 
     def send(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
-        auth_id = _kit.credential(account, "auth_id")
+        auth_id = _http.credential(account, "auth_id")
         body = {
             "src": message.from_number.lstrip("+"),
             "dst": message.to_number.lstrip("+"),
@@ -177,10 +177,10 @@ class PlivoProvider:
         if message.status_callback_url:
             body["url"] = message.status_callback_url
             body["method"] = "POST"
-        response = _kit.request(client, "POST", f"{account.base_url(API_BASE)}/v1/Account/{auth_id}/Message/",
-                                json=body, auth=(auth_id, _kit.credential(account, "auth_token")),
-                                timeout=_kit.timeout_for(account.options))
-        answer = _kit.json_body(response)
+        response = _http.send_request(client, "POST", f"{account.base_url(API_BASE)}/v1/Account/{auth_id}/Message/",
+                                      json=body, auth=(auth_id, _http.credential(account, "auth_token")),
+                                      timeout=_http.timeout_for(account.options))
+        answer = _http.json_dict(response)
         if response.status_code in (200, 202):
             uuids = answer.get("message_uuid")
             if not isinstance(uuids, list) or not uuids:
@@ -190,8 +190,8 @@ class PlivoProvider:
         # Plivo's send errors carry only text (``{"api_id", "error"}``); the HTTP status is the code.
         text = str(answer.get("error") or response.text[:200])
         code = str(response.status_code)
-        _kit.raise_for_transient(response, code, text)
-        _kit.raise_for_auth(response, code, text)
+        _http.raise_for_busy(response, code, text, gateway_timeout_unknown=True)
+        _http.raise_for_auth(response, code, text)
         if response.status_code == 404:  # no such account (wrong Auth ID)
             raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED, code, text)
         if response.status_code == 400:
@@ -224,8 +224,8 @@ class PlivoProvider:
         raise WebhookRejected(403, f"unsigned webhook: no {V3_HEADER} header")
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
-        params = _kit.webhook_params(request)
-        _kit.require(params, "From", "To", "MessageUUID")
+        params = _webhooks.webhook_params(request)
+        _webhooks.require(params, "From", "To", "MessageUUID")
         intent = params.get("MessageIntent", "").strip().lower()
         if intent not in INTENT_MAP:
             raise WebhookRejected(400, f"unknown MessageIntent {intent!r}")
@@ -234,13 +234,13 @@ class PlivoProvider:
             from_number=params["From"],
             to_number=params["To"],
             body=params.get("Text", ""),
-            segments=_kit.to_int(params.get("Units")),
+            segments=_webhooks.to_int(params.get("Units")),
             opt_signal=INTENT_MAP[intent],
         )])
 
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
-        params = _kit.webhook_params(request)
-        _kit.require(params, "MessageUUID", "Status")
+        params = _webhooks.webhook_params(request)
+        _webhooks.require(params, "MessageUUID", "Status")
         provider_status = params["Status"]
         neutral = STATUS_MAP.get(provider_status)
         code = params.get("ErrorCode", "").strip()

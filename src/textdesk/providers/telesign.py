@@ -26,7 +26,7 @@ import httpx
 from django.utils.translation import gettext_lazy as _
 
 from textdesk.domain import failures, status
-from textdesk.providers import _rest_common as common
+from textdesk.providers import _http, _webhooks
 from textdesk.providers.base import (
     AccountConfig,
     CredentialField,
@@ -35,7 +35,6 @@ from textdesk.providers.base import (
     OutcomeUnknownError,
     ParsedWebhook,
     PermanentProviderError,
-    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -126,19 +125,19 @@ class TelesignProvider:
 
     def send(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
         form = {
-            "phone_number": common.digits(message.to_number),
+            "phone_number": _http.without_plus(message.to_number),
             "message": message.body,
             "message_type": str(account.options.get("message_type") or "ARN"),
             "external_id": message.client_reference or message.idempotency_key,
         }
         if message.from_number:
-            form["sender_id"] = common.digits(message.from_number)
-        response = common.send_request(
+            form["sender_id"] = _http.without_plus(message.from_number)
+        response = _http.send_request(
             client, "POST", f"{account.base_url(DEFAULT_BASE_URL)}/v1/messaging", data=form,
             auth=(account.credentials.get("customer_id", ""), account.credentials.get("api_key", "")),
             headers={"Accept": "application/json"},
         )
-        data = common.json_or_empty(response)
+        data = _http.json_or_empty(response)
         data = data if isinstance(data, dict) else {}
         errors = data.get("errors") if isinstance(data.get("errors"), list) else []
         first_error = errors[0] if errors and isinstance(errors[0], dict) else {}
@@ -147,9 +146,8 @@ class TelesignProvider:
             text = str(first_error.get("description") or "")
             if response.status_code != 429 and code in ERROR_MAP:
                 reason, permanent = ERROR_MAP[code]
-                raise (PermanentProviderError if permanent else RetryableProviderError)(
-                    reason, code, text, retry_after=common.retry_after(response))
-            common.raise_for_transport_status(response, code, text)
+                raise _http.refusal(reason, permanent, code, text, retry_after=_http.retry_after(response))
+            _http.raise_for_transport_status(response, code, text)
             raise PermanentProviderError(failures.INVALID_SENDING_PARAMETERS, code, text)
         reference_id = str(data.get("reference_id") or "")
         status_obj = data.get("status") if isinstance(data.get("status"), dict) else {}
@@ -160,8 +158,7 @@ class TelesignProvider:
         neutral = STATUS_MAP.get(code)
         if neutral in (status.FAILED, status.UNDELIVERED):
             reason, permanent = ERROR_MAP.get(code, (failures.UNKNOWN, True))
-            raise (PermanentProviderError if permanent else RetryableProviderError)(
-                reason, code, str(status_obj.get("description") or ""))
+            raise _http.refusal(reason, permanent, code, str(status_obj.get("description") or ""))
         return SendResult(provider_message_id=reference_id, status=neutral or status.QUEUED, provider_status=code)
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client) -> SendResult | None:
@@ -184,7 +181,7 @@ class TelesignProvider:
             expected = sign_callback(account.credentials.get("api_key", ""), request.body)
         except (binascii.Error, ValueError):
             raise WebhookRejected(403, "API key is not base64; cannot check the signature") from None
-        if not hmac.compare_digest(expected.encode(), signature.encode()):
+        if not _webhooks.same_secret(signature, expected):
             raise WebhookRejected(403, "signature does not match the body")
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
@@ -195,7 +192,7 @@ class TelesignProvider:
 
 
 def _parse_callback(request: WebhookRequest) -> ParsedWebhook:
-    data = common.webhook_json(request)
+    data = _webhooks.json_value(request.body)
     if not isinstance(data, dict):
         raise WebhookRejected(400, "body is not a JSON object")
     reference_id = str(data.get("reference_id") or "")
@@ -207,10 +204,10 @@ def _parse_callback(request: WebhookRequest) -> ParsedWebhook:
             raise WebhookRejected(400, "inbound message lacks user_response.phone_number or sender_id")
         return ParsedWebhook(inbound=[InboundSMS(
             provider_message_id=reference_id,
-            from_number=common.e164(reply["phone_number"]),
-            to_number=common.e164(reply["sender_id"]),
+            from_number=_webhooks.e164(reply["phone_number"]),
+            to_number=_webhooks.e164(reply["sender_id"]),
             body=str(reply.get("mo_message") or ""),
-            received_at=common.parse_timestamp(data.get("submit_timestamp")),
+            received_at=_webhooks.parse_timestamp(data.get("submit_timestamp")),
         )])
     status_obj = data.get("status")
     if not isinstance(status_obj, dict) or status_obj.get("code") is None:
@@ -228,7 +225,8 @@ def _parse_callback(request: WebhookRequest) -> ParsedWebhook:
         error_text=str(status_obj.get("description") or "") if reason else "",
         failure_reason=reason,
         permanent=permanent,
-        occurred_at=common.parse_timestamp(status_obj.get("updated_on")),
+        occurred_at=_webhooks.parse_timestamp(status_obj.get("updated_on")),
+        client_reference=str(data.get("external_id") or ""),
     )])
 
 

@@ -20,8 +20,8 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from textdesk.domain import failures, status
-from textdesk.providers import _kit
-from textdesk.providers._kit import ErrorMeaning
+from textdesk.providers import _http, _webhooks
+from textdesk.providers._http import ErrorMeaning
 from textdesk.providers.base import (
     AccountConfig,
     CredentialField,
@@ -112,15 +112,6 @@ def sign_webhook(body: bytes, seed: bytes, timestamp: int | None = None) -> dict
 # ---------------------------------------------------------------- the adapter
 
 
-def _iso(value: object) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _first_error(errors: object) -> tuple[str, str]:
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         first = errors[0]
@@ -152,27 +143,27 @@ class TelnyxProvider:
         # Serialised by us, deterministically: a retry must send the very same bytes to match the key.
         content = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         headers = {
-            "Authorization": "Bearer " + _kit.credential(account, "api_key"),
+            "Authorization": "Bearer " + _http.credential(account, "api_key"),
             "Content-Type": "application/json",
             "Accept": "application/json",
             "Idempotency-Key": idempotency_header(message.idempotency_key),
         }
-        response = _kit.request(client, "POST", account.base_url(API_BASE) + "/v2/messages", content=content,
-                                headers=headers, timeout=_kit.timeout_for(account.options))
+        response = _http.send_request(client, "POST", account.base_url(API_BASE) + "/v2/messages", content=content,
+                                      headers=headers, timeout=_http.timeout_for(account.options))
         if response.status_code in (200, 201, 202):
-            data = _kit.json_body(response).get("data")
+            data = _http.json_dict(response).get("data")
             if not isinstance(data, dict) or not data.get("id"):
                 raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", "accepted without a message id")
             to = data.get("to") if isinstance(data.get("to"), list) else []
             provider_status = str(to[0].get("status", "queued")) if to and isinstance(to[0], dict) else "queued"
             return SendResult(provider_message_id=str(data["id"]),
                               status=STATUS_MAP.get(provider_status) or status.QUEUED,
-                              provider_status=provider_status, segments=_kit.to_int(data.get("parts")))
-        code, text = _first_error(_kit.json_body(response).get("errors"))
-        _kit.raise_for_transient(response, code, text)
+                              provider_status=provider_status, segments=_webhooks.to_int(data.get("parts")))
+        code, text = _first_error(_http.json_dict(response).get("errors"))
+        _http.raise_for_busy(response, code, text, gateway_timeout_unknown=True)
         if code in ERROR_MAP:
             raise ERROR_MAP[code].error(code, text)
-        _kit.raise_for_auth(response, code, text)
+        _http.raise_for_auth(response, code, text)
         if response.status_code == 409:
             # The first request under this Idempotency-Key is still being processed; asking again later
             # under the same key replays its answer, so waiting is safe.
@@ -208,7 +199,7 @@ class TelnyxProvider:
             verify_key.verify(timestamp.encode("ascii") + b"|" + request.body, signature)
         except BadSignatureError:
             raise WebhookRejected(403, "signature does not match") from None
-        _kit.check_timestamp_window(timestamp, now, int(account.options.get("signature_window") or DEFAULT_WINDOW))
+        _webhooks.check_timestamp_window(timestamp, now, int(account.options.get("signature_window") or DEFAULT_WINDOW))
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         return self._parse_event(request)
@@ -217,7 +208,7 @@ class TelnyxProvider:
         return self._parse_event(request)
 
     def _parse_event(self, request: WebhookRequest) -> ParsedWebhook:
-        envelope = _kit.json_object(request.body)
+        envelope = _webhooks.json_object(request.body)
         data = envelope.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
             raise WebhookRejected(400, "not a Telnyx event: data.payload missing")
@@ -226,7 +217,7 @@ class TelnyxProvider:
         if event_type == "message.received":
             return ParsedWebhook(inbound=[_inbound(payload)])
         if event_type in ("message.sent", "message.finalized"):
-            return ParsedWebhook(statuses=[_status(payload, _iso(data.get("occurred_at")))])
+            return ParsedWebhook(statuses=[_status(payload, _webhooks.parse_timestamp(data.get("occurred_at")))])
         return ParsedWebhook()  # other events (e.g. number or profile events) are acknowledged and ignored
 
 
@@ -241,8 +232,8 @@ def _inbound(payload: dict) -> InboundSMS:
         from_number=str(sender["phone_number"]),
         to_number=str(recipient["phone_number"]),
         body=str(payload.get("text") or ""),
-        segments=_kit.to_int(payload.get("parts")),
-        received_at=_iso(payload.get("received_at")),
+        segments=_webhooks.to_int(payload.get("parts")),
+        received_at=_webhooks.parse_timestamp(payload.get("received_at")),
     )
 
 
@@ -267,7 +258,7 @@ def _status(payload: dict, occurred_at: dt.datetime | None) -> StatusReport:
         failure_reason=reason,
         permanent=permanent,
         opt_out=opt_out,
-        occurred_at=occurred_at or _iso(payload.get("completed_at") or payload.get("sent_at")),
+        occurred_at=occurred_at or _webhooks.parse_timestamp(payload.get("completed_at") or payload.get("sent_at")),
     )
 
 

@@ -11,13 +11,15 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.utils.translation import gettext_lazy as _
 
 from textdesk.domain import failures, status
+from textdesk.providers import _http, _webhooks
+from textdesk.providers._http import ErrorMeaning
 from textdesk.providers.base import (
     AccountConfig,
     CredentialField,
@@ -26,7 +28,6 @@ from textdesk.providers.base import (
     OutcomeUnknownError,
     ParsedWebhook,
     PermanentProviderError,
-    RetryableProviderError,
     SendResult,
     StatusReport,
     WebhookRejected,
@@ -57,13 +58,6 @@ STATUS_MAP: dict[str, str] = {
     "received": status.RECEIVED,
 }
 FAILURE_STATUSES = frozenset({status.UNDELIVERED, status.FAILED})
-
-
-@dataclass(frozen=True)
-class ErrorMeaning:
-    reason: str  # neutral reason (textdesk.domain.failures)
-    permanent: bool  # False: the same request may succeed later
-    opt_out: bool = False
 
 
 # Twilio error codes (synchronous answers to a send, and ``ErrorCode`` in status callbacks) → neutral meaning.
@@ -140,14 +134,6 @@ def _url_variants(url: str) -> list[str]:
     return [url, with_port]
 
 
-def form_params(body: bytes) -> dict[str, list[str]]:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WebhookRejected(400, "the form body is not UTF-8") from None
-    return parse_qs(text, keep_blank_values=True)
-
-
 # ---------------------------------------------------------------- the adapter
 
 
@@ -180,17 +166,11 @@ class TwilioProvider:
         form = {"To": message.to_number, "From": message.from_number, "Body": message.body}
         if message.status_callback_url:
             form["StatusCallback"] = message.status_callback_url
-        try:
-            response = client.post(url, data=form, auth=(sid, token), headers={"Accept": "application/json"})
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing reached Twilio: the same request can be made again safely.
-            raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, "", str(exc) or type(exc).__name__) from exc
-        except httpx.TransportError as exc:
-            # The request (or part of it) went out and no answer came back: Twilio may have accepted it.
-            raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", str(exc) or type(exc).__name__) from exc
+        response = _http.send_request(client, "POST", url, data=form, auth=(sid, token),
+                                      headers={"Accept": "application/json"})
         if response.status_code in (200, 201):
             return self._parse_created(response)
-        raise self._error_for(response)
+        self._raise_refusal(response)
 
     def _parse_created(self, response: httpx.Response) -> SendResult:
         try:
@@ -200,41 +180,24 @@ class TwilioProvider:
             # Twilio answered 2xx, so the message probably exists, but we cannot tell which one it is.
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", "unreadable answer to a send") from exc
         provider_status = str(data.get("status") or "queued")
-        segments = data.get("num_segments")
-        try:
-            segments = int(segments) if segments not in (None, "") else None
-        except (TypeError, ValueError):
-            segments = None
         return SendResult(
             provider_message_id=message_sid,
             status=STATUS_MAP.get(provider_status, status.QUEUED),
             provider_status=provider_status,
-            segments=segments,
+            segments=_webhooks.to_int(data.get("num_segments")),
         )
 
-    def _error_for(self, response: httpx.Response) -> Exception:
-        code, text = "", response.reason_phrase
-        try:
-            data = response.json()
-            if isinstance(data, dict):
-                code = str(data.get("code") or "")
-                text = str(data.get("message") or data.get("detail") or text)
-        except ValueError:
-            pass
-        retry_after = _retry_after(response)
-        status_code = response.status_code
-        if status_code == 429 or code == "20429":
-            return RetryableProviderError(failures.RATE_LIMITED, code, text, retry_after=retry_after)
-        if status_code >= 500:
-            return RetryableProviderError(failures.PROVIDER_UNAVAILABLE, code or str(status_code), text,
-                                          retry_after=retry_after)
+    def _raise_refusal(self, response: httpx.Response) -> NoReturn:
+        """A refused send: 429 and 5xx as ``_http`` reads them, then Twilio's own codes, then 401/403."""
+        data = _http.json_dict(response)
+        code = str(data.get("code") or "")
+        text = str(data.get("message") or data.get("detail") or response.reason_phrase)
+        _http.raise_for_busy(response, code, text)
         meaning = error_meaning(code)
-        if meaning is None:
-            if status_code in (401, 403):
-                return PermanentProviderError(failures.PROVIDER_AUTH_FAILED, code, text)
-            return PermanentProviderError(failures.UNKNOWN, code or str(status_code), text)
-        error_class = PermanentProviderError if meaning.permanent else RetryableProviderError
-        return error_class(meaning.reason, code, text, opt_out=meaning.opt_out, retry_after=retry_after)
+        if meaning is not None:
+            raise meaning.error(code, text, retry_after=_http.retry_after(response))
+        _http.raise_for_auth(response, code, text)
+        raise PermanentProviderError(failures.UNKNOWN, code or str(response.status_code), text)
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult | None:
         return None  # see supports_lookup
@@ -249,26 +212,19 @@ class TwilioProvider:
         token = account.credentials.get("auth_token", "")
         if not token:
             raise WebhookRejected(403, "the provider account has no auth token to check signatures with")
-        query = parse_qs(urlsplit(request.url).query, keep_blank_values=True)
+        query = _webhooks.query_fields(request.url)
         params: dict[str, list[str]] = {}
         if "bodySHA256" in query:
             # JSON (or other raw) bodies: the URL carries the body's hash and the signature covers the URL only.
             expected_hash = hashlib.sha256(request.body).hexdigest()
-            if not hmac.compare_digest(expected_hash, query["bodySHA256"][0]):
+            if not _webhooks.same_secret(query["bodySHA256"][0], expected_hash):
                 raise WebhookRejected(403, "bodySHA256 does not match the request body")
         elif request.method.upper() == "POST" and request.content_type in ("application/x-www-form-urlencoded", ""):
-            params = form_params(request.body)
+            params = _webhooks.form_fields(request.body)
         for url in _url_variants(request.url):
-            if hmac.compare_digest(compute_signature(url, params, token).encode(), signature.encode()):
+            if _webhooks.same_secret(signature, compute_signature(url, params, token)):
                 return
         raise WebhookRejected(403, "X-Twilio-Signature does not match this URL and body")
-
-    def _params(self, request: WebhookRequest) -> dict[str, list[str]]:
-        if request.method.upper() == "GET":
-            return parse_qs(urlsplit(request.url).query, keep_blank_values=True)
-        if request.content_type not in ("application/x-www-form-urlencoded", ""):
-            raise WebhookRejected(415, f"expected a form body, got {request.content_type}")
-        return form_params(request.body)
 
     @staticmethod
     def _require(params: Mapping[str, list[str]], names: Iterable[str]) -> None:
@@ -277,7 +233,7 @@ class TwilioProvider:
             raise WebhookRejected(400, "missing " + ", ".join(missing))
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
-        params = self._params(request)
+        params = _webhooks.sent_fields(request)
         self._require(params, ("MessageSid", "From", "To"))
         segments_text = _first(params, "NumSegments")
         try:
@@ -297,7 +253,7 @@ class TwilioProvider:
                              response=WebhookResponse(200, "text/xml", EMPTY_TWIML))
 
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
-        params = self._params(request)
+        params = _webhooks.sent_fields(request)
         self._require(params, ("MessageSid", "MessageStatus"))
         provider_status = _first(params, "MessageStatus").strip().lower()
         neutral = STATUS_MAP.get(provider_status)
@@ -324,14 +280,6 @@ class TwilioProvider:
             occurred_at=request.received_at,
         )
         return ParsedWebhook(statuses=[report], response=WebhookResponse(204, "text/plain", b""))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
 
 
 def form_items(params: Mapping[str, str]) -> dict[str, list[str]]:

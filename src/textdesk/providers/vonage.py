@@ -5,9 +5,11 @@ Options: ``api``; ``signature_method`` for the SMS API (``md5hash`` — the dash
 ``sha1``, ``sha256``, ``sha512``: the last four are HMACs); ``signature_window`` (seconds, default 300);
 ``base_url``; ``timeout``.
 
-Known limits: a long SMS API message gets one message-id per part and one delivery receipt per part; we
-keep the first part's id, so the first part's receipt decides the message's status and the others are
-not matched. Neither API honours an idempotency key, and the SMS API cannot look a message up by our
+A long SMS API message is split by Vonage into parts, each with its own message-id and its own delivery
+receipt: ``send`` returns the first part's id as ``provider_message_id`` and every part's id, in order, as
+``SendResult.part_ids``, and each receipt echoes our ``client-ref`` (``StatusReport.client_reference``).
+
+Known limits: neither API honours an idempotency key, and the SMS API cannot look a message up by our
 ``client-ref``, so an interrupted send cannot be made safe (``supports_idempotency``/``supports_lookup``).
 """
 
@@ -27,8 +29,8 @@ import jwt
 import jwt.warnings
 
 from textdesk.domain import failures, status
-from textdesk.providers import _kit
-from textdesk.providers._kit import ErrorMeaning
+from textdesk.providers import _http, _webhooks
+from textdesk.providers._http import ErrorMeaning
 from textdesk.providers.base import (
     AccountConfig,
     ConcatPart,
@@ -215,6 +217,19 @@ def _digits(number: str) -> str:
     return number.lstrip("+")
 
 
+# GSM 03.38 basic set and extension table: text that fits needs no UCS-2; otherwise the SMS API must be
+# told "unicode".
+_GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENSION = set("^{}\\[~]|€\f")
+
+
+def is_gsm7(text: str) -> bool:
+    return all(ch in _GSM7_BASIC or ch in _GSM7_EXTENSION for ch in text)
+
+
 def _vonage_time(value: str) -> dt.datetime | None:
     """``message-timestamp`` is ``YYYY-MM-DD HH:MM:SS`` in UTC; the Messages API uses ISO 8601."""
     if not value:
@@ -256,12 +271,12 @@ class VonageProvider:
         # The API reference puts api_key/api_secret in the form body (the v4 SDK sends a Basic header
         # instead; the API accepts both). We follow the reference.
         form = {
-            "api_key": _kit.credential(account, "api_key"),
-            "api_secret": _kit.credential(account, "api_secret"),
+            "api_key": _http.credential(account, "api_key"),
+            "api_secret": _http.credential(account, "api_secret"),
             "from": _digits(message.from_number),
             "to": _digits(message.to_number),
             "text": message.body,
-            "type": "text" if _kit.is_gsm7(message.body) else "unicode",
+            "type": "text" if is_gsm7(message.body) else "unicode",
         }
         if message.client_reference:
             form["client-ref"] = message.client_reference[:100]
@@ -270,21 +285,26 @@ class VonageProvider:
             form["callback"] = message.status_callback_url
             # A boolean in the reference, whose form encoding it leaves open; the official SDK sends "True".
             form["status-report-req"] = "True"
-        response = _kit.request(client, "POST", account.base_url(SMS_API_BASE) + "/sms/json", data=form,
-                                timeout=_kit.timeout_for(account.options))
-        _kit.raise_for_transient(response)
-        _kit.raise_for_auth(response)
+        response = _http.send_request(client, "POST", account.base_url(SMS_API_BASE) + "/sms/json", data=form,
+                                      timeout=_http.timeout_for(account.options))
+        _http.raise_for_busy(response, gateway_timeout_unknown=True)
+        _http.raise_for_auth(response)
         if response.status_code != 200:
             raise PermanentProviderError(failures.UNKNOWN, str(response.status_code), response.text[:200])
-        parts = _kit.json_body(response).get("messages")
-        if not isinstance(parts, list) or not parts:
+        parts = _http.json_dict(response).get("messages")
+        if not isinstance(parts, list) or not parts or not all(isinstance(p, dict) for p in parts):
             # A 200 without a readable answer: the message may have been taken.
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", "unreadable SMS API answer")
         accepted = [p for p in parts if str(p.get("status")) == "0"]
         refused = [p for p in parts if str(p.get("status")) != "0"]
         if not refused:
-            return SendResult(provider_message_id=str(accepted[0].get("message-id", "")), status=status.QUEUED,
-                              provider_status="0", segments=len(parts))
+            # One message-id per part, and later one delivery receipt per part: the messaging layer maps
+            # every id in part_ids to this message so that each part's receipt finds it.
+            part_ids = tuple(str(p.get("message-id") or "") for p in parts)
+            if not all(part_ids):
+                raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "0", "a part was accepted without a message-id")
+            return SendResult(provider_message_id=part_ids[0], status=status.QUEUED, provider_status="0",
+                              segments=len(parts), part_ids=part_ids)
         code = str(refused[0].get("status"))
         text = str(refused[0].get("error-text", ""))
         meaning = SUBMIT_ERROR_MAP.get(code, ErrorMeaning(failures.UNKNOWN, permanent=True))
@@ -305,23 +325,23 @@ class VonageProvider:
             body["client_ref"] = message.client_reference[:100]
         if message.status_callback_url:
             body["webhook_url"] = message.status_callback_url
-        response = _kit.request(
+        response = _http.send_request(
             client, "POST", account.base_url(MESSAGES_API_BASE) + "/v1/messages", json=body,
-            auth=(_kit.credential(account, "api_key"), _kit.credential(account, "api_secret")),
-            timeout=_kit.timeout_for(account.options))
+            auth=(_http.credential(account, "api_key"), _http.credential(account, "api_secret")),
+            timeout=_http.timeout_for(account.options))
         if response.status_code in (200, 202):
-            uuid = _kit.json_body(response).get("message_uuid")
+            uuid = _http.json_dict(response).get("message_uuid")
             if not uuid:
                 raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", "accepted without a message_uuid")
             return SendResult(provider_message_id=str(uuid), status=status.QUEUED,
                               provider_status=str(response.status_code))
-        problem = _kit.json_body(response)
+        problem = _http.json_dict(response)
         code = _messages_error_code(problem)
         text = str(problem.get("detail") or problem.get("title") or "")
-        _kit.raise_for_transient(response, code, text)
+        _http.raise_for_busy(response, code, text, gateway_timeout_unknown=True)
         if code in MESSAGES_ERROR_MAP:
             raise MESSAGES_ERROR_MAP[code].error(code, text)
-        _kit.raise_for_auth(response, code, text)
+        _http.raise_for_auth(response, code, text)
         if response.status_code == 402:  # low balance
             raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED, code or "402", text)
         if response.status_code in (400, 422):
@@ -356,10 +376,10 @@ class VonageProvider:
         if method not in SIGNATURE_METHODS:
             raise WebhookRejected(403, f"unsupported signature method {method!r}")
         expected = sms_signature(params, secret, method)
-        if not hmac.compare_digest(given.lower().encode(), expected.encode()):
+        if not _webhooks.same_secret(given.lower(), expected):
             raise WebhookRejected(403, "signature does not match")
         # Checked after the signature so a forged timestamp cannot be told apart from a stale one.
-        _kit.check_timestamp_window(str(params["timestamp"]), now, window)
+        _webhooks.check_timestamp_window(str(params["timestamp"]), now, window)
 
     def _verify_jwt(self, account, request: WebhookRequest, secret: str, now: dt.datetime, window: int) -> None:
         authorization = request.header("authorization")
@@ -378,38 +398,38 @@ class VonageProvider:
         except jwt.PyJWTError as exc:
             raise WebhookRejected(403, f"malformed JWT: {exc}") from None
         payload_hash = claims.get("payload_hash")
-        if payload_hash is not None and not hmac.compare_digest(
-                str(payload_hash).encode(), hashlib.sha256(request.body).hexdigest().encode()):
+        if payload_hash is not None and not _webhooks.same_secret(str(payload_hash),
+                                                                  hashlib.sha256(request.body).hexdigest()):
             raise WebhookRejected(403, "payload_hash does not match the body")
         api_key = account.credentials.get("api_key")
         if claims.get("api_key") and api_key and claims["api_key"] != api_key:
             raise WebhookRejected(403, "JWT is for another API key")
         if "iat" not in claims:
             raise WebhookRejected(403, "JWT without iat")
-        _kit.check_timestamp_window(str(claims["iat"]), now, window)
-        if "exp" in claims and _kit.to_int(claims["exp"]) is not None and int(claims["exp"]) < now.timestamp():
+        _webhooks.check_timestamp_window(str(claims["iat"]), now, window)
+        if "exp" in claims and _webhooks.to_int(claims["exp"]) is not None and int(claims["exp"]) < now.timestamp():
             raise WebhookRejected(403, "JWT expired")
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         if _uses_messages_api(account):
-            data = _kit.json_object(request.body)
-            _kit.require(data, "message_uuid", "from", "to")
+            data = _webhooks.json_object(request.body)
+            _webhooks.require(data, "message_uuid", "from", "to")
             sms = data.get("sms") if isinstance(data.get("sms"), dict) else {}
             return ParsedWebhook(inbound=[InboundSMS(
                 provider_message_id=str(data["message_uuid"]),
                 from_number=str(data["from"]),
                 to_number=str(data["to"]),
                 body=str(data.get("text") or ""),
-                segments=_kit.to_int(sms.get("num_messages")),
+                segments=_webhooks.to_int(sms.get("num_messages")),
                 received_at=_vonage_time(str(data.get("timestamp") or "")),
             )])
-        params = _kit.webhook_params(request, allow_json=True)
-        _kit.require(params, "msisdn", "to", "messageId")
+        params = _webhooks.webhook_params(request, allow_json=True)
+        _webhooks.require(params, "msisdn", "to", "messageId")
         concat = None
         if params.get("concat") == "true":
             reference = params.get("concat-ref", "")
-            total = _kit.to_int(params.get("concat-total"))
-            number = _kit.to_int(params.get("concat-part"))
+            total = _webhooks.to_int(params.get("concat-total"))
+            number = _webhooks.to_int(params.get("concat-part"))
             if not reference or not total or not number or not 1 <= number <= total:
                 raise WebhookRejected(400, "inconsistent concat-ref / concat-total / concat-part")
             concat = ConcatPart(reference=reference, total=total, number=number)
@@ -425,9 +445,9 @@ class VonageProvider:
 
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         if _uses_messages_api(account):
-            return ParsedWebhook(statuses=[_messages_status(_kit.json_object(request.body))])
-        params = _kit.webhook_params(request, allow_json=True)
-        _kit.require(params, "messageId", "status")
+            return ParsedWebhook(statuses=[_messages_status(_webhooks.json_object(request.body))])
+        params = _webhooks.webhook_params(request, allow_json=True)
+        _webhooks.require(params, "messageId", "status")
         provider_status = params["status"]
         error_code = params.get("err-code", "")
         report = StatusReport(
@@ -436,6 +456,7 @@ class VonageProvider:
             status=STATUS_MAP.get(provider_status),
             error_code="" if error_code in ("", "0") else error_code,
             occurred_at=_vonage_time(params.get("message-timestamp", "")),
+            client_reference=params.get("client-ref", ""),
         )
         if report.error_code:
             meaning = ERROR_MAP.get(error_code, ErrorMeaning(failures.UNKNOWN, permanent=False))
@@ -457,7 +478,7 @@ def _messages_error_code(error: Mapping[str, object]) -> str:
 
 
 def _messages_status(data: dict) -> StatusReport:
-    _kit.require(data, "message_uuid", "status")
+    _webhooks.require(data, "message_uuid", "status")
     provider_status = str(data["status"])
     error = data.get("error") if isinstance(data.get("error"), dict) else {}
     code = _messages_error_code(error) if error else ""
@@ -467,6 +488,7 @@ def _messages_status(data: dict) -> StatusReport:
         status=MESSAGES_STATUS_MAP.get(provider_status),
         error_code=code,
         occurred_at=_vonage_time(str(data.get("timestamp") or "")),
+        client_reference=str(data.get("client_ref") or ""),
     )
     if error:
         meaning = MESSAGES_ERROR_MAP.get(code, ErrorMeaning(failures.UNKNOWN, permanent=False))
@@ -477,8 +499,8 @@ def _messages_status(data: dict) -> StatusReport:
 def _raw_params(request: WebhookRequest) -> dict[str, object]:
     """Parameters with their JSON types kept, since the signature formats non-strings differently."""
     if request.method.upper() != "GET" and request.content_type == "application/json":
-        return dict(_kit.json_object(request.body))
-    return dict(_kit.webhook_params(request))
+        return dict(_webhooks.json_object(request.body))
+    return dict(_webhooks.webhook_params(request))
 
 
 PROVIDER = VonageProvider()

@@ -1,4 +1,4 @@
-"""Helpers shared by the REST adapters: timestamps, numbers, Retry-After, webhook bodies."""
+"""Helpers shared by the adapters: timestamps, numbers, Retry-After, webhook bodies."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import httpx
 import pytest
 
-from textdesk.providers import _rest_common as common
+from textdesk.providers import _http, _webhooks
 from textdesk.providers.base import WebhookRejected, WebhookRequest
 
 UTC = dt.timezone.utc
@@ -23,21 +23,21 @@ UTC = dt.timezone.utc
     (None, None),
 ])
 def test_parse_timestamp(text, expected):
-    assert common.parse_timestamp(text) == expected
+    assert _webhooks.parse_timestamp(text) == expected
 
 
 def test_numbers():
-    assert common.e164("15555555555") == "+15555555555"
-    assert common.e164("+15555555555") == "+15555555555"
-    assert common.e164("12345") == "12345"  # a short code stays as it is
-    assert common.digits("+41793026727") == "41793026727"
+    assert _webhooks.e164("15555555555") == "+15555555555"
+    assert _webhooks.e164("+15555555555") == "+15555555555"
+    assert _webhooks.e164("12345") == "12345"  # a short code stays as it is
+    assert _http.without_plus("+41793026727") == "41793026727"
 
 
 def test_retry_after():
-    assert common.retry_after(httpx.Response(429, headers={"retry-after": "7"})) == 7.0
-    assert common.retry_after(httpx.Response(429, headers={"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
-    assert common.retry_after(httpx.Response(429)) is None
-    assert common.retry_after(httpx.Response(429, headers={"retry-after": "soon"})) is None
+    assert _http.retry_after(httpx.Response(429, headers={"retry-after": "7"})) == 7.0
+    assert _http.retry_after(httpx.Response(429, headers={"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
+    assert _http.retry_after(httpx.Response(429)) is None
+    assert _http.retry_after(httpx.Response(429, headers={"retry-after": "soon"})) is None
 
 
 def _request(body: bytes, content_type: str = "application/json",
@@ -52,12 +52,12 @@ def _request(body: bytes, content_type: str = "application/json",
 ])
 def test_webhook_json_rejects_bad_bodies(body, reason):
     with pytest.raises(WebhookRejected) as caught:
-        common.webhook_json(_request(body))
+        _webhooks.json_value(_request(body).body)
     assert (caught.value.status, caught.value.reason) == (400, reason)
 
 
 def test_webhook_params_merges_query_and_form():
     request = _request(b"b=2&c=3", "application/x-www-form-urlencoded", "https://td.example.com/w?a=1&b=0")
-    assert common.webhook_params(request) == {"a": "1", "b": "2", "c": "3"}
+    assert _webhooks.merged_params(request) == {"a": "1", "b": "2", "c": "3"}
     with pytest.raises(WebhookRejected):
-        common.webhook_params(_request(b"[1, 2]"))
+        _webhooks.merged_params(_request(b"[1, 2]"))

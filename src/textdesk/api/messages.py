@@ -1,0 +1,150 @@
+"""Text messages over the REST API: send, count segments of a draft, read one message with its history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import Router, Schema
+from ninja.responses import Status
+
+from textdesk.crm.models import RECORD_MODELS
+from textdesk.domain import failures, segments
+from textdesk.domain import status as st
+from textdesk.messaging.actions.outbound import MISSING_PRIVILEGE, SendRefused, send_message
+from textdesk.messaging.models import Message, SenderNumber
+from textdesk.messaging.visibility import visible_messages
+
+router = Router(tags=["messages"])
+
+
+class SendIn(Schema):
+    record_type: str
+    record_id: int
+    sender_number_id: int
+    to: str
+    body: str
+    send_at: dt.datetime | None = None
+
+
+class RefusalOut(Schema):
+    reason: str
+    message: str
+    fix: str
+
+
+class SegmentsIn(Schema):
+    body: str
+
+
+class SegmentsOut(Schema):
+    encoding: str
+    segments: int
+    characters: int
+    units: int
+    remaining: int
+    per_segment: int
+    parts: list[int]
+    ucs2_characters: list[str]
+
+
+class EventOut(Schema):
+    at: dt.datetime
+    status: str
+    provider_status: str
+    provider_code: str
+    detail: str
+    applied: bool
+
+
+class FailureOut(Schema):
+    reason: str
+    title: str
+    fix: str
+    permanent: bool
+    provider_code: str
+    provider_text: str
+
+
+class MessageOut(Schema):
+    id: int
+    conversation_id: int | None
+    direction: str
+    from_number: str
+    to_number: str
+    body: str
+    status: str
+    status_reason: str  # the seed product's status reason (Sent, Delivered, SendingFailed, …)
+    segments: int
+    encoding: str
+    provider_message_id: str | None
+    attempts: int
+    send_after: dt.datetime | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+    failure: FailureOut | None
+    history: list[EventOut]
+
+
+def message_out(message: Message) -> dict:
+    failure = None
+    if message.failure_reason:
+        described = failures.describe(message.failure_reason)
+        failure = {
+            "reason": message.failure_reason, "title": str(described.title), "fix": str(described.fix),
+            "permanent": message.failure_permanent, "provider_code": message.provider_error_code,
+            "provider_text": message.provider_error_text,
+        }
+    return {
+        "id": message.pk, "conversation_id": message.conversation_id, "direction": message.direction,
+        "from_number": message.from_number, "to_number": message.to_number, "body": message.body,
+        "status": message.status,
+        "status_reason": st.seed_status_reason(message.status, message.routing_state == "failed"),
+        "segments": message.segments, "encoding": message.encoding,
+        "provider_message_id": message.provider_message_id, "attempts": message.attempts,
+        "send_after": message.send_after, "created_at": message.created_at, "sent_at": message.sent_at,
+        "delivered_at": message.delivered_at, "failure": failure,
+        "history": list(message.events.order_by("at", "id").values(
+            "at", "status", "provider_status", "provider_code", "detail", "applied")),
+    }
+
+
+@router.post("", response={201: MessageOut, 403: RefusalOut, 404: RefusalOut, 422: RefusalOut})
+def send(request, payload: SendIn):
+    model = RECORD_MODELS.get(payload.record_type)
+    if model is None:
+        return Status(422, {"reason": failures.INVALID_SENDING_PARAMETERS,
+                     "message": _("Unknown record type %(type)s.") % {"type": payload.record_type},
+                     "fix": _("Use contact, account, opportunity or lead.")})
+    record = model.objects.filter(pk=payload.record_id).first()
+    if record is None:
+        return Status(404, {"reason": failures.INVALID_SENDING_PARAMETERS, "message": _("No such record."),
+                     "fix": _("Check the record type and id.")})
+    number = SenderNumber.objects.filter(pk=payload.sender_number_id).first()
+    send_at = payload.send_at
+    if send_at is not None and timezone.is_naive(send_at):
+        send_at = timezone.make_aware(send_at, dt.timezone.utc)
+    try:
+        if number is None:
+            raise SendRefused(failures.SENDER_NOT_ALLOWED)
+        message = send_message(user=request.user, record=record, sender_number=number, to_number=payload.to,
+                               body=payload.body, send_at=send_at, source="api")
+    except SendRefused as refused:
+        return Status(403 if refused.reason == MISSING_PRIVILEGE else 422, refused.as_dict())
+    return Status(201, message_out(message))
+
+
+@router.post("/segments", response=SegmentsOut)
+def count_segments(request, payload: SegmentsIn):
+    return segments.count(payload.body).as_dict()
+
+
+@router.get("/{message_id}", response={200: MessageOut, 404: RefusalOut})
+def get_message(request, message_id: int):
+    message = visible_messages(request.user).filter(pk=message_id).first()
+    if message is None:
+        return Status(404, {"reason": "NotFound", "message": _("No such message."), "fix": _("Check the message id.")})
+    return Status(200, message_out(message))

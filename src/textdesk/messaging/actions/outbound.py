@@ -1,0 +1,144 @@
+"""Sending a text message: every check first, then the message and its queue entry in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from textdesk.domain import failures, phones, segments
+from textdesk.domain import status as st
+from textdesk.jobs import queue
+from textdesk.live import bus
+from textdesk.messaging.actions.consent import is_opted_out
+from textdesk.messaging.models import Conversation, Direction, Message, MessageEvent, SenderNumber
+from textdesk.org.models import OrganisationSettings
+
+MISSING_PRIVILEGE = "MissingPrivilege"
+SEND_JOB = "send_message"
+
+
+class SendRefused(Exception):
+    """A send that cannot be queued: a neutral ``reason``, a translated ``message`` and a ``fix``."""
+
+    def __init__(self, reason: str, message: str = "", fix: str = ""):
+        described = failures.describe(reason)
+        self.reason = reason
+        self.message = message or str(described.title)
+        self.fix = fix or str(described.fix)
+        super().__init__(f"{reason}: {self.message}")
+
+    def as_dict(self) -> dict:
+        return {"reason": self.reason, "message": self.message, "fix": self.fix}
+
+
+def record_phone_numbers(record) -> list[str]:
+    return [p["e164"] for p in record.phone_numbers() if p["e164"]]
+
+
+def _check_recipient(record, to_number: str) -> str:
+    to_number = (to_number or "").strip()
+    if to_number in record_phone_numbers(record) or phones.is_e164(to_number):
+        return to_number
+    raise SendRefused(
+        failures.INVALID_SENDING_PARAMETERS,
+        _("The number %(number)s is not a valid phone number in international format.") % {"number": to_number or '""'},
+        _("Use the international format, e.g. +5511912345678."),
+    )
+
+
+def sender_numbers_for(user) -> Q:
+    """Sender numbers a user may send from: their own, or their teams'."""
+    return Q(owner_user=user) | Q(owner_team__in=user.teams.all())
+
+
+def _owner_numbers(record) -> Q:
+    """For system sends (sequences): numbers of the record's owner, or of a team of theirs."""
+    if record.owner_user_id:
+        return Q(owner_user_id=record.owner_user_id) | Q(owner_team__members=record.owner_user_id)
+    return Q(owner_team_id=record.owner_team_id) | Q(owner_user__teams=record.owner_team_id)
+
+
+def _check_sender(user, record, sender_number: SenderNumber) -> None:
+    allowed = sender_numbers_for(user) if user is not None else _owner_numbers(record)
+    if not sender_number.is_active or not SenderNumber.objects.filter(allowed, pk=sender_number.pk).exists():
+        raise SendRefused(
+            failures.SENDER_NOT_ALLOWED,
+            _("You cannot send from %(number)s.") % {"number": sender_number.e164},
+        )
+
+
+def _check_body(body: str) -> None:
+    if not (body or "").strip():
+        raise SendRefused(failures.EMPTY_BODY)
+    limit = OrganisationSettings.current().message_body_limit
+    if len(body) > limit:
+        raise SendRefused(
+            failures.BODY_TOO_LONG,
+            _("The message has %(length)d characters; the limit is %(limit)d.") % {"length": len(body), "limit": limit},
+            _("Shorten the message by %(excess)d characters.") % {"excess": len(body) - limit},
+        )
+
+
+def conversation_for(record, customer_e164: str, sender_number: SenderNumber) -> Conversation:
+    """Get or create the conversation for (record, customer number, our number), safe against a concurrent create."""
+    lookup = {"record_key": record.record_key, "customer_e164": customer_e164, "sender_number": sender_number}
+    found = Conversation.objects.filter(**lookup).first()
+    if found is not None:
+        return found
+    conversation = Conversation(customer_e164=customer_e164, sender_number=sender_number)
+    conversation.set_record(record)
+    try:
+        with transaction.atomic():  # a savepoint: losing the race must not break the caller's transaction
+            conversation.save()
+    except IntegrityError:
+        return Conversation.objects.get(**lookup)
+    return conversation
+
+
+def send_message(*, user, record, sender_number: SenderNumber, to_number: str, body: str,
+                 send_at: dt.datetime | None = None, source: str = "ui") -> Message:
+    """Queue one outbound message, or raise SendRefused before anything is written.
+
+    ``user=None`` is a system send (e.g. a sequence step) on behalf of the record's owner.
+    """
+    if user is not None and not user.has_perm("org.send_messages"):
+        raise SendRefused(
+            MISSING_PRIVILEGE, _("You do not have the privilege to send text messages."),
+            _("Ask your administrator for the Send text messages privilege."),
+        )
+    to_number = _check_recipient(record, to_number)
+    _check_sender(user, record, sender_number)
+    if is_opted_out(to_number, sender_number.e164):
+        raise SendRefused(failures.RECIPIENT_OPTED_OUT)
+    _check_body(body)
+
+    now = timezone.now()
+    scheduled = send_at is not None and send_at > now
+    counted = segments.count(body)
+    with transaction.atomic():
+        conversation = conversation_for(record, to_number, sender_number)
+        message = Message.objects.create(
+            conversation=conversation, direction=Direction.OUTBOUND, provider_account_id=sender_number.provider_account_id,
+            sender_number=sender_number, from_number=sender_number.e164, to_number=to_number, body=body,
+            segments=max(1, counted.segments), encoding=counted.encoding,
+            status=st.SCHEDULED if scheduled else st.QUEUED, author=user,
+            send_after=send_at if scheduled else None,
+        )
+        MessageEvent.objects.create(message=message, status=message.status, detail=f"source={source}"[:1000])
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=message.created_at, last_message_preview=body[:160],
+            last_direction=Direction.OUTBOUND, last_status=message.status,
+        )
+        queue.enqueue(SEND_JOB, {"message_id": message.pk}, run_at=message.send_after or now)
+        from textdesk.messaging.notify import conversation_audience
+
+        bus.notify_users_on_commit(
+            conversation_audience(conversation), "message.new",
+            {"conversation_id": conversation.pk, "message_id": message.pk, "direction": Direction.OUTBOUND,
+             "status": message.status},
+        )
+    return message

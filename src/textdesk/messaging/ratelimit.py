@@ -1,0 +1,39 @@
+"""Per-sender-number sending rate, shared by every worker through ``SenderNumber.next_send_at``.
+
+Each send reserves the next free slot under a row lock; the slot moves on by
+``1 / rate`` seconds. A worker waits for a near slot and reschedules a far one
+(without reserving it, so nobody else's slot is wasted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+
+from textdesk.messaging.models import NumberType, SenderNumber
+from textdesk.org.models import OrganisationSettings
+
+
+def rate_of(number: SenderNumber, org: OrganisationSettings | None = None) -> float:
+    """Messages per second for this number: its own setting, else the organisation's for its type."""
+    if number.rate_per_second:
+        return number.rate_per_second
+    org = org or OrganisationSettings.current()
+    return {
+        NumberType.TOLL_FREE: org.rate_toll_free,
+        NumberType.SHORT_CODE: org.rate_short_code,
+    }.get(number.number_type, org.rate_long_code)
+
+
+def reserve_slot(number_id: int, rate: float, now: dt.datetime,
+                 max_wait: dt.timedelta) -> tuple[bool, dt.datetime]:
+    """Reserve the next slot if it is within ``max_wait``: (True, slot); else (False, when to try again)."""
+    interval = dt.timedelta(seconds=1.0 / rate) if rate and rate > 0 else dt.timedelta(0)
+    with transaction.atomic():
+        number = SenderNumber.objects.select_for_update().only("id", "next_send_at").get(pk=number_id)
+        slot = max(number.next_send_at or now, now)
+        if slot - now > max_wait:
+            return False, slot
+        SenderNumber.objects.filter(pk=number_id).update(next_send_at=slot + interval)
+    return True, slot
