@@ -12,6 +12,4 @@ class OrgConfig(AppConfig):
 
         from textdesk.org.roles import ensure_roles
 
-        # After every app's migrate, not only ours: the roles name permissions of apps (crm, messaging)
-        # whose permission rows are created after org's post_migrate has run.
-        post_migrate.connect(ensure_roles, dispatch_uid="textdesk.org.ensure_roles")
+        post_migrate.connect(ensure_roles, sender=self)
