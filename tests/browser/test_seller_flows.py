@@ -209,3 +209,35 @@ def test_js_counter_matches_the_server_rules(new_page, scene):
         expected = segments.count(body)
         assert (js["segments"], js["units"], js["forcing"]) == (
             expected.segments, expected.units, expected.ucs2_characters), body
+
+
+def test_move_selected_conversations_from_the_grid(new_page, scene, make_conversation, shot):
+    conv = make_conversation(scene.account, scene.sam_line, "+14155550100",
+                             messages=[("inbound", "Alice here, on the office line", "received")])
+    page = new_page(scene.sam)
+    page.goto("/messages/")
+    page.get_by_label("Select the conversation with +14155550100").check()
+    page.locator(".toolbar").get_by_role("button", name="Change").click()
+    page.get_by_label(re.compile("Move the selected conversations")).fill("Moreno")
+    option = page.locator(f".toolbar [data-target-key='contact:{scene.alice.pk}']")
+    expect(option).to_be_visible()
+    shot(page, "14-grid-move")
+    option.click()
+    expect(page).to_have_url(re.compile(rf"/records/contact/{scene.alice.pk}/"))
+    conv.refresh_from_db()
+    assert conv.contact_id == scene.alice.pk
+
+
+def test_send_refusal_for_an_invalid_number_names_the_reason(new_page, scene, shot):
+    pytest.importorskip("textdesk.messaging.actions.outbound")
+    page = new_page(scene.sam)
+    page.goto(f"/records/contact/{scene.chen.pk}/?pane=1")
+    pane = page.locator("#pane")
+    expect(pane.get_by_role("alert").first).to_contain_text("is not a valid phone number")
+    pane.locator("#pane-body").fill("Hello Chen")
+    pane.get_by_role("button", name="Send").click()
+    error = pane.locator("[data-send-error]")
+    expect(error).to_contain_text("InvalidSendingParameters")
+    expect(error).to_contain_text("+5511912345678")
+    expect(pane.locator("#pane-body")).to_have_value("Hello Chen")
+    shot(page, "15-invalid-number-refused")

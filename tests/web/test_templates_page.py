@@ -61,3 +61,14 @@ def test_template_offered_in_pane_for_its_category(sam_client, scene):
     MessageTemplate.objects.create(owner=scene.sam, name="For leads", category="lead", body="y")
     body = sam_client.get(reverse("record_pane", args=["contact", scene.alice.pk]), HTTP_HX_REQUEST="true").content.decode()
     assert "For contacts" in body and "For leads" not in body
+
+
+def test_demo_templates_use_only_known_placeholders(db):
+    from textdesk.crm.demo import DEMO_TEMPLATES, seed_demo
+    from textdesk.domain import templating
+
+    for name, category, _language, body, _options in DEMO_TEMPLATES:
+        assert templating.unknown_placeholders(body, category) == [], name
+    seed_demo()
+    seed_demo()  # idempotent
+    assert MessageTemplate.objects.filter(owner__username="seller").count() == len(DEMO_TEMPLATES)

@@ -99,7 +99,8 @@ def send(request, record_type: str, pk: int):
             message = send_message(user=request.user, record=record, sender_number=state.sender,
                                    to_number=(state.recipient or {}).get("e164") or to, body=body)
         except SendRefused as refused:
-            error = {"message": str(refused.message), "fix": str(getattr(refused, "fix", "") or "")}
+            error = {"message": str(refused.message), "fix": str(getattr(refused, "fix", "") or ""),
+                     "reason": str(getattr(refused, "reason", "") or "")}
             status = 422
         else:
             conversation_id = message.conversation_id

@@ -126,8 +126,8 @@
       } else if (!target.contains(active) && title) { title.tabIndex = -1; title.focus({ preventScroll: true }); }
     }
     if (target && target.id === "history") scrollHistory();
-    if (target && target.id === "move-results") {
-      var s = document.getElementById("move-search");
+    if (target && target.classList.contains("move-results")) {
+      var s = target.closest(".move-box").querySelector("[data-move-search]");
       if (s) s.setAttribute("aria-expanded", target.children.length ? "true" : "false");
     }
   });
@@ -144,7 +144,7 @@
   // ---- keyboard and clicks ----
   document.addEventListener("dblclick", function (e) {
     var row = e.target.closest("tr[data-open]");
-    if (row) { e.preventDefault(); openPane(row.dataset.open); }
+    if (row && !e.target.closest("input, a, button")) { e.preventDefault(); openPane(row.dataset.open); }
   });
 
   document.addEventListener("keydown", function (e) {
@@ -180,7 +180,7 @@
     var option = e.target.closest("[data-target-key]");
     if (option) {
       var form = option.closest("form");
-      var err = form.querySelector("#move-result");
+      var err = form.querySelector(".move-error");
       if (!form.querySelector("input[name=conversation]:checked")) {
         var only = form.querySelectorAll("input[name=conversation]");
         if (only.length === 1) only[0].checked = true;
