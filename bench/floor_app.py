@@ -8,6 +8,7 @@ uvicorn; it creates its own two tables in the benchmark database.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -68,4 +69,11 @@ async def inbound(request):
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-app = Starlette(routes=[Route("/webhooks/{key}/inbound", inbound, methods=["POST"])], on_startup=[startup])
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    await startup()
+    yield
+    await pool.close()
+
+
+app = Starlette(routes=[Route("/webhooks/{key}/inbound", inbound, methods=["POST"])], lifespan=lifespan)

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -233,6 +234,10 @@ def wait_http(url: str, timeout: float = 60) -> None:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status < 500:
                     return
+        except urllib.error.HTTPError as answered:
+            if answered.code < 500:
+                return
+            time.sleep(0.3)
         except Exception:
             time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
@@ -339,7 +344,7 @@ def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known:
                     "--log-level", "warning", "--no-access-log"], env, work / "logs" / "floor.log")
     results: dict = {"levels": {}}
     try:
-        time.sleep(1.5)
+        wait_http(f"http://127.0.0.1:{FLOOR_PORT}/webhooks/{WEBHOOK_KEY}/inbound")
         log(f"\n[floor] Starlette + asyncpg, one statement per message ({duration}s each)")
         log(f"{'connections':>12} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
         for level in levels:

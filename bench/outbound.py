@@ -1,6 +1,6 @@
 """Outbound benchmark: drain N queued messages through 1..k worker processes to the built-in simulator.
 
-    python bench/outbound.py --messages 300 --workers 1,2,4 --numbers 4 --rate 5
+    python bench/outbound.py --messages 300 --workers 1,2,4 --numbers 4 --rate 5 --threads 1,4
 
 Uses TEXTDESK_DATABASE_URL when set (PostgreSQL: several workers claim in parallel), else a fresh SQLite
 database in a temporary folder. It creates its own user, provider account and numbers, leaves other data
@@ -44,17 +44,20 @@ def _django(data_dir: str | None = None) -> None:
 # ---------------------------------------------------------------- worker process
 
 
-def worker_main(name: str) -> None:
+def worker_main(name: str, threads: int) -> None:
     _django()
+    from concurrent.futures import ThreadPoolExecutor
+
     from django.db.models import Min
 
     from textdesk.jobs.models import Job, JobState
     from textdesk.jobs.worker import load_handlers, run_once
 
     load_handlers()
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None  # as `textdesk worker --threads N`
     pending = Job.objects.filter(kind="send_message", state=JobState.PENDING)
     while True:
-        if run_once(name):
+        if run_once(name, pool=pool):
             continue
         next_due = pending.aggregate(first=Min("run_at"))["first"]
         if next_due is None:
@@ -74,7 +77,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def run(messages: int, workers: int, numbers: int, rate: float, sim) -> None:
+def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: int = 1) -> None:
     from django.contrib.auth.models import Group
     from django.db.models import Count
 
@@ -107,7 +110,8 @@ def run(messages: int, workers: int, numbers: int, rate: float, sim) -> None:
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     start = time.time()
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", f"bench-{tag}-{w}"], env=env)
+    procs = [subprocess.Popen([sys.executable, __file__, "--worker", f"bench-{tag}-{w}", "--threads", str(threads)],
+                              env=env)
              for w in range(workers)]
     for proc in procs:
         proc.wait()
@@ -140,7 +144,7 @@ def run(messages: int, workers: int, numbers: int, rate: float, sim) -> None:
     statuses = dict(Message.objects.filter(id__in=ids).values("status").annotate(n=Count("id"))
                     .values_list("status", "n"))
 
-    print(f"\n{workers} worker(s), {messages} messages, {numbers} numbers at {rate:g}/s each "
+    print(f"\n{workers} worker(s) x {threads} thread(s), {messages} messages, {numbers} numbers at {rate:g}/s each "
           f"(ceiling {numbers * rate:g}/s)")
     print(f"  workers started in {first - start:.2f}s")
     print(f"  handed to the provider: {done}/{messages} in {drain:.2f}s -> {done / drain if drain else 0:.1f} messages/s"
@@ -174,10 +178,12 @@ def main() -> None:
     parser.add_argument("--numbers", type=int, default=4, help="sender numbers the messages are spread over")
     parser.add_argument("--rate", type=float, default=5.0,
                         help="messages per second allowed per number (low by default, so the limit is what binds)")
+    parser.add_argument("--threads", default="1",
+                        help="comma-separated sending threads per worker to try (textdesk worker --threads)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker_main(args.worker)
+        worker_main(args.worker, int(args.threads))
         return
     _django(tempfile.mkdtemp(prefix="textdesk-bench-"))
     from django.conf import settings
@@ -191,8 +197,9 @@ def main() -> None:
     sim = start_in_thread("127.0.0.1", 0)
     sim.state.configure({"post_queued": False})
     try:
-        for count in [int(w) for w in args.workers.split(",") if w.strip()]:
-            run(args.messages, count, args.numbers, args.rate, sim)
+        for threads in [int(t) for t in args.threads.split(",") if t.strip()]:
+            for count in [int(w) for w in args.workers.split(",") if w.strip()]:
+                run(args.messages, count, args.numbers, args.rate, sim, threads)
     finally:
         sim.stop()
 

@@ -40,6 +40,7 @@ class Request:
     key: str
     reference: str
     sender: str
+    first_attempted_at: str = ""  # as the adapter passed it on (a header), "" on a first attempt
 
 
 @dataclass
@@ -97,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.state
         with state.lock:
             state.requests.append(Request(time.monotonic(), data["to"], data["body"], key, data.get("reference", ""),
-                                          data["from"]))
+                                          data["from"], self.headers.get("First-Attempted-At", "")))
             action = state.scripts[data["to"]].popleft() if state.scripts[data["to"]] else "ok"
             if action == "ok" and key and key in state.accepted:
                 existing = state.accepted[key]  # same key: the same message, not a second one
@@ -157,6 +158,8 @@ class FakeProvider:
 
     def send(self, account, message, client) -> SendResult:
         headers = {"Idempotency-Key": message.idempotency_key} if self.supports_idempotency else {}
+        if message.first_attempted_at is not None:
+            headers["First-Attempted-At"] = message.first_attempted_at.isoformat()
         try:
             response = client.post(
                 f"{account.base_url('http://invalid')}/messages", headers=headers,

@@ -51,6 +51,21 @@ def should_apply(current: str, incoming: str | None) -> bool:
     return _RANK.get(incoming, -1) > _RANK.get(current, -1)
 
 
+def combine_parts(part_statuses: list[str]) -> str | None:
+    """The status of a message sent in separately reported parts.
+
+    Failed or undelivered as soon as any part is (failed first); delivered only when every part is;
+    otherwise the least advanced status among the parts. None when there are no parts.
+    """
+    if not part_statuses:
+        return None
+    if FAILED in part_statuses:
+        return FAILED
+    if UNDELIVERED in part_statuses:
+        return UNDELIVERED
+    return min(part_statuses, key=lambda s: _RANK.get(s, -1))
+
+
 # The seed product's status reasons (msdyn_salesocmessage.statuscode), for the API and UI.
 SEED_STATUS_REASON = {
     SCHEDULED: "NotSent",

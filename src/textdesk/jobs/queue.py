@@ -21,6 +21,10 @@ LEASE = dt.timedelta(seconds=60)
 
 # kind -> handler(job) ; handlers raise RetryLater to reschedule.
 HANDLERS: dict[str, Callable[[Job], None]] = {}
+# kind -> prepare(jobs): loads what a claimed batch of that kind needs in a few queries (optional).
+PREPARERS: dict[str, Callable[[list[Job]], None]] = {}
+# kind -> lane(job): jobs of one lane run one after another; different lanes may run in parallel threads.
+LANES: dict[str, Callable[[Job], object]] = {}
 
 
 class RetryLater(Exception):
@@ -32,12 +36,56 @@ class RetryLater(Exception):
         self.reason = reason
 
 
-def handler(kind: str):
+def handler(kind: str, *, prepare: Callable[[list[Job]], None] | None = None,
+            lane: Callable[[Job], object] | None = None):
     def register(fn: Callable[[Job], None]):
         HANDLERS[kind] = fn
+        if prepare is not None:
+            PREPARERS[kind] = prepare
+        if lane is not None:
+            LANES[kind] = lane
         return fn
 
     return register
+
+
+def prepare(jobs: list[Job]) -> None:
+    """Let each kind's preparer load its batch at once; a failing preparer only costs speed."""
+    by_kind: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_kind.setdefault(job.kind, []).append(job)
+    for kind, group in by_kind.items():
+        fn = PREPARERS.get(kind)
+        if fn is None:
+            continue
+        try:
+            fn(group)
+        except Exception:  # the handlers load what they need themselves
+            import logging
+
+            logging.getLogger(__name__).exception("preparing %d %s jobs failed", len(group), kind)
+
+
+def lanes(jobs: list[Job]) -> list[list[Job]]:
+    """The batch split into lanes, each in claim order (a job without a lane is a lane of its own)."""
+    grouped: dict[object, list[Job]] = {}
+    for job in jobs:
+        lane_of = LANES.get(job.kind)
+        key = (job.kind, lane_of(job)) if lane_of is not None else ("job", job.pk)
+        grouped.setdefault(key, []).append(job)
+    return list(grouped.values())
+
+
+def complete(job: Job) -> None:
+    """Mark ``job`` done inside the caller's transaction, together with the work it did.
+
+    A handler that calls this makes its outcome and the job's end one commit (and saves a round trip);
+    :func:`run` then leaves the job alone.
+    """
+    Job.objects.filter(pk=job.pk).update(
+        state=JobState.DONE, attempts=job.attempts + 1, finished_at=timezone.now(), locked_until=None
+    )
+    job.completed = True
 
 
 def enqueue(kind: str, payload: dict | None = None, *, run_at: dt.datetime | None = None,
@@ -84,6 +132,7 @@ def run(job: Job) -> None:
             state=JobState.FAILED, last_error=f"no handler for {job.kind!r}", finished_at=now, locked_until=None
         )
         return
+    job.completed = False
     try:
         fn(job)
     except RetryLater as retry:
@@ -100,6 +149,8 @@ def run(job: Job) -> None:
             state=JobState.FAILED, attempts=job.attempts + 1, last_error=repr(exc)[:2000],
             finished_at=timezone.now(), locked_until=None,
         )
+        return
+    if job.completed:
         return
     Job.objects.filter(pk=job.pk).update(
         state=JobState.DONE, attempts=job.attempts + 1, finished_at=timezone.now(), locked_until=None

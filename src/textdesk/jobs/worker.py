@@ -5,6 +5,11 @@ other modules register them (e.g. routing of inbound messages). A worker wakes
 on the bus's wake channel, so work published after a commit starts at once;
 otherwise it polls every ``idle_wait`` seconds, which bounds the delay when a
 wake-up is lost.
+
+With ``threads`` > 1 a worker runs the lanes of each claimed batch in a small thread pool
+(e.g. the messages of different sender numbers at the same time). Each pool thread has its own
+database connection; the guarantees that hold between worker processes (job leases, conditional
+state changes, row-locked rate-limit slots) hold between threads just the same.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from textdesk.jobs import queue
 from textdesk.live import bus
@@ -38,21 +44,58 @@ def load_handlers() -> None:
     autodiscover_modules("tasks")
 
 
-def run_once(worker_id: str, batch: int = 20) -> int:
-    """One pass over pollers and due jobs; returns how many items were handled."""
+def _run_lane(lane: list) -> None:
+    close_old_connections()  # this thread's connection: reconnect if it broke or grew old
+    for job in lane:
+        queue.run(job)
+
+
+def run_once(worker_id: str, batch: int = 20, pool: ThreadPoolExecutor | None = None) -> int:
+    """One pass over pollers and due jobs; returns how many items were handled.
+
+    The claimed batch is prepared at once (see ``queue.prepare``) and split into lanes; with a ``pool``
+    the lanes run in parallel, each in its own thread, otherwise one after another.
+    """
     done = 0
     for poll in list(POLLERS):
         done += poll(worker_id)
-    for job in queue.claim(worker_id, limit=batch):
-        queue.run(job)
-        done += 1
-    return done
+    jobs = queue.claim(worker_id, limit=batch)
+    if not jobs:
+        return done
+    queue.prepare(jobs)
+    lanes = queue.lanes(jobs)
+    if pool is None or len(lanes) == 1:
+        for lane in lanes:
+            for job in lane:
+                queue.run(job)
+    else:
+        for future in [pool.submit(_run_lane, lane) for lane in lanes]:
+            future.result()
+    return done + len(jobs)
+
+
+def _close_thread_connections(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Close the database connection of every pool thread (each thread owns its own)."""
+    barrier = threading.Barrier(threads)
+
+    def close() -> None:
+        try:
+            barrier.wait(timeout=5)  # one task per thread: nobody returns before all have started
+        except threading.BrokenBarrierError:
+            pass
+        connections.close_all()
+
+    for future in [pool.submit(close) for _ in range(threads)]:
+        future.result()
 
 
 class Worker:
-    def __init__(self, name: str | None = None, idle_wait: float = 0.5) -> None:
+    def __init__(self, name: str | None = None, idle_wait: float = 0.5, threads: int = 1,
+                 batch: int = 20) -> None:
         self.worker_id = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.idle_wait = idle_wait
+        self.threads = max(1, threads)
+        self.batch = batch
         self.stopping = threading.Event()
 
     def stop(self) -> None:
@@ -61,18 +104,24 @@ class Worker:
     def run_forever(self) -> None:
         load_handlers()
         log.info("worker %s started", self.worker_id)
-        with bus.get_bus().subscribe([bus.WAKE_CHANNEL]) as wake:
-            while not self.stopping.is_set():
-                close_old_connections()
-                try:
-                    handled = run_once(self.worker_id)
-                except Exception:
-                    log.exception("worker pass failed; retrying")
-                    handled = 0
-                if handled:
-                    continue
-                # Sleep until woken, or until the next job is due, or the idle poll.
-                wake.get(timeout=queue.next_due_in(self.idle_wait) or 0.01)
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="textdesk-send") if self.threads > 1 else None
+        try:
+            with bus.get_bus().subscribe([bus.WAKE_CHANNEL]) as wake:
+                while not self.stopping.is_set():
+                    close_old_connections()
+                    try:
+                        handled = run_once(self.worker_id, batch=self.batch, pool=pool)
+                    except Exception:
+                        log.exception("worker pass failed; retrying")
+                        handled = 0
+                    if handled:
+                        continue
+                    # Sleep until woken, or until the next job is due, or the idle poll.
+                    wake.get(timeout=queue.next_due_in(self.idle_wait) or 0.01)
+        finally:
+            if pool is not None:
+                _close_thread_connections(pool, self.threads)
+                pool.shutdown()
         log.info("worker %s stopped", self.worker_id)
 
     def start_in_thread(self) -> threading.Thread:

@@ -26,6 +26,7 @@ from textdesk.messaging.models import (
     ConversationMove,
     Message,
     MessageEvent,
+    MessagePart,
     MessageTemplate,
     Notification,
     OptOut,
@@ -246,6 +247,21 @@ class MessageEventInline(admin.TabularInline):
         return False
 
 
+class MessagePartInline(admin.TabularInline):
+    model = MessagePart
+    fk_name = "message"
+    extra = 0
+    can_delete = False
+    fields = ("number", "provider_message_id", "status", "provider_status")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "direction", "from_number", "to_number", "status", "failure_reason",
@@ -253,7 +269,7 @@ class MessageAdmin(ReadOnlyAdmin):
     list_filter = ("direction", "status", "provider_account")
     search_fields = ("from_number", "to_number", "provider_message_id", "body")
     date_hierarchy = "created_at"
-    inlines = [MessageEventInline]
+    inlines = [MessagePartInline, MessageEventInline]
     list_select_related = ("provider_account",)
 
 
@@ -308,6 +324,13 @@ class ConversationMoveAdmin(ReadOnlyAdmin):
 @admin.register(UnmatchedStatusUpdate)
 class UnmatchedStatusUpdateAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "provider_account", "provider_message_id")
+    search_fields = ("provider_message_id",)
+
+
+@admin.register(MessagePart)
+class MessagePartAdmin(ReadOnlyAdmin):
+    list_display = ("message", "number", "provider_account", "provider_message_id", "status")
+    list_filter = ("status",)
     search_fields = ("provider_message_id",)
 
 

@@ -272,6 +272,25 @@ class MessageEvent(models.Model):
         ordering = ["at", "id"]
 
 
+class MessagePart(models.Model):
+    """One separately tracked part of a long outbound message, for providers that give each part its own
+    id and delivery report (Vonage's SMS API). The message is delivered only when every part is."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="parts")
+    provider_account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    provider_message_id = models.CharField(max_length=100)
+    number = models.PositiveSmallIntegerField()  # 1-based, in the provider's order
+    status = models.CharField(max_length=20, choices=MessageStatus.choices)
+    provider_status = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["message", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider_account", "provider_message_id"],
+                                    name="messagepart_unique_provider_id")
+        ]
+
+
 class UnmatchedStatusUpdate(models.Model):
     """A status callback that arrived before we recorded the provider's message id; applied later."""
 

@@ -28,9 +28,13 @@ def rate_of(number: SenderNumber, org: OrganisationSettings | None = None) -> fl
 
 def reserve_slot(number_id: int, rate: float, now: dt.datetime,
                  max_wait: dt.timedelta) -> tuple[bool, dt.datetime]:
-    """Reserve the next slot if it is within ``max_wait``: (True, slot); else (False, when to try again)."""
+    """Reserve the next slot if it is within ``max_wait``: (True, slot); else (False, when to try again).
+
+    Inside a caller's transaction the number's row stays locked until that transaction ends (the worker
+    reserves and marks the message ``sending`` in one commit).
+    """
     interval = dt.timedelta(seconds=1.0 / rate) if rate and rate > 0 else dt.timedelta(0)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         number = SenderNumber.objects.select_for_update().only("id", "next_send_at").get(pk=number_id)
         slot = max(number.next_send_at or now, now)
         if slot - now > max_wait:

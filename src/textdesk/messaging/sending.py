@@ -33,12 +33,12 @@ from textdesk.live import bus
 from textdesk.messaging import ratelimit
 from textdesk.messaging.actions.consent import is_opted_out, record_consent
 from textdesk.messaging.models import (
-    ConsentAction, Conversation, Message, MessageEvent, Notification, NotificationKind,
+    ConsentAction, Conversation, Message, MessageEvent, MessagePart, Notification, NotificationKind,
 )
 from textdesk.org.models import OrganisationSettings
 from textdesk.providers import registry
 from textdesk.providers.base import (
-    OutboundSMS, OutcomeUnknownError, PermanentProviderError, ProviderError, RetryableProviderError, SendResult,
+    AccountConfig, OutboundSMS, OutcomeUnknownError, PermanentProviderError, ProviderError, RetryableProviderError, SendResult,
 )
 
 log = logging.getLogger(__name__)
@@ -70,49 +70,163 @@ def backoff(attempt: int, rng: random.Random | None = None) -> float:
 
 # ---------------------------------------------------------------- entry point
 
+# Messages of a claimed batch are loaded at once with everything a send needs (see ``prepare_batch``).
+_WITH_SEND_DATA = (
+    "sender_number", "provider_account", "conversation__sender_number", "conversation__account",
+    "conversation__contact", "conversation__opportunity", "conversation__lead",
+)
+
+
+def prepare_batch(jobs) -> None:
+    """Load the messages of a claimed batch of send jobs, and the organisation's settings, in two queries.
+
+    What is loaded is a starting point, not the truth: every decision that matters (``queued`` →
+    ``sending``, the rate-limit slot, the opt-out) is taken again under a lock or a conditional update.
+    """
+    ids = [int(job.payload["message_id"]) for job in jobs]
+    messages = Message.objects.select_related(*_WITH_SEND_DATA).in_bulk(ids)
+    org = OrganisationSettings.current()
+    for job in jobs:
+        job.prepared = (messages.get(int(job.payload["message_id"])), org)
+
+
+def lane_of(job) -> object:
+    """Messages of one sender number are sent one after another; different numbers in parallel."""
+    prepared = getattr(job, "prepared", None)
+    message = prepared[0] if prepared else None
+    return message.sender_number_id if message is not None else None
+
 
 def handle_send_job(job, now: dt.datetime | None = None) -> None:
-    deliver(int(job.payload["message_id"]), now=now)
+    message, org = getattr(job, "prepared", (None, None))
+    deliver(int(job.payload["message_id"]), now=now, job=job, message=message, org=org)
 
 
-def deliver(message_id: int, now: dt.datetime | None = None) -> None:
-    """Run one attempt for a message. Raises RetryLater to be run again at a later time."""
+def deliver(message_id: int, now: dt.datetime | None = None, *, job=None, message: Message | None = None,
+            org: OrganisationSettings | None = None) -> None:
+    """Run one attempt for a message. Raises RetryLater to be run again at a later time.
+
+    ``message`` and ``org`` may come preloaded with the job's batch; ``job``, when given, is marked done in
+    the same commit that records the provider's answer.
+    """
     now = now or timezone.now()
-    message = (
-        Message.objects.select_related("sender_number", "provider_account", "conversation").filter(pk=message_id).first()
-    )
     if message is None:
-        return
+        message = Message.objects.select_related(*_WITH_SEND_DATA).filter(pk=message_id).first()
+        if message is None:
+            return
     if message.status == st.SENDING and not message.provider_message_id:
-        _recover(message)
-        return
+        # Rare: read it again, the batch's copy may be behind a worker that has just finished.
+        message = Message.objects.select_related(*_WITH_SEND_DATA).get(pk=message.pk)
+        if message.status == st.SENDING and not message.provider_message_id:
+            _recover(message, job)
+            return
     if message.status not in (st.QUEUED, st.SCHEDULED):
         return  # already handed over or finished: a duplicate job is a no-op
 
     if message.send_after and now < message.send_after:
         raise RetryLater(message.send_after, "scheduled")
-    org = OrganisationSettings.current()
+    org = org or OrganisationSettings.current()
     opens = quiet_until(message, org, now)
     if opens > now:
         raise RetryLater(opens, "quiet hours")
-    slot = None
-    if message.sender_number_id:
-        rate = ratelimit.rate_of(message.sender_number, org)
-        ok, slot = ratelimit.reserve_slot(message.sender_number_id, rate, timezone.now(), MAX_RATE_WAIT)
-        if not ok:
-            raise RetryLater(slot, "rate limit")
-        wait = (slot - timezone.now()).total_seconds()
-        if wait > 0:
-            time.sleep(wait)
-    # Checked again here, just before sending, whatever path queued the message.
-    if is_opted_out(message.to_number, message.from_number):
-        _fail(message, failures.RECIPIENT_OPTED_OUT, permanent=True, detail="opted out before sending")
-        return
     if not _account_ready(message):
         return
-    if not _mark_sending(message, slot):
-        return
-    _hand_over(message, org)
+    outcome = _start_attempt(message, org)
+    if outcome == _OPTED_OUT:
+        _fail(message, failures.RECIPIENT_OPTED_OUT, permanent=True, detail="opted out before sending")
+    elif outcome == _STARTED:
+        _hand_over(message, org, job)
+
+
+_STARTED, _TAKEN, _OPTED_OUT = "started", "taken", "opted out"
+
+
+class _Abandon(Exception):
+    """Rolls back an attempt's opening transaction (the rate-limit slot is not used up)."""
+
+    def __init__(self, outcome: str):
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+def _start_attempt(message: Message, org: OrganisationSettings) -> str:
+    """Reserve the number's rate-limit slot, check the opt-out, mark ``sending``: one commit, before any HTTP.
+
+    A slot within ``MAX_RATE_WAIT`` in the future is committed alone, waited for, and the attempt opened
+    afterwards (so a worker that dies while waiting leaves no ``sending`` trace). A later slot raises
+    RetryLater without taking it.
+    """
+    slot = None
+    try:
+        with transaction.atomic():
+            if message.sender_number_id:
+                rate = ratelimit.rate_of(message.sender_number, org)
+                ok, slot = ratelimit.reserve_slot(message.sender_number_id, rate, timezone.now(), MAX_RATE_WAIT)
+                if not ok:
+                    raise RetryLater(slot, "rate limit")
+            if slot is not None and slot > timezone.now():
+                outcome = None  # commit the reservation alone, then wait
+            else:
+                outcome = _open_attempt(message, slot)
+                if outcome != _STARTED:
+                    raise _Abandon(outcome)
+    except _Abandon as abandoned:
+        return abandoned.outcome
+    if outcome is not None:
+        return outcome
+    wait = (slot - timezone.now()).total_seconds()
+    if wait > 0:
+        time.sleep(wait)
+    with transaction.atomic():
+        return _open_attempt(message, slot)
+
+
+def _open_attempt(message: Message, slot: dt.datetime | None) -> str:
+    """Inside the caller's transaction: the opt-out check, then ``queued`` → ``sending`` if still ours."""
+    # Checked again here, just before sending, whatever path queued the message.
+    if is_opted_out(message.to_number, message.from_number):
+        return _OPTED_OUT
+    return _STARTED if _take(message, slot) else _TAKEN
+
+
+def _take(message: Message, slot: dt.datetime | None) -> bool:
+    """Inside the caller's transaction: ``queued`` → ``sending`` (attempts + 1) unless another worker did."""
+    taken = Message.objects.filter(pk=message.pk, status__in=[st.QUEUED, st.SCHEDULED]).update(
+        status=st.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
+    )
+    if not taken:
+        return False
+    # Ours alone now (the conditional update above), so the new values are known without a query.
+    message.status, message.attempts = st.SENDING, message.attempts + 1
+    detail = f"attempt {message.attempts}" + (f" {SLOT_MARK}{slot.isoformat()}" if slot else "")
+    event = _event(message, st.SENDING, detail=detail)
+    if message.attempts == 1:
+        message.first_attempt_started = event.at  # saves looking it up for this attempt's request
+    _push(message)
+    return True
+
+
+# Decrypted account configurations, per process: (account id, encrypted credentials, options) -> (expiry, config).
+# The key holds the row's own values, so a changed account is never served from the cache.
+CONFIG_TTL = 10.0
+_configs: dict[tuple, tuple[float, AccountConfig]] = {}
+_configs_lock = threading.Lock()
+
+
+def account_config(account) -> AccountConfig:
+    """The account's adapter configuration, decrypted at most every ``CONFIG_TTL`` seconds per process."""
+    key = (account.pk, account.kind, account.credentials_encrypted, repr(sorted((account.options or {}).items())))
+    now = time.monotonic()
+    with _configs_lock:
+        cached = _configs.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+    config = account.config()
+    with _configs_lock:
+        if len(_configs) > 256:
+            _configs.clear()
+        _configs[key] = (now + CONFIG_TTL, config)
+    return config
 
 
 def _account_ready(message: Message) -> bool:
@@ -125,7 +239,7 @@ def _account_ready(message: Message) -> bool:
         problem = "provider account is inactive"
     else:
         try:
-            account.config()
+            account_config(account)
             registry.get_provider(account.kind)
         except (CredentialsUnreadable, ValueError, ImportError) as exc:
             problem = str(exc)
@@ -159,8 +273,8 @@ def _country_zone(country: str) -> str | None:
 # ---------------------------------------------------------------- state changes
 
 
-def _event(message: Message, status: str, provider_status: str = "", code: str = "", detail: str = "") -> None:
-    MessageEvent.objects.create(
+def _event(message: Message, status: str, provider_status: str = "", code: str = "", detail: str = "") -> MessageEvent:
+    return MessageEvent.objects.create(
         message=message, status=status, provider_status=provider_status[:40], provider_code=str(code)[:40],
         detail=detail[:1000],
     )
@@ -178,11 +292,18 @@ def _audience(conversation: Conversation) -> set[int]:
 
 
 def _push(message: Message) -> None:
+    """Keep the conversation's last status and tell its audience, after the commit."""
     if not message.conversation_id:
         return
     Conversation.objects.filter(pk=message.conversation_id, last_message_at__lte=message.created_at).update(
         last_status=message.status
     )
+    _push_event(message)
+
+
+def _push_event(message: Message) -> None:
+    if not message.conversation_id:
+        return
     bus.notify_users_on_commit(
         _audience(message.conversation), "message.status",
         {"conversation_id": message.conversation_id, "message_id": message.pk, "status": message.status},
@@ -201,73 +322,125 @@ def slot_of(event_detail: str) -> dt.datetime | None:
 def _mark_sending(message: Message, slot: dt.datetime | None = None) -> bool:
     """Claim the attempt and commit before any HTTP: False when another worker already took it."""
     with transaction.atomic():
-        taken = Message.objects.filter(pk=message.pk, status__in=[st.QUEUED, st.SCHEDULED]).update(
-            status=st.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
-        )
-        if not taken:
-            return False
-        # Ours alone now (the conditional update above), so the new values are known without a query.
-        message.status, message.attempts = st.SENDING, message.attempts + 1
-        detail = f"attempt {message.attempts}" + (f" {SLOT_MARK}{slot.isoformat()}" if slot else "")
-        _event(message, st.SENDING, detail=detail)
-        _push(message)
-    return True
+        return _take(message, slot)
 
 
 def _outbound(message: Message) -> OutboundSMS:
     return OutboundSMS(
         from_number=message.from_number, to_number=message.to_number, body=message.body,
         idempotency_key=str(message.idempotency_key), status_callback_url=message.provider_account.status_url,
-        client_reference=str(message.pk),
+        client_reference=str(message.pk), first_attempted_at=first_attempt_at(message),
     )
 
 
-def _hand_over(message: Message, org: OrganisationSettings) -> None:
+def first_attempt_at(message: Message) -> dt.datetime | None:
+    """When the message's first attempt began (its first ``sending`` history entry), the same on every attempt."""
+    known = getattr(message, "first_attempt_started", None)
+    if known is not None:
+        return known
+    if message.attempts < 1:
+        return None
+    return (
+        MessageEvent.objects.filter(message_id=message.pk, status=st.SENDING).order_by("at", "id")
+        .values_list("at", flat=True).first()
+    )
+
+
+def _hand_over(message: Message, org: OrganisationSettings, job=None) -> None:
     account = message.provider_account
     provider = registry.get_provider(account.kind)
     try:
-        result = provider.send(account.config(), _outbound(message), http_client())
+        result = provider.send(account_config(account), _outbound(message), http_client())
     except ProviderError as error:
-        _handle_error(message, error, org)
+        _handle_error(message, error, org, provider)
         return
     except Exception as exc:  # an adapter bug after the request may have left: never guess, never resend
         log.exception("provider %s raised an untranslated error for message %s", account.kind, message.pk)
         _mark_unknown(message, text=repr(exc)[:1000])
         return
-    _record_success(message, result, provider)
+    _record_success(message, result, provider, job)
 
 
-def _record_success(message: Message, result: SendResult, provider) -> None:
-    from textdesk.messaging.actions.status import apply_pending_reports
+def _record_success(message: Message, result: SendResult, provider, job=None) -> None:
+    """Record the provider's acceptance, its part ids, any reports that came first, and the job's end: one commit."""
+    from textdesk.jobs.queue import complete
+    from textdesk.messaging.actions.status import apply_pending_in_transaction
 
+    new_status = result.status if st.should_apply(st.SENDING, result.status) else st.SENDING
+    if new_status == st.SENDING and not getattr(provider, "reports_delivery", True):
+        new_status = st.SENT  # no delivery reports will come: handed over is as far as we will know
+    now = timezone.now()
+    values = {
+        "provider_message_id": result.provider_message_id,
+        "provider_status": (result.provider_status or result.status or "")[:40],
+        "status": new_status, "updated_at": now,
+    }
+    if result.segments:
+        values["segments"] = result.segments
+    if new_status == st.SENT:
+        values["sent_at"] = now
     with transaction.atomic():
-        current = Message.objects.select_for_update().get(pk=message.pk)
-        current.provider_message_id = result.provider_message_id
-        current.provider_status = (result.provider_status or result.status or "")[:40]
-        new_status = result.status if st.should_apply(current.status, result.status) else current.status
-        if new_status == st.SENDING and not getattr(provider, "reports_delivery", True):
-            new_status = st.SENT  # no delivery reports will come: handed over is as far as we will know
-        current.status = new_status
-        fields = ["provider_message_id", "provider_status", "status", "updated_at"]
-        if result.segments:
-            current.segments = result.segments
-            fields.append("segments")
-        if new_status == st.SENT and current.sent_at is None:
-            current.sent_at = timezone.now()
-            fields.append("sent_at")
-        current.save(update_fields=fields)
+        # The usual case in one statement: still ``sending`` without an id, as this attempt left it.
+        if Message.objects.filter(pk=message.pk, status=st.SENDING, provider_message_id__isnull=True).update(**values):
+            previous = st.SENDING
+            current = message
+            for name, value in values.items():
+                setattr(current, name, value)
+        else:
+            current = Message.objects.select_for_update().get(pk=message.pk)
+            previous = current.status
+            _record_on_changed(current, result, new_status, now)
+            new_status = current.status
         _event(current, new_status, provider_status=result.provider_status or result.status,
                detail=f"accepted as {result.provider_message_id}")
+        _record_parts(current, result, new_status)
         current.conversation = message.conversation
-        _push(current)
-    apply_pending_reports(current)
+        if new_status != previous:
+            _push(current)
+        else:
+            _push_event(current)
+        current = apply_pending_in_transaction(current)
+        if job is not None:
+            complete(job)
+    message.status = current.status
 
 
-def _handle_error(message: Message, error: ProviderError, org: OrganisationSettings) -> None:
+def _record_on_changed(current: Message, result: SendResult, new_status: str, now: dt.datetime) -> None:
+    """Record the acceptance on a message that changed while we were at the provider (precedence decides)."""
+    current.provider_message_id = result.provider_message_id
+    current.provider_status = (result.provider_status or result.status or "")[:40]
+    if st.should_apply(current.status, new_status):
+        current.status = new_status
+    fields = ["provider_message_id", "provider_status", "status", "updated_at"]
+    if result.segments:
+        current.segments = result.segments
+        fields.append("segments")
+    if current.status == st.SENT and current.sent_at is None:
+        current.sent_at = now
+        fields.append("sent_at")
+    current.save(update_fields=fields)
+
+
+def _record_parts(message: Message, result: SendResult, status: str) -> None:
+    """Map every part id of a message the provider tracks in parts, so that each part's report finds it."""
+    if len(result.part_ids) < 2:
+        return
+    MessagePart.objects.bulk_create([
+        MessagePart(message=message, provider_account_id=message.provider_account_id, provider_message_id=part_id,
+                    number=number, status=status)
+        for number, part_id in enumerate(result.part_ids, start=1)
+    ])
+
+
+def _handle_error(message: Message, error: ProviderError, org: OrganisationSettings, provider=None) -> None:
     if isinstance(error, RetryableProviderError):
         _retry_or_give_up(message, error, org)
     elif isinstance(error, OutcomeUnknownError):
-        _mark_unknown(message, code=error.code, text=error.text or str(error))
+        if getattr(provider, "supports_idempotency", False):
+            # The same idempotency key makes the next attempt the same message at the provider.
+            _retry_or_give_up(message, error, org)
+        else:
+            _mark_unknown(message, code=error.code, text=error.text or str(error))
     else:  # PermanentProviderError, or any other refusal
         _fail(message, error.reason or failures.UNKNOWN, permanent=True, code=error.code, text=error.text,
               opt_out=error.opt_out)
@@ -284,15 +457,30 @@ def _retry_or_give_up(message: Message, error: ProviderError, org: OrganisationS
     delay = error.retry_after if error.retry_after else backoff(message.attempts)
     next_try = now + dt.timedelta(seconds=delay)
     if next_try >= deadline:
+        if isinstance(error, OutcomeUnknownError) or _an_attempt_may_have_arrived(message):
+            # An earlier (or this) attempt may have reached the provider: giving up is not "failed".
+            _mark_unknown(message, code=error.code, text=error.text or str(error))
+            return
         _fail(message, failures.PROVIDER_UNAVAILABLE, permanent=False, code=error.code,
               text=error.text or str(error), detail="retry deadline reached")
         return
+    mark = f" {UNKNOWN_MARK}" if isinstance(error, OutcomeUnknownError) else ""
     with transaction.atomic():
         Message.objects.filter(pk=message.pk, status=st.SENDING).update(status=st.QUEUED, updated_at=now)
         message.status = st.QUEUED
-        _event(message, st.QUEUED, code=error.code, detail=f"retry after {delay:.1f}s: {error.reason} {error.text}".strip())
+        _event(message, st.QUEUED, code=error.code,
+               detail=f"retry after {delay:.1f}s: {error.reason} {error.text}".strip() + mark)
         _push(message)
     raise RetryLater(next_try, f"{error.reason} {error.code}".strip())
+
+
+# Kept in the history of a retry whose attempt may have reached the provider (an idempotent provider's
+# unknown outcome): if retries run out, the message is ``unknown``, never ``failed``.
+UNKNOWN_MARK = "[outcome unknown]"
+
+
+def _an_attempt_may_have_arrived(message: Message) -> bool:
+    return MessageEvent.objects.filter(message_id=message.pk, status=st.QUEUED, detail__contains=UNKNOWN_MARK).exists()
 
 
 def _notify_failure(message: Message) -> None:
@@ -360,20 +548,20 @@ def _mark_unknown(message: Message, code: str = "", text: str = "") -> None:
 # ---------------------------------------------------------------- crash recovery
 
 
-def _recover(message: Message) -> None:
+def _recover(message: Message, job=None) -> None:
     """The message was left ``sending`` by a worker that died mid-call: never a blind second send."""
+    if job is not None and _in_hand_elsewhere(message, job):
+        return  # a duplicate job while another worker, alive, holds the attempt: its job finishes it
     account = message.provider_account
     provider = registry.get_provider(account.kind)
     org = OrganisationSettings.current()
     if getattr(provider, "supports_idempotency", False):
-        with transaction.atomic():
-            Message.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
-            _event(message, st.SENDING, detail="resent with the same idempotency key after an interrupted attempt")
-        _hand_over(message, org)
+        _reopen(message, "resent with the same idempotency key after an interrupted attempt")
+        _hand_over(message, org, job)
         return
     if getattr(provider, "supports_lookup", False):
         try:
-            found = provider.lookup(account.config(), _outbound(message), http_client())
+            found = provider.lookup(account_config(account), _outbound(message), http_client())
         except RetryableProviderError as error:
             raise RetryLater(timezone.now() + dt.timedelta(seconds=backoff(message.attempts)),
                              f"lookup: {error}") from None
@@ -382,12 +570,29 @@ def _recover(message: Message) -> None:
             return
         if found is not None:
             _event(message, st.SENDING, detail="found at the provider after an interrupted attempt")
-            _record_success(message, found, provider)
+            _record_success(message, found, provider, job)
             return
         # The provider has no record of it: the interrupted attempt never reached it, so sending is safe.
-        with transaction.atomic():
-            Message.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
-            _event(message, st.SENDING, detail="not found at the provider after an interrupted attempt; sending")
-        _hand_over(message, org)
+        _reopen(message, "not found at the provider after an interrupted attempt; sending")
+        _hand_over(message, org, job)
         return
     _mark_unknown(message, text=_("Sending was interrupted; the provider cannot tell whether it went out."))
+
+
+def _reopen(message: Message, detail: str) -> None:
+    """A new attempt on a message still ``sending`` (attempts + 1), committed before the HTTP call."""
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
+        message.attempts += 1
+        _event(message, st.SENDING, detail=detail)
+
+
+def _in_hand_elsewhere(message: Message, job) -> bool:
+    """Another send job for this message is leased right now (its worker is alive and mid-attempt)."""
+    from textdesk.jobs.models import Job, JobState
+
+    return (
+        Job.objects.filter(kind=job.kind, state=JobState.PENDING, payload__message_id=message.pk,
+                           locked_until__gt=timezone.now())
+        .exclude(pk=job.pk).exists()
+    )

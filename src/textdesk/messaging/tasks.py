@@ -9,7 +9,7 @@ from textdesk.messaging import sending
 from textdesk.messaging.actions.inbound import route_pending
 from textdesk.messaging.actions.intake import sweep_concat_parts
 
-queue.handler("send_message")(sending.handle_send_job)
+queue.handler("send_message", prepare=sending.prepare_batch, lane=sending.lane_of)(sending.handle_send_job)
 worker.poller(route_pending)
 
 SWEEP_EVERY = 60.0  # seconds; parts wait minutes, so a sweep a minute is plenty

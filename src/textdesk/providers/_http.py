@@ -13,14 +13,17 @@ any other transport failure (read/write     OutcomeUnknownError         OUTCOME_
 timeout, reset, broken answer): the
 request may have been taken
 HTTP 429                                    RetryableProviderError      RATE_LIMITED (+ ``retry_after``)
-HTTP 504, adapters that pass                OutcomeUnknownError         OUTCOME_UNKNOWN
-``gateway_timeout_unknown=True``
-(the upstream may have taken it)
-HTTP 5xx (504 too, otherwise)               RetryableProviderError      PROVIDER_UNAVAILABLE (+ ``retry_after``)
+HTTP 504 (a gateway in front of the        OutcomeUnknownError         OUTCOME_UNKNOWN
+provider gave up waiting: the provider
+may have taken it)
+any other HTTP 5xx                          RetryableProviderError      PROVIDER_UNAVAILABLE (+ ``retry_after``)
 HTTP 401 / 403                              PermanentProviderError      PROVIDER_AUTH_FAILED
 2xx whose body is not a JSON object         OutcomeUnknownError         OUTCOME_UNKNOWN
 (:func:`answer_object`)
 ==========================================  ==========================  ===================================
+
+The worker resends after an ``OutcomeUnknownError`` only when the adapter ``supports_idempotency`` (the same
+idempotency key makes the resend the same message); otherwise the message is marked ``unknown``.
 
 ``retry_after`` is the ``Retry-After`` header in seconds (a number, or an HTTP date turned into seconds from
 now; never negative), or None when absent or unreadable (the worker then uses its own back-off).
@@ -108,15 +111,14 @@ def _detail(exc: Exception) -> str:
 # ---------------------------------------------------------------- the answer
 
 
-def raise_for_busy(response: httpx.Response, code: str = "", text: str = "", *,
-                   gateway_timeout_unknown: bool = False) -> None:
+def raise_for_busy(response: httpx.Response, code: str = "", text: str = "") -> None:
     """429 and 5xx: the provider cannot take the request now (see the table above)."""
     status = response.status_code
     code = code or str(status)
     text = text or response.reason_phrase
     if status == 429:
         raise RetryableProviderError(failures.RATE_LIMITED, code, text, retry_after=retry_after(response))
-    if status == 504 and gateway_timeout_unknown:
+    if status == 504:
         raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code, text)
     if status >= 500:
         raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, code, text, retry_after=retry_after(response))

@@ -129,7 +129,8 @@ class OutboundSMS:
     idempotency_key: str  # stable across retries of one message
     status_callback_url: str = ""
     client_reference: str = ""  # our message id, echoed back by providers that support it
-    # When the first attempt to send this message was made (None: this is the first). Providers whose
+    # When the first attempt to send this message was made, the same on every attempt (None: not known; the
+    # adapter takes the present moment). Providers whose
     # idempotency is tied to that moment (ACS ``repeatabilityFirstSent``) need it to recognise a resend.
     first_attempted_at: dt.datetime | None = None
 

@@ -190,7 +190,7 @@ class PlivoProvider:
         # Plivo's send errors carry only text (``{"api_id", "error"}``); the HTTP status is the code.
         text = str(answer.get("error") or response.text[:200])
         code = str(response.status_code)
-        _http.raise_for_busy(response, code, text, gateway_timeout_unknown=True)
+        _http.raise_for_busy(response, code, text)
         _http.raise_for_auth(response, code, text)
         if response.status_code == 404:  # no such account (wrong Auth ID)
             raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED, code, text)

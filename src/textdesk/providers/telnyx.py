@@ -160,7 +160,7 @@ class TelnyxProvider:
                               status=STATUS_MAP.get(provider_status) or status.QUEUED,
                               provider_status=provider_status, segments=_webhooks.to_int(data.get("parts")))
         code, text = _first_error(_http.json_dict(response).get("errors"))
-        _http.raise_for_busy(response, code, text, gateway_timeout_unknown=True)
+        _http.raise_for_busy(response, code, text)
         if code in ERROR_MAP:
             raise ERROR_MAP[code].error(code, text)
         _http.raise_for_auth(response, code, text)

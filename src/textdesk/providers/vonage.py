@@ -287,7 +287,7 @@ class VonageProvider:
             form["status-report-req"] = "True"
         response = _http.send_request(client, "POST", account.base_url(SMS_API_BASE) + "/sms/json", data=form,
                                       timeout=_http.timeout_for(account.options))
-        _http.raise_for_busy(response, gateway_timeout_unknown=True)
+        _http.raise_for_busy(response)
         _http.raise_for_auth(response)
         if response.status_code != 200:
             raise PermanentProviderError(failures.UNKNOWN, str(response.status_code), response.text[:200])
@@ -338,7 +338,7 @@ class VonageProvider:
         problem = _http.json_dict(response)
         code = _messages_error_code(problem)
         text = str(problem.get("detail") or problem.get("title") or "")
-        _http.raise_for_busy(response, code, text, gateway_timeout_unknown=True)
+        _http.raise_for_busy(response, code, text)
         if code in MESSAGES_ERROR_MAP:
             raise MESSAGES_ERROR_MAP[code].error(code, text)
         _http.raise_for_auth(response, code, text)

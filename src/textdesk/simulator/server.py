@@ -42,6 +42,10 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MAX_BODY_CHARS = 1600
 
 
+# A rule answering 504 plays a gateway that timed out waiting for the provider *after* the provider took the
+# message: the message is carried (and reported) but the answer is the 504.
+GATEWAY_TIMEOUT = 504
+
 def _json_error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
 
@@ -143,7 +147,7 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
         http_status, error_code = await apply_rule_answer(rule)
         if error_code is not None:
             return twilio_error(int(error_code), http_status, **context)
-        if http_status is not None:
+        if http_status is not None and int(http_status) != GATEWAY_TIMEOUT:
             fallback_code = 20500 if http_status >= 500 else 20429 if http_status == 429 else 20001
             return twilio_error(fallback_code, int(http_status), **context)
         message = state.record_message(
@@ -153,6 +157,8 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
         )
         answer = twilio_message_json(message)
         carrier.spawn(carrier.run_status_callbacks(message, number, rule))
+        if http_status is not None:  # 504: the message was taken, but the answer is a gateway timeout
+            return twilio_error(20500, GATEWAY_TIMEOUT, **context)
         return JSONResponse(answer, status_code=201)
 
     async def twilio_fetch_message(request: Request) -> Response:
@@ -205,7 +211,7 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             meaning = error_meaning(error_code)
             return generic_refusal(http_status or 200, meaning.reason if meaning else "Unknown",
                                    f"simulated error {error_code}", meaning.permanent if meaning else True)
-        if http_status is not None:
+        if http_status is not None and int(http_status) != GATEWAY_TIMEOUT:
             return generic_refusal(int(http_status), "ProviderUnavailable", "simulated failure", False)
         with state.lock:  # the same id may have arrived again while this request waited
             existing = state.idempotency.get((api_key, our_id))
@@ -218,6 +224,8 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             )
             state.idempotency[(api_key, our_id)] = message["sid"]
         carrier.spawn(carrier.run_status_callbacks(message, number, rule))
+        if http_status is not None:  # 504: the message was taken, but the answer is a gateway timeout
+            return generic_refusal(GATEWAY_TIMEOUT, "ProviderUnavailable", "gateway timeout", False)
         return JSONResponse({"accepted": True, "id": message["sid"]})
 
     # -------------------------------------------------------------- admin API

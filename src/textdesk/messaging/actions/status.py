@@ -1,6 +1,13 @@
-"""Apply delivery reports to outbound messages: forward only, every change kept as history."""
+"""Apply delivery reports to outbound messages: forward only, every change kept as history.
+
+A message sent in separately reported parts (``MessagePart``) takes the combined status of its parts
+(``domain.status.combine_parts``): delivered only when every part is, failed as soon as one part fails.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import datetime as dt
 
 from django.db import transaction
 from django.utils import timezone
@@ -9,45 +16,77 @@ from textdesk.domain import failures
 from textdesk.domain import status as st
 from textdesk.live import bus
 from textdesk.messaging.models import (
-    ConsentAction, Message, MessageEvent, ProviderAccount, UnmatchedStatusUpdate,
+    ConsentAction, Message, MessageEvent, MessagePart, ProviderAccount, UnmatchedStatusUpdate,
 )
 from textdesk.providers.base import StatusReport
 
+_DATETIME_FIELDS = ("occurred_at",)
+
 
 def _report_to_json(report: StatusReport) -> dict:
-    return {
-        "provider_message_id": report.provider_message_id, "provider_status": report.provider_status,
-        "status": report.status, "error_code": report.error_code, "error_text": report.error_text,
-        "failure_reason": report.failure_reason, "permanent": report.permanent, "opt_out": report.opt_out,
-    }
+    """The whole report as JSON (datetimes as ISO 8601), so a buffered report loses nothing."""
+    data = dataclasses.asdict(report)
+    for name in _DATETIME_FIELDS:
+        if isinstance(data[name], dt.datetime):
+            data[name] = data[name].isoformat()
+    return data
 
 
 def _report_from_json(data: dict) -> StatusReport:
-    return StatusReport(**data)
+    known = {f.name for f in dataclasses.fields(StatusReport)}
+    values = {k: v for k, v in data.items() if k in known}
+    for name in _DATETIME_FIELDS:
+        if isinstance(values.get(name), str):
+            values[name] = dt.datetime.fromisoformat(values[name])
+    return StatusReport(**values)
+
+
+def _find(account: ProviderAccount, provider_message_id: str) -> tuple[Message | None, MessagePart | None]:
+    """The message a report is about (locked), and the part when the message is tracked in parts."""
+    message = (
+        Message.objects.select_for_update()
+        .filter(provider_account=account, provider_message_id=provider_message_id)
+        .first()
+    )
+    if message is not None and message.segments < 2:
+        return message, None
+    part = (
+        MessagePart.objects.select_for_update()
+        .filter(provider_account=account, provider_message_id=provider_message_id)
+        .first()
+    )
+    if part is not None and message is None:
+        message = Message.objects.select_for_update().get(pk=part.message_id)
+    return message, part
 
 
 @transaction.atomic
 def apply_status_report(account: ProviderAccount, report: StatusReport) -> Message | None:
     """Apply one report. Returns the message, or None when it is not known yet (kept for later)."""
-    message = (
-        Message.objects.select_for_update()
-        .filter(provider_account=account, provider_message_id=report.provider_message_id)
-        .first()
-    )
+    message, part = _find(account, report.provider_message_id)
     if message is None:
         UnmatchedStatusUpdate.objects.create(
             provider_account=account, provider_message_id=report.provider_message_id, payload=_report_to_json(report)
         )
         return None
-    _apply(message, report)
+    _apply(message, report, part)
     return message
 
 
-def _apply(message: Message, report: StatusReport) -> None:
-    applies = st.should_apply(message.status, report.status)
+def _apply(message: Message, report: StatusReport, part: MessagePart | None = None) -> None:
+    new_status = report.status
+    note = ""
+    if part is not None:
+        note = f"part {part.number}"
+        if st.should_apply(part.status, report.status):
+            part.status = report.status
+            part.provider_status = report.provider_status[:40]
+            part.save(update_fields=["status", "provider_status"])
+        new_status = st.combine_parts(list(MessagePart.objects.filter(message=message).values_list("status", flat=True)))
+    applies = st.should_apply(message.status, new_status)
     MessageEvent.objects.create(
         message=message, status=report.status or message.status, provider_status=report.provider_status[:40],
-        provider_code=str(report.error_code)[:40], detail=report.error_text[:1000], applied=applies,
+        provider_code=str(report.error_code)[:40], detail=": ".join(filter(None, [note, report.error_text]))[:1000], applied=applies,
     )
     if report.opt_out:
         from textdesk.messaging.actions.consent import record_consent
@@ -57,19 +96,19 @@ def _apply(message: Message, report: StatusReport) -> None:
     if not applies:
         return
     now = timezone.now()
-    message.status = report.status
+    message.status = new_status
     message.provider_status = report.provider_status[:40]
     fields = ["status", "provider_status", "updated_at"]
-    if report.status in (st.UNDELIVERED, st.FAILED):
+    if new_status in (st.UNDELIVERED, st.FAILED):
         message.failure_reason = report.failure_reason or failures.UNKNOWN
         message.failure_permanent = report.permanent
         message.provider_error_code = str(report.error_code)[:40]
         message.provider_error_text = report.error_text[:1000]
         fields += ["failure_reason", "failure_permanent", "provider_error_code", "provider_error_text"]
-    if report.status == st.SENT and message.sent_at is None:
+    if new_status == st.SENT and message.sent_at is None:
         message.sent_at = now
         fields.append("sent_at")
-    if report.status == st.DELIVERED:
+    if new_status == st.DELIVERED:
         message.delivered_at = now
         fields.append("delivered_at")
     message.save(update_fields=fields)
@@ -94,14 +133,30 @@ def _push_status(message: Message) -> None:
 @transaction.atomic
 def apply_pending_reports(message: Message) -> None:
     """Apply reports that arrived before ``message`` got its provider id (call after recording the id)."""
+    apply_pending_in_transaction(message)
+
+
+def apply_pending_in_transaction(message: Message) -> Message:
+    """:func:`apply_pending_reports` inside the caller's transaction (the worker's, recording the id).
+
+    Returns the message as it now stands (``message`` itself when no report was waiting)."""
+    ids = [message.provider_message_id]
+    parts = {}
+    if message.segments > 1:
+        parts = {p.provider_message_id: p for p in MessagePart.objects.select_for_update().filter(message=message)}
+        ids += [pid for pid in parts if pid != message.provider_message_id]
     pending = list(
         UnmatchedStatusUpdate.objects.select_for_update().filter(
-            provider_account_id=message.provider_account_id, provider_message_id=message.provider_message_id
+            provider_account_id=message.provider_account_id, provider_message_id__in=ids
         ).order_by("received_at", "id")
     )
     if not pending:
-        return
+        return message
+    conversation = message.conversation if message.conversation_id else None
     message = Message.objects.select_for_update().get(pk=message.pk)
+    if conversation is not None:
+        message.conversation = conversation
     for row in pending:
-        _apply(message, _report_from_json(row.payload))
+        _apply(message, _report_from_json(row.payload), parts.get(row.provider_message_id))
     UnmatchedStatusUpdate.objects.filter(pk__in=[r.pk for r in pending]).delete()
+    return message

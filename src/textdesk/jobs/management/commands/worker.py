@@ -9,13 +9,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--name", default=None, help="worker name shown in job locks (default host:pid)")
+        parser.add_argument(
+            "--threads", type=int, default=1,
+            help="threads sending in parallel, e.g. to different sender numbers (each has its own database "
+                 "connection; on SQLite writes still take turns)",
+        )
 
-    def handle(self, *args, name, **options):
+    def handle(self, *args, name, threads, **options):
         import signal
 
         from textdesk.jobs.worker import Worker
 
-        worker = Worker(name=name)
+        worker = Worker(name=name, threads=threads)
         signal.signal(signal.SIGTERM, lambda *_: worker.stop())
         try:
             worker.run_forever()
