@@ -109,7 +109,35 @@ def seed_demo(simulator_url: str = "http://127.0.0.1:8025") -> DemoLogins:
     SenderNumber.objects.get_or_create(
         e164="+5511955550003", defaults=dict(name="Brazil Desk line", provider_account=provider, owner_team=team_br)
     )
+    _demo_templates(seller)
     from textdesk.sequences.demo import seed_sequences_demo
 
     seed_sequences_demo()
     return DemoLogins(users=[(u[0], DEMO_PASSWORD, u[3]) for u in DEMO_USERS])
+
+
+DEMO_TEMPLATES = [
+    # name, category, language, body, placeholder options
+    ("Quote follow-up", "contact", "en",
+     "Hi {{ContactFirstName}}, this is {{UserFirstName}}. The quote for {{AccountName}} is ready. "
+     "Shall I send it over today?", [{"name": "ContactFirstName", "display_name": "First name", "default": "there"}]),
+    ("Olá", "contact", "pt-br", "Olá {{ContactFirstName}}, aqui é {{UserFirstName}}. Podemos conversar hoje?",
+     [{"name": "ContactFirstName", "display_name": "", "default": "tudo bem"}]),
+    ("Renewal reminder", "opportunity", "en",
+     "Hello from {{UserFullName}}: a quick reminder about {{OpportunityName}}. Does this week still work?", []),
+    ("Thanks for asking", "lead", "en",
+     "Thanks for your interest, {{LeadFirstName}}! When is a good time to call you?",
+     [{"name": "LeadFirstName", "display_name": "", "default": "there"}]),
+    ("Account check-in", "account", "en", "Hello {{AccountName}} team, {{UserFirstName}} here. Any news?", []),
+]
+
+
+def _demo_templates(owner: User) -> None:
+    """A few text message templates for the demo seller (one per category, one in Portuguese)."""
+    from textdesk.messaging.models import MessageTemplate
+
+    for name, category, language, body, placeholders in DEMO_TEMPLATES:
+        MessageTemplate.objects.get_or_create(
+            owner=owner, name=name,
+            defaults=dict(category=category, language=language, body=body, placeholders=placeholders),
+        )

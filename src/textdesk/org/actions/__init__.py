@@ -1,0 +1,1 @@
+"""State changes of people and their preferences."""

@@ -1,0 +1,129 @@
+"""Server-sent events: ``GET /live/events`` streams the signed-in user's live events.
+
+Plain ASGI (no Django request stack) because the connection stays open for hours.
+The Django session cookie identifies the user (looked up in a thread, since the
+session store and the ORM are synchronous). Events come from the user's channel
+on :mod:`textdesk.live.bus`; a comment line every ``KEEPALIVE_SECONDS`` keeps
+proxies from closing an idle stream. The stream ends when the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from http.cookies import SimpleCookie
+
+from textdesk.live import bus
+
+KEEPALIVE_SECONDS = 15.0
+_POLL_SECONDS = 0.5
+
+
+def _cookie(scope, name: str) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"cookie":
+            jar = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header is just "not signed in"
+                return None
+            if name in jar:
+                return jar[name].value
+    return None
+
+
+def user_id_for_session(session_key: str | None) -> int | None:
+    """The active user of a Django session, or None (checks the session's auth hash like Django does)."""
+    if not session_key:
+        return None
+    from types import SimpleNamespace
+
+    from django.contrib.auth import get_user
+    from django.db import close_old_connections, connection
+    from django.utils.module_loading import import_string
+    from django.conf import settings
+
+    close_old_connections()
+    try:
+        store = import_string(settings.SESSION_ENGINE + ".SessionStore")(session_key)
+        user = get_user(SimpleNamespace(session=store))
+        if not user.is_authenticated or not user.is_active:
+            return None
+        return user.pk
+    finally:
+        connection.close()
+
+
+async def _respond(send, status: int, text: str) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+def format_event(data: dict) -> bytes:
+    name = str(data.get("event") or "message").replace("\n", " ")
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def sse_app(scope, receive, send) -> None:
+    if scope["type"] != "http":
+        return
+    if scope.get("method") not in ("GET", "HEAD"):
+        await _respond(send, 405, "Method not allowed")
+        return
+    from django.conf import settings
+
+    user_id = await asyncio.to_thread(user_id_for_session, _cookie(scope, settings.SESSION_COOKIE_NAME))
+    if user_id is None:
+        await _respond(send, 403, "Sign in first")
+        return
+
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue = asyncio.Queue()
+    stop = threading.Event()
+    subscription = bus.get_bus().subscribe([bus.user_channel(user_id)])
+
+    def pump() -> None:
+        # The bus is synchronous: one reader thread per stream hands events to the event loop.
+        try:
+            while not stop.is_set():
+                item = subscription.get(_POLL_SECONDS)
+                if item is not None:
+                    loop.call_soon_threadsafe(events.put_nowait, item[1])
+        finally:
+            subscription.close()
+
+    reader = threading.Thread(target=pump, name=f"sse-user-{user_id}", daemon=True)
+    reader.start()
+
+    async def wait_disconnect() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    disconnected = asyncio.create_task(wait_disconnect())
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache, no-store"),
+            (b"x-accel-buffering", b"no"),
+        ]})
+        await send({"type": "http.response.body", "body": b"retry: 3000\n: connected\n\n", "more_body": True})
+        while not disconnected.done():
+            getter = asyncio.ensure_future(events.get())
+            done, _pending = await asyncio.wait({getter, disconnected}, timeout=KEEPALIVE_SECONDS,
+                                                return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                await send({"type": "http.response.body", "body": format_event(getter.result()), "more_body": True})
+                continue
+            getter.cancel()
+            if disconnected.done():
+                break
+            await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+    except OSError:
+        pass  # the client went away while we were writing
+    finally:
+        stop.set()
+        disconnected.cancel()

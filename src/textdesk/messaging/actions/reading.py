@@ -1,0 +1,42 @@
+"""What a user has seen: notifications marked read, conversations' unread counters cleared."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from textdesk.live import bus
+from textdesk.messaging.models import Conversation, Notification
+
+
+def unread_notifications(user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def _push_unread(user) -> None:
+    # Other open tabs of the same user update their bell too.
+    bus.notify_users_on_commit([user.pk], "notification.new", {"unread": unread_notifications(user)})
+
+
+@transaction.atomic
+def mark_notification_read(user, notification: Notification) -> Notification:
+    """Mark one of the user's notifications read (and the conversation it points to)."""
+    if notification.user_id != user.pk:
+        raise PermissionError("not your notification")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+        _push_unread(user)
+    return notification
+
+
+@transaction.atomic
+def mark_conversation_read(user, conversation: Conversation) -> None:
+    """The user opened the conversation: its unread counter and their notifications about it are cleared."""
+    changed = Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(unread_count=0)
+    cleared = Notification.objects.filter(
+        user=user, conversation=conversation, read_at__isnull=True
+    ).update(read_at=timezone.now())
+    if changed or cleared:
+        conversation.unread_count = 0
+        _push_unread(user)

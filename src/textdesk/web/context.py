@@ -1,0 +1,15 @@
+"""Values every page's top bar needs."""
+
+from __future__ import annotations
+
+
+def topbar(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    from textdesk.messaging.actions.reading import unread_notifications
+
+    return {
+        "unread_notifications": unread_notifications(user),
+        "is_seller": user.has_perm("org.send_messages") or user.has_perm("org.receive_inbound_messages"),
+    }

@@ -1,0 +1,294 @@
+/* TextDesk web app: live events, the conversation pane, keyboard, the segment counter. Uses htmx. */
+(function () {
+  "use strict";
+
+  // ---- SMS segments (GSM 03.38 basic + extension tables; otherwise UCS-2) ----
+  var GSM_BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var GSM_EXTENDED = "^{}\\[~]|€\f";
+
+  // Mirrors textdesk.domain.segments: parts are cut greedily and never split an extension
+  // character (two septets) or a surrogate pair, so a part may end one unit short.
+  function countSegments(text) {
+    var chars = Array.from(text), forcing = [];
+    chars.forEach(function (c) {
+      if (GSM_BASIC.indexOf(c) < 0 && GSM_EXTENDED.indexOf(c) < 0 && forcing.indexOf(c) < 0) forcing.push(c);
+    });
+    var ucs2 = forcing.length > 0;
+    var single = ucs2 ? 70 : 160, multi = ucs2 ? 67 : 153;
+    var costs = chars.map(function (c) {
+      return ucs2 ? (c.codePointAt(0) > 0xFFFF ? 2 : 1) : (GSM_EXTENDED.indexOf(c) >= 0 ? 2 : 1);
+    });
+    var units = costs.reduce(function (a, b) { return a + b; }, 0);
+    var segments = 0;
+    if (units > 0 && units <= single) segments = 1;
+    else if (units > single) {
+      var used = 0; segments = 1;
+      costs.forEach(function (cost) { if (used + cost > multi) { segments += 1; used = 0; } used += cost; });
+    }
+    return { encoding: ucs2 ? "UCS-2" : "GSM-7", units: units, chars: chars.length, segments: segments,
+             offending: forcing.length ? forcing[0] : null, forcing: forcing };
+  }
+  window.TextDeskSegments = countSegments;
+
+  function updateCounter(textarea) {
+    var box = textarea.closest("form");
+    if (!box) return;
+    var counter = box.querySelector("[data-counter]");
+    var warn = box.querySelector("[data-ucs2]");
+    var r = countSegments(textarea.value);
+    if (counter) {
+      counter.textContent = document.body.dataset.i18nCount.replace("%c", r.chars).replace("%s", r.segments);
+      counter.dataset.segments = r.segments;
+      counter.dataset.encoding = r.encoding;
+    }
+    if (warn) {
+      if (r.offending) {
+        var named = r.forcing.slice(0, 3).map(function (c) {
+          return c + " (U+" + c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0") + ")";
+        }).join(", ");
+        warn.textContent = document.body.dataset.i18nUcs2.replace("%s", named);
+        warn.hidden = false;
+      } else { warn.hidden = true; warn.textContent = ""; }
+    }
+  }
+
+  // ---- the pane ----
+  var pane = function () { return document.getElementById("pane"); };
+  var lastFocus = null;
+
+  function openPane(url) {
+    lastFocus = document.activeElement;
+    htmx.ajax("GET", url, { target: "#pane", swap: "innerHTML" });
+  }
+
+  function closePane() {
+    var p = pane();
+    if (!p || p.hidden) return;
+    p.hidden = true;
+    p.innerHTML = "";
+    document.body.classList.remove("pane-open");
+    if (lastFocus && document.contains(lastFocus)) lastFocus.focus();
+  }
+
+  function scrollHistory() {
+    var h = document.getElementById("history");
+    if (h) h.scrollTop = h.scrollHeight;
+  }
+
+  function refreshHistory() {
+    var h = document.getElementById("history");
+    if (h && h.dataset.historyUrl) htmx.ajax("GET", h.dataset.historyUrl, { target: "#history", swap: "innerHTML" });
+  }
+
+  function paneConversationId() {
+    var inner = document.querySelector("#pane [data-pane]");
+    return inner ? inner.dataset.conversationId : null;
+  }
+
+  // Another conversation changed: re-render the open pane (its list of conversations and unread
+  // badges) unless the seller is writing, so a draft is never lost.
+  function refreshIdlePane() {
+    var inner = document.querySelector("#pane [data-pane]");
+    if (!inner || !inner.dataset.paneUrl) return;
+    var body = inner.querySelector("[data-body]");
+    if (body && (body.value || document.activeElement === body)) return;
+    backgroundRefresh = true;
+    htmx.ajax("GET", inner.dataset.paneUrl, { target: "#pane", swap: "innerHTML" });
+  }
+  var backgroundRefresh = false;
+
+  var gridTimer = null;
+  function refreshGrid() {
+    var grid = document.getElementById("grid");
+    if (!grid) return;
+    clearTimeout(gridTimer);
+    gridTimer = setTimeout(function () {
+      htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#grid", swap: "innerHTML" });
+    }, 150);
+  }
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var target = e.detail.target;
+    if (target && target.id === "pane") {
+      target.hidden = false;
+      document.body.classList.add("pane-open");
+      scrollHistory();
+      var body = target.querySelector("[data-body]");
+      if (body) updateCounter(body);
+      var title = target.querySelector("h2");
+      var active = document.activeElement;
+      var source = e.detail.requestConfig && e.detail.requestConfig.elt;
+      if (backgroundRefresh) {
+        backgroundRefresh = false;  // a live update: leave the focus where the seller is
+      } else if (source && source.matches && source.matches("[data-composer]") && body && !body.disabled) {
+        body.focus();  // after sending (or a refusal), keep the seller in the composer
+      } else if (!target.contains(active) && title) { title.tabIndex = -1; title.focus({ preventScroll: true }); }
+    }
+    if (target && target.id === "history") scrollHistory();
+    if (target && target.classList.contains("move-results")) {
+      var s = target.closest(".move-box").querySelector("[data-move-search]");
+      if (s) s.setAttribute("aria-expanded", target.children.length ? "true" : "false");
+    }
+  });
+
+  // Refusals (422, 400, 403) carry a message to show in place, not an error page.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var status = e.detail.xhr.status;
+    if (status === 422 || status === 400 || status === 403 || status === 503) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+
+  // ---- keyboard and clicks ----
+  document.addEventListener("dblclick", function (e) {
+    var row = e.target.closest("tr[data-open]");
+    if (row && !e.target.closest("input, a, button")) { e.preventDefault(); openPane(row.dataset.open); }
+  });
+
+  document.addEventListener("keydown", function (e) {
+    var row = e.target.closest && e.target.closest("tr[data-open]");
+    if (row && e.target === row) {
+      if (e.key === "Enter") { e.preventDefault(); openPane(row.dataset.open); return; }
+      if (e.key === "ArrowDown" && row.nextElementSibling) { e.preventDefault(); row.nextElementSibling.focus(); return; }
+      if (e.key === "ArrowUp" && row.previousElementSibling) { e.preventDefault(); row.previousElementSibling.focus(); return; }
+    }
+    if (e.key === "Escape") {
+      var open = document.querySelector("details.menu[open]");
+      if (open) { open.removeAttribute("open"); open.querySelector("summary").focus(); return; }
+      closePane();
+      return;
+    }
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target.matches("[data-composer] [data-body]")) {
+      e.preventDefault();
+      var form = e.target.closest("form");
+      if (!form.querySelector("button[type=submit]").disabled) htmx.trigger(form, "submit");
+    }
+  });
+
+  document.addEventListener("click", function (e) {
+    if (e.target.closest("[data-close-pane]")) { closePane(); return; }
+    var note = e.target.closest("[data-open-pane]");
+    if (note) { var d = note.closest("details"); if (d) d.removeAttribute("open"); lastFocus = document.querySelector("#bell summary"); }
+    var moveOpen = e.target.closest("[data-move-open]");
+    if (moveOpen) {
+      var box = moveOpen.parentElement.querySelector(".move-box");
+      box.hidden = !box.hidden;
+      if (!box.hidden) box.querySelector("input[type=search]").focus();
+    }
+    var option = e.target.closest("[data-target-key]");
+    if (option) {
+      var form = option.closest("form");
+      var err = form.querySelector(".move-error");
+      if (!form.querySelector("input[name=conversation]:checked")) {
+        var only = form.querySelectorAll("input[name=conversation]");
+        if (only.length === 1) only[0].checked = true;
+        else { err.textContent = form.dataset.selectFirst || "Select at least one conversation."; return; }
+      }
+      form.querySelector("input[name=target]").value = option.dataset.targetKey;
+      htmx.trigger(form, "submit");
+    }
+    var insert = e.target.closest("[data-insert-placeholder]");
+    if (insert) {
+      var ta = document.querySelector("[data-template-body]");
+      var name = document.querySelector("[data-placeholder-select]").value;
+      if (ta && name) {
+        var token = "{{" + name + "}}";
+        var start = ta.selectionStart, end = ta.selectionEnd;
+        ta.value = ta.value.slice(0, start) + token + ta.value.slice(end);
+        ta.focus();
+        ta.selectionStart = ta.selectionEnd = start + token.length;
+        ta.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+    }
+  });
+
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.dataset && e.target.dataset.confirm;
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  });
+
+  document.addEventListener("input", function (e) {
+    if (e.target.matches("[data-body]")) updateCounter(e.target);
+    if (e.target.matches("[data-template-body]")) syncPlaceholderRows(e.target);
+  });
+
+  document.addEventListener("change", function (e) {
+    if (e.target.matches("[data-template-select]")) {
+      var url = e.target.value;
+      if (!url) return;
+      fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          var ta = e.target.closest("form").querySelector("[data-body]");
+          ta.value = data.body;
+          updateCounter(ta);
+          ta.focus();
+        });
+    }
+    if (e.target.matches("[data-related]")) openPane(e.target.value);
+  });
+
+  // Template form: one options row per placeholder used in the body.
+  function syncPlaceholderRows(ta) {
+    var table = document.querySelector("[data-placeholder-rows] tbody");
+    var tpl = document.querySelector("template[data-placeholder-row]");
+    if (!table || !tpl) return;
+    var used = [], re = /\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}/g, m;
+    while ((m = re.exec(ta.value))) if (used.indexOf(m[1]) < 0) used.push(m[1]);
+    used.forEach(function (name) {
+      if (table.querySelector('tr[data-ph="' + name + '"]')) return;
+      var row = tpl.content.firstElementChild.cloneNode(true);
+      row.dataset.ph = name;
+      row.querySelector("span").textContent = name;
+      row.querySelector("input[name=ph_name]").value = name;
+      table.appendChild(row);
+    });
+    Array.prototype.forEach.call(table.querySelectorAll("tr[data-ph]"), function (row) {
+      row.hidden = used.indexOf(row.dataset.ph) < 0;
+    });
+  }
+
+  // ---- live events (server-sent) ----
+  function connectLive() {
+    var url = document.body.dataset.live;
+    if (!url || !window.EventSource) return;
+    var source = new EventSource(url);
+    function on(name, fn) {
+      source.addEventListener(name, function (ev) { var data = {}; try { data = JSON.parse(ev.data); } catch (_) {} fn(data); });
+    }
+    function onUnread(d) {
+      var badge = document.getElementById("bell-count");
+      if (badge && typeof d.unread === "number") {
+        badge.textContent = d.unread;
+        badge.dataset.count = d.unread;
+        badge.hidden = d.unread === 0;
+      }
+      var bell = document.getElementById("bell");
+      if (bell && bell.open) htmx.trigger(document.body, "td-notifications");
+    }
+    on("notification.new", onUnread);
+    on("notification.read", onUnread);
+    on("message.new", function (d) {
+      if (String(d.conversation_id) === paneConversationId()) refreshHistory();
+      else refreshIdlePane();
+      refreshGrid();
+    });
+    on("message.status", function (d) {
+      if (String(d.conversation_id) === paneConversationId()) refreshHistory();
+      refreshGrid();
+    });
+    on("conversation.moved", function () {
+      refreshIdlePane();
+      refreshGrid();
+    });
+    source.addEventListener("open", function () { document.body.dataset.liveState = "open"; });
+    source.addEventListener("error", function () { document.body.dataset.liveState = "reconnecting"; });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    connectLive();
+    Array.prototype.forEach.call(document.querySelectorAll("[data-body]"), updateCounter);
+  });
+})();

@@ -1,0 +1,132 @@
+"""The conversation pane: opened from the grid, a record, a notification; history, send, templates, move."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from textdesk.domain import templating
+from textdesk.messaging.actions.move import MoveRefused, move_conversations
+from textdesk.messaging.actions.reading import mark_conversation_read
+from textdesk.messaging.models import MessageTemplate
+from textdesk.messaging.template_context import record_context
+from textdesk.messaging.visibility import visible_conversations
+from textdesk.web import records
+from textdesk.web.pane import message_views, pane_state
+
+
+def record_url(record, **params) -> str:
+    url = reverse("record_detail", args=[record.record_type, record.pk])
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def render_pane(request, record, *, to=None, sender_id=None, conversation_id=None, error=None, status=200,
+                body=""):
+    state = pane_state(request.user, record, to=to, sender_id=sender_id, conversation_id=conversation_id)
+    if state.conversation is not None and state.conversation.unread_count and state.can_receive:
+        mark_conversation_read(request.user, state.conversation)
+    return render(request, "web/partials/pane.html", {"pane": state, "error": error, "body": body}, status=status)
+
+
+@login_required
+def record_pane(request, record_type: str, pk: int):
+    record = records.get_record(request.user, record_type, pk)
+    params = dict(to=request.GET.get("to"), sender_id=request.GET.get("from"), conversation_id=request.GET.get("c"))
+    if not request.htmx:
+        return redirect(record_url(record, pane=1, to=params["to"], c=params["conversation_id"]))
+    return render_pane(request, record, **params)
+
+
+@login_required
+def conversation_pane(request, conversation_id: int):
+    conversation = get_object_or_404(visible_conversations(request.user), pk=conversation_id)
+    record = conversation.record
+    if not request.htmx:
+        return redirect("conversation", conversation_id=conversation.pk)
+    return render_pane(request, record, conversation_id=conversation.pk)
+
+
+@login_required
+def conversation_history(request, conversation_id: int):
+    """The message list alone, refreshed live when the pane hears about a new message or status.
+
+    It does not mark anything read: the bell keeps counting until the user opens the conversation.
+    """
+    conversation = get_object_or_404(visible_conversations(request.user), pk=conversation_id)
+    return render(request, "web/partials/history.html",
+                  {"messages": message_views(conversation), "conversation": conversation})
+
+
+@login_required
+def template_fill(request, record_type: str, pk: int, template_id: int):
+    """A template's body filled from the record (defaults where a field is empty), for the composer."""
+    record = records.get_record(request.user, record_type, pk)
+    template = get_object_or_404(MessageTemplate, pk=template_id, owner=request.user)
+    options = {p["name"]: p for p in template.placeholders or []}
+    body = templating.render(template.body, template.category, record_context(record, request.user), options)
+    return JsonResponse({"body": body, "name": template.name})
+
+
+@login_required
+@require_POST
+def send(request, record_type: str, pk: int):
+    record = records.get_record(request.user, record_type, pk)
+    to = request.POST.get("to", "")
+    sender_id = request.POST.get("from", "")
+    body = request.POST.get("body", "")
+    conversation_id = request.POST.get("c", "")
+    state = pane_state(request.user, record, to=to, sender_id=sender_id)
+    error = None
+    status = 200
+    if state.sender is None:
+        return render_pane(request, record, to=to, status=422, body=body, error={
+            "message": _("No number is assigned to you or your teams."),
+            "fix": _("Ask your administrator to assign you a sender number."),
+        })
+    try:
+        from textdesk.messaging.actions.outbound import SendRefused, send_message
+    except ImportError:
+        error = {"message": _("Sending is not available on this installation yet."), "fix": ""}
+        status = 503
+    else:
+        try:
+            message = send_message(user=request.user, record=record, sender_number=state.sender,
+                                   to_number=(state.recipient or {}).get("e164") or to, body=body)
+        except SendRefused as refused:
+            error = {"message": str(refused.message), "fix": str(getattr(refused, "fix", "") or ""),
+                     "reason": str(getattr(refused, "reason", "") or "")}
+            status = 422
+        else:
+            conversation_id = message.conversation_id
+            body = ""
+    if error is None:
+        return render_pane(request, record, to=to, sender_id=sender_id, conversation_id=conversation_id)
+    return render_pane(request, record, to=to, sender_id=sender_id, conversation_id=conversation_id,
+                       error=error, status=status, body=body)
+
+
+@login_required
+@require_POST
+def move(request):
+    ids = [int(x) for x in request.POST.getlist("conversation") if x.isdigit()]
+    target = records.get_record_by_key(request.user, request.POST.get("target", ""))
+    conversations = list(visible_conversations(request.user).filter(pk__in=ids))
+    if len(conversations) != len(set(ids)):
+        raise Http404
+    try:
+        moved = move_conversations(request.user, conversations, target)
+    except MoveRefused as refused:
+        return HttpResponse(str(refused.message), status=403 if refused.reason == "permission" else 400,
+                            content_type="text/plain; charset=utf-8")
+    url = record_url(target, pane=1, c=moved[0].pk if moved else None)
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
