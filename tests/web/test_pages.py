@@ -74,9 +74,9 @@ def test_opportunity_activity_tab_lists_its_conversations(sam_client, scene, mak
     assert "About the fleet" in body
 
 
-def test_up_next_hook_renders_nothing_by_default(sam_client, scene):
+def test_up_next_hook_is_filled_by_the_sales_accelerator(sam_client, scene):
     body = sam_client.get(reverse("record_detail", args=["contact", scene.alice.pk])).content.decode()
-    assert "Up next" not in body and "Sales accelerator hook" not in body
+    assert 'data-up-next="contact:' in body and "Up next" in body
 
 
 def test_pane_history_statuses_failure_and_routing(sam_client, scene):
