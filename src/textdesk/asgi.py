@@ -1,17 +1,37 @@
 """ASGI entry point.
 
-Two paths bypass Django's request machinery because they are hot or long-lived:
-provider webhooks (``/webhooks/``: parse, verify, one durable write) and the
-server-sent event stream (``/live/events``). Everything else is Django.
+Three paths bypass Django's request machinery because they are hot, long-lived or
+static: provider webhooks (``/webhooks/``: parse, verify, one durable write), the
+server-sent event stream (``/live/events``) and static files (``/static/``,
+served asynchronously from each installed app's ``static`` folder). Everything
+else is Django.
 """
 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "textdesk.settings")
 
+from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_application = get_asgi_application()
+STATIC_PREFIX = "/" + settings.STATIC_URL.strip("/")
+_static_files = None
+
+
+def static_files():
+    """Starlette's static file server over the ``static`` folder of every installed app."""
+    global _static_files
+    if _static_files is None:
+        from django.apps import apps
+        from starlette.staticfiles import StaticFiles
+
+        packages = [
+            (config.name, "static") for config in apps.get_app_configs()
+            if os.path.isdir(os.path.join(config.path, "static"))
+        ]
+        _static_files = StaticFiles(packages=packages)
+    return _static_files
 
 
 async def application(scope, receive, send):
@@ -25,4 +45,7 @@ async def application(scope, receive, send):
             from textdesk.live.sse import sse_app
 
             return await sse_app(scope, receive, send)
+        if path.startswith(STATIC_PREFIX + "/"):
+            inner = dict(scope, path=path[len(STATIC_PREFIX):], root_path=scope.get("root_path", "") + STATIC_PREFIX)
+            return await static_files()(inner, receive, send)
     return await django_application(scope, receive, send)

@@ -28,3 +28,21 @@ def test_roles_exist_with_named_permissions(db):
     assert {"receive_inbound_messages", "send_messages", "manage_own_templates"} <= codes
     admin = Group.objects.get(name="System Administrator")
     assert admin.permissions.filter(codename="manage_sms_providers").exists()
+
+
+def test_static_files_are_served_by_the_asgi_application(db):
+    import asyncio
+
+    import httpx
+
+    from textdesk.asgi import application
+
+    async def fetch(path):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.get(path)
+
+    css = asyncio.run(fetch("/static/web/app.css"))
+    assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+    assert asyncio.run(fetch("/static/admin/css/base.css")).status_code == 200
+    assert asyncio.run(fetch("/static/web/../../settings.py")).status_code == 404
