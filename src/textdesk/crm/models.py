@@ -247,6 +247,24 @@ class Opportunity(OwnedRecord):
         return self.account or self.customer_contact
 
 
+class RecordLink:
+    """For models pointing at one CRM record of any type: four nullable foreign keys named after the
+    record types, exactly one of them set, plus ``record_type`` and ``record_key`` ("contact:42")."""
+
+    RECORD_FIELDS = ("account", "contact", "opportunity", "lead")
+
+    @property
+    def record(self):
+        return getattr(self, self.record_type)
+
+    def set_record(self, record) -> None:
+        for field in self.RECORD_FIELDS:
+            setattr(self, field, None)
+        setattr(self, record.record_type, record)
+        self.record_type = record.record_type
+        self.record_key = record.record_key
+
+
 RECORD_MODELS: dict[str, type[OwnedRecord]] = {
     RecordType.CONTACT: Contact,
     RecordType.ACCOUNT: Account,

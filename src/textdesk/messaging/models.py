@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from textdesk.crm.models import RecordType
+from textdesk.crm.models import RecordLink, RecordType
 from textdesk.messaging import crypto
 
 
@@ -130,7 +130,7 @@ class SenderNumber(models.Model):
         return self.owner_user or self.owner_team
 
 
-class Conversation(models.Model):
+class Conversation(RecordLink, models.Model):
     """The thread between one customer number and one of our numbers, on one CRM record."""
 
     record_type = models.CharField(_("record type"), max_length=20, choices=RecordType.choices)
@@ -164,16 +164,6 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return f"{self.record_key} ↔ {self.customer_e164} via {self.sender_number_id}"
 
-    @property
-    def record(self):
-        return getattr(self, self.record_type)
-
-    def set_record(self, record) -> None:
-        for field in ("account", "contact", "opportunity", "lead"):
-            setattr(self, field, None)
-        setattr(self, record.record_type, record)
-        self.record_type = record.record_type
-        self.record_key = record.record_key
 
 
 class Direction(models.TextChoices):

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from textdesk.crm.models import RecordType
+from textdesk.crm.models import RecordLink, RecordType
 from textdesk.domain import sequences as rules
 
 
@@ -83,7 +83,7 @@ class ConnectionState(models.TextChoices):
 OPEN_STATES = (ConnectionState.ACTIVE, ConnectionState.FAILED)
 
 
-class SequenceConnection(models.Model):
+class SequenceConnection(RecordLink, models.Model):
     """One record's progress through one sequence."""
 
     sequence = models.ForeignKey(Sequence, on_delete=models.PROTECT, related_name="connections")
@@ -125,16 +125,6 @@ class SequenceConnection(models.Model):
     def __str__(self) -> str:
         return f"{self.record_key} in {self.sequence_id} [{self.state}]"
 
-    @property
-    def record(self):
-        return getattr(self, self.record_type)
-
-    def set_record(self, record) -> None:
-        for field in ("account", "contact", "opportunity", "lead"):
-            setattr(self, field, None)
-        setattr(self, record.record_type, record)
-        self.record_type = record.record_type
-        self.record_key = record.record_key
 
     @property
     def is_open(self) -> bool:
