@@ -395,7 +395,7 @@ def run_sqlite(args, levels: list[int], floor_rps: float) -> None:
 def run_postgresql(args, levels: list[int]) -> float:
     rng = random.Random(20261121)
     work = Path(tempfile.mkdtemp(prefix="textdesk-bench-"))
-    db_name = "textdesk_bench"
+    db_name = args.database
     recreate_pg_database(db_name)
     env = setup_environment(f"postgres://postgres@127.0.0.1:5432/{db_name}", str(work / "data"),
                             f"bench{os.getpid()}")
@@ -431,6 +431,8 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--routing-samples", type=int, default=400)
     parser.add_argument("--engine", choices=["all", "postgresql", "sqlite"], default="all")
+    parser.add_argument("--database", default="textdesk_bench",
+                        help="PostgreSQL database to drop and recreate for the run (use a name of your own)")
     parser.add_argument("--floor-rps", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not shutil.which("wrk"):
