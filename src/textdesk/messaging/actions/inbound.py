@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Q, Value, When
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from textdesk.crm.models import RECORD_MODELS, Lead, OwnedRecord, RecordType
@@ -74,15 +74,49 @@ def route_next() -> bool:
 def route_batch(size: int = ROUTE_BATCH) -> int:
     """Claim up to ``size`` pending messages and route them in one transaction; returns how many were handled.
 
-    A message whose routing raises is rolled back to its savepoint and marked failed (the administrators
-    are told); the others of the batch are unaffected. A database that is unreachable or busy
-    (``OperationalError``) rolls back the whole batch: the messages stay pending for the next pass.
+    The common case takes no savepoints: the messages' own updates are written together when the batch ends.
+    If routing one of them raises, the whole batch rolls back and its messages are routed again, each in a
+    savepoint of its own (:func:`_route_with_savepoints`): the bad one is marked failed and the administrators
+    are told, the others are routed. A database that is unreachable or busy (``OperationalError``) rolls back the
+    whole batch: the messages stay pending for the next pass.
     """
+    claimed: list[int] = []
+    try:
+        with transaction.atomic():
+            messages = _claim(size)
+            if not messages:
+                return 0
+            claimed = [m.pk for m in messages]
+            batch = _Batch.prepare(messages, deferred=True)
+            _local.batch = batch
+            try:
+                for message in messages:
+                    route_message(message)
+                    batch.used(message)
+                batch.finish()
+            finally:
+                _local.batch = None
+        return len(messages)
+    except OperationalError:
+        raise
+    except Exception:
+        if not claimed:
+            raise
+        log.warning("routing a batch of %s messages failed; routing them one by one", len(claimed), exc_info=True)
+        return _route_with_savepoints(claimed)
+
+
+def _route_with_savepoints(message_ids: list[int]) -> int:
+    """Route the given messages (those still pending) in one transaction, a savepoint each."""
     with transaction.atomic():
-        messages = _claim(size)
+        messages = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=message_ids, routing_state=RoutingState.PENDING, direction=Direction.INBOUND)
+            .order_by("id")
+        )
         if not messages:
             return 0
-        batch = _Batch.prepare(messages)
+        batch = _Batch.prepare(messages, deferred=False)
         _local.batch = batch
         try:
             for message in messages:
@@ -148,10 +182,15 @@ class _Batch:
     notifications: list[Notification] = field(default_factory=list)
     unread_users: set[int] = field(default_factory=set)
     pending_unread: set[int] = field(default_factory=set)
+    # With ``deferred``, routed messages and conversation touches are written together (see flush_writes).
+    deferred: bool = False
+    routed: list[Message] = field(default_factory=list)
+    touches: dict[int, list[Message]] = field(default_factory=dict)  # conversation id → its new messages
+    seen: set[str] = field(default_factory=set)  # customers whose message was routed already
 
     @classmethod
-    def prepare(cls, messages: list[Message]) -> "_Batch":
-        batch = cls()
+    def prepare(cls, messages: list[Message], deferred: bool = False) -> "_Batch":
+        batch = cls(deferred=deferred)
         wanted = {phones.normalise(m.to_number).e164 or m.to_number.strip() for m in messages}
         batch.numbers = dict.fromkeys(wanted)
         for number in SenderNumber.objects.select_related("owner_team").filter(e164__in=wanted):
@@ -194,7 +233,31 @@ class _Batch:
 
     def used(self, message: Message) -> None:
         """After a message: its customer's prefetched reads may be stale now (a lead, a conversation, a touch)."""
-        self.fresh.discard(self.customers.get(message.pk, ""))
+        customer = self.customers.get(message.pk, "")
+        self.fresh.discard(customer)
+        self.seen.add(customer)
+        self.keep_notifications()
+
+    def before(self, customer: str) -> None:
+        """Before routing a message: if its customer had one routed already in this batch, write what is deferred,
+        so this one reads the database as if the earlier one had been committed on its own."""
+        if customer in self.seen:
+            self.flush_writes()
+
+    def defer_routed(self, message: Message, conversation: Conversation) -> None:
+        self.routed.append(message)
+        self.touches.setdefault(conversation.pk, []).append(message)
+
+    def flush_writes(self) -> None:
+        if self.routed:
+            now = timezone.now()
+            for message in self.routed:
+                message.updated_at = now
+            Message.objects.bulk_update(self.routed, _ROUTED_FIELDS)
+            self.routed = []
+        if self.touches:
+            _touch_conversations(self.touches)
+            self.touches = {}
 
     def keep_notifications(self) -> None:
         self.notifications += self.pending_notifications
@@ -205,7 +268,9 @@ class _Batch:
         self.pending_notifications, self.pending_unread = [], set()
 
     def finish(self) -> None:
-        """Write the batch's notifications at once and push each user's unread count once."""
+        """Write what is deferred and the batch's notifications at once; push each user's unread count once."""
+        self.keep_notifications()
+        self.flush_writes()
         Notification.objects.bulk_create(self.notifications)
         _push_unread_now(self.unread_users)
 
@@ -279,6 +344,8 @@ def route_message(message: Message) -> None:
     batch = _current()
     if batch is None or customer not in batch.customers.values():
         _lock_customers([customer])  # a batch took its customers' locks up front
+    if batch is not None:
+        batch.before(customer)
 
     decision = choose_record(gather_candidates(customer, our_number), receiving_number(our_number))
     if decision.candidate is None:
@@ -291,10 +358,16 @@ def route_message(message: Message) -> None:
     message.sender_number = our_number
     message.routing_state = RoutingState.ROUTED
     message.routing_rule = decision.rule
-    message.save(update_fields=["conversation", "sender_number", "routing_state", "routing_rule", "updated_at"])
-    _touch_conversation(conversation, message)
+    if batch is not None and batch.deferred:
+        batch.defer_routed(message, conversation)
+    else:
+        message.save(update_fields=_ROUTED_FIELDS)
+        _touch_conversation(conversation, message)
     _record_consent(message, customer, our_number)
     _notify(message, conversation, our_number)
+
+
+_ROUTED_FIELDS = ["conversation", "sender_number", "routing_state", "routing_rule", "updated_at"]
 
 
 def _record(record_type: str, record_id: int) -> OwnedRecord:
@@ -440,6 +513,30 @@ def _touch_conversation(conversation: Conversation, message: Message) -> None:
         last_direction=if_latest(Direction.INBOUND.value, "last_direction"),
         last_status=if_latest(MessageStatus.RECEIVED.value, "last_status"),
     )
+
+
+def _touch_conversations(touches: dict[int, list[Message]]) -> None:
+    """What :func:`_touch_conversation` does, for the new messages of many conversations in one statement."""
+    rows = []
+    for conversation_id, messages in sorted(touches.items()):
+        latest = max(messages, key=lambda m: (m.created_at, m.pk))
+        rows.append((conversation_id, len(messages), connection.ops.adapt_datetimefield_value(latest.created_at),
+                     latest.body[:160]))
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    latest = "(c.last_message_at IS NULL OR c.last_message_at <= v.at)"
+    sql = (
+        f"WITH v (id, n, at, preview) AS (VALUES {values}) "
+        f"UPDATE {table} AS c SET unread_count = c.unread_count + v.n, "
+        f"last_message_at = CASE WHEN {latest} THEN v.at ELSE c.last_message_at END, "
+        f"last_message_preview = CASE WHEN {latest} THEN v.preview ELSE c.last_message_preview END, "
+        f"last_direction = CASE WHEN {latest} THEN %s ELSE c.last_direction END, "
+        f"last_status = CASE WHEN {latest} THEN %s ELSE c.last_status END "
+        "FROM v WHERE c.id = v.id"
+    )
+    params = [x for row in rows for x in row] + [Direction.INBOUND.value, MessageStatus.RECEIVED.value]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _record_consent(message: Message, customer: str, number: SenderNumber) -> None:
