@@ -216,8 +216,11 @@ def wrk(port: int, connections: int, duration: int, requests_file: Path, delay_m
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
          "-s", str(ROOT / "bench" / "wrk_replay.lua"), f"http://127.0.0.1:{port}", "--", str(requests_file),
          str(threads)],
-        capture_output=True, text=True, env=env, check=True,
-    ).stdout
+        capture_output=True, text=True, env=env,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
+    out = out.stdout
     match = re.search(r"RESULT (.*)", out)
     fields = dict(item.split("=") for item in match.group(1).split())
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

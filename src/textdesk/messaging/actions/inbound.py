@@ -250,10 +250,7 @@ class _Batch:
 
     def flush_writes(self) -> None:
         if self.routed:
-            now = timezone.now()
-            for message in self.routed:
-                message.updated_at = now
-            Message.objects.bulk_update(self.routed, _ROUTED_FIELDS)
+            _save_routed(self.routed)
             self.routed = []
         if self.touches:
             _touch_conversations(self.touches)
@@ -513,6 +510,26 @@ def _touch_conversation(conversation: Conversation, message: Message) -> None:
         last_direction=if_latest(Direction.INBOUND.value, "last_direction"),
         last_status=if_latest(MessageStatus.RECEIVED.value, "last_status"),
     )
+
+
+def _save_routed(messages: list[Message]) -> None:
+    """``message.save(update_fields=_ROUTED_FIELDS)`` for many routed messages, in one statement."""
+    now = timezone.now()
+    rows = []
+    for message in messages:
+        message.updated_at = now
+        rows.append((message.pk, message.conversation_id, message.sender_number_id, message.routing_rule))
+    table = connection.ops.quote_name(Message._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    sql = (
+        f"WITH v (id, conversation_id, sender_number_id, rule) AS (VALUES {values}) "
+        f"UPDATE {table} AS m SET conversation_id = v.conversation_id, sender_number_id = v.sender_number_id, "
+        "routing_state = %s, routing_rule = v.rule, updated_at = %s FROM v WHERE m.id = v.id"
+    )
+    params = [x for row in rows for x in row]
+    params += [RoutingState.ROUTED.value, connection.ops.adapt_datetimefield_value(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _touch_conversations(touches: dict[int, list[Message]]) -> None:
