@@ -309,8 +309,11 @@ def run_product(label: str, env: dict, work: Path, levels: list[int], duration: 
         best = max(results["levels"].values(), key=lambda r: r["rps"])
         results["saturation"] = best
         half = max(1.0, best["rps"] / 2)
-        connections = 16
-        delay_ms = max(1, int(connections * 1000 / half))
+        # Each connection waits ``delay_ms`` after an answer before it sends again, so one cycle is the delay
+        # plus the answer's latency (the lightest level's p50 estimates it); enough connections for the pace.
+        connections = 64
+        light_p50_ms = results["levels"][min(results["levels"])]["p50_us"] / 1000
+        delay_ms = max(1, int(connections * 1000 / half - light_p50_ms))
         file = work / f"{label}-sustained.txt"
         tag = f"{label[:2]}sus"
         sustained_duration = max(duration * 2, 10)
