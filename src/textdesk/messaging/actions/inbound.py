@@ -116,7 +116,14 @@ def _route_with_savepoints(message_ids: list[int]) -> int:
         )
         if not messages:
             return 0
-        batch = _Batch.prepare(messages, deferred=False)
+        try:
+            with transaction.atomic():
+                batch = _Batch.prepare(messages, deferred=False)
+        except OperationalError:
+            raise
+        except Exception:  # what broke may be in the shared reads: read per message instead
+            log.exception("preparing a batch of %s messages failed; reading per message", len(messages))
+            batch = _Batch(deferred=False)
         _local.batch = batch
         try:
             for message in messages:
