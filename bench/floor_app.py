@@ -49,7 +49,9 @@ async def startup() -> None:
     global pool
     pool = await asyncpg.create_pool(DSN, min_size=4, max_size=8)
     async with pool.acquire() as conn:
-        await conn.execute(SCHEMA)
+        async with conn.transaction():  # every uvicorn worker runs this at start: one at a time
+            await conn.execute("SELECT pg_advisory_xact_lock(20261121)")
+            await conn.execute(SCHEMA)
         for key, token in await conn.fetch("SELECT key, auth_token FROM floor_account"):
             tokens[key] = token.encode()
 

@@ -216,8 +216,11 @@ def wrk(port: int, connections: int, duration: int, requests_file: Path, delay_m
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
          "-s", str(ROOT / "bench" / "wrk_replay.lua"), f"http://127.0.0.1:{port}", "--", str(requests_file),
          str(threads)],
-        capture_output=True, text=True, env=env, check=True,
-    ).stdout
+        capture_output=True, text=True, env=env,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
+    out = out.stdout
     match = re.search(r"RESULT (.*)", out)
     fields = dict(item.split("=") for item in match.group(1).split())
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -306,8 +309,11 @@ def run_product(label: str, env: dict, work: Path, levels: list[int], duration: 
         best = max(results["levels"].values(), key=lambda r: r["rps"])
         results["saturation"] = best
         half = max(1.0, best["rps"] / 2)
-        connections = 16
-        delay_ms = max(1, int(connections * 1000 / half))
+        # Each connection waits ``delay_ms`` after an answer before it sends again, so one cycle is the delay
+        # plus the answer's latency (the lightest level's p50 estimates it); enough connections for the pace.
+        connections = 64
+        light_p50_ms = results["levels"][min(results["levels"])]["p50_us"] / 1000
+        delay_ms = max(1, int(connections * 1000 / half - light_p50_ms))
         file = work / f"{label}-sustained.txt"
         tag = f"{label[:2]}sus"
         sustained_duration = max(duration * 2, 10)
@@ -395,7 +401,7 @@ def run_sqlite(args, levels: list[int], floor_rps: float) -> None:
 def run_postgresql(args, levels: list[int]) -> float:
     rng = random.Random(20261121)
     work = Path(tempfile.mkdtemp(prefix="textdesk-bench-"))
-    db_name = "textdesk_bench"
+    db_name = args.database
     recreate_pg_database(db_name)
     env = setup_environment(f"postgres://postgres@127.0.0.1:5432/{db_name}", str(work / "data"),
                             f"bench{os.getpid()}")
@@ -431,6 +437,8 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--routing-samples", type=int, default=400)
     parser.add_argument("--engine", choices=["all", "postgresql", "sqlite"], default="all")
+    parser.add_argument("--database", default="textdesk_bench",
+                        help="PostgreSQL database to drop and recreate for the run (use a name of your own)")
     parser.add_argument("--floor-rps", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not shutil.which("wrk"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 
@@ -21,6 +22,9 @@ class NormalisedPhone:
         return not self.raw.strip()
 
 
+# Parsing with phonenumbers costs ~50-100 µs; routing and sending read the same few numbers over and over.
+# The functions are pure and their results immutable, so they are cached.
+@lru_cache(maxsize=16384)
 def normalise(raw: str | None, region: str | None = None) -> NormalisedPhone:
     """Read ``raw`` as a phone number, in ``region`` when it has no country code.
 
@@ -49,6 +53,7 @@ def is_e164(value: str) -> bool:
     return normalise(value).e164 == value
 
 
+@lru_cache(maxsize=16384)
 def region_of(e164: str) -> str | None:
     """ISO region code (e.g. "BR") of an E.164 number, or None."""
     try:
@@ -57,6 +62,7 @@ def region_of(e164: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=16384)
 def display(e164: str) -> str:
     """Human format (international), used e.g. to name a lead created for an unknown number."""
     try:

@@ -1,25 +1,35 @@
 """Routing of stored inbound messages to their record and conversation (the worker side).
 
 The webhook stored each message as ``routing_state="pending"``. A worker claims
-one at a time (rows locked by another worker are skipped on PostgreSQL), and in
-one transaction: normalises the customer's number, gathers the candidate
-records, lets :func:`textdesk.domain.routing.choose_record` pick one (or creates
-a lead), attaches the message to the conversation, records consent keywords and
-writes the notifications. Live pushes go out after commit.
+a batch of them (rows locked by another worker are skipped on PostgreSQL), and in
+one transaction, for each message: normalises the customer's number, gathers the
+candidate records, lets :func:`textdesk.domain.routing.choose_record` pick one (or
+creates a lead), attaches the message to the conversation, records consent keywords
+and writes the notifications. Live pushes go out after commit.
 
-If a process dies mid-way the transaction rolls back and the message is still
-pending, so the next pass routes it: nothing is lost and nothing is routed twice.
+Each message of a batch runs in its own savepoint: one that cannot be routed is
+rolled back alone and marked failed, the others commit. What the messages of a batch
+share (sender numbers, team members, users and their privileges, candidate records
+and conversations of the batch's customers) is read once for the whole batch, see
+:class:`_Batch`; a customer's prefetched candidates serve only that customer's first
+message of the batch, later ones read afresh, so they see the lead or conversation the
+earlier one created.
+
+If a process dies mid-way the transaction rolls back and the messages are still
+pending, so the next pass routes them: nothing is lost and nothing is routed twice.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
-from django.utils import translation
+from django.db.models import Case, Count, F, Q, Value, When
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from textdesk.crm.models import RECORD_MODELS, Lead, OwnedRecord, RecordType
@@ -30,7 +40,6 @@ from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
 from textdesk.messaging.models import (
     Conversation, Direction, Message, MessageStatus, Notification, NotificationKind, RoutingState, SenderNumber,
 )
-from textdesk.messaging.notify import conversation_audience, number_audience
 
 log = logging.getLogger(__name__)
 
@@ -38,51 +47,291 @@ RECEIVE_PERMISSION = "org.receive_inbound_messages"
 PHONE_RECORD_TYPES = (RecordType.ACCOUNT, RecordType.CONTACT, RecordType.LEAD)
 CONSENT_SIGNALS = (optout.OPT_OUT, optout.OPT_IN, optout.HELP)
 BATCH = 50
+# Messages routed per transaction: large enough to spread the commit and the shared reads,
+# small enough that the row and advisory locks are held briefly.
+ROUTE_BATCH = 50
 
 
 # ---------------------------------------------------------------- the poller
 
 
 def route_pending(worker_id: str = "", limit: int = BATCH) -> int:
-    """Route up to ``limit`` pending inbound messages; returns how many were handled."""
+    """Route up to ``limit`` pending inbound messages, a batch per transaction; returns how many were handled."""
     handled = 0
-    while handled < limit and route_next():
-        handled += 1
+    while handled < limit:
+        done = route_batch(min(ROUTE_BATCH, limit - handled))
+        if not done:
+            break
+        handled += done
     return handled
 
 
 def route_next() -> bool:
     """Claim and route the oldest pending inbound message. False when there is none."""
+    return route_batch(1) > 0
+
+
+def route_batch(size: int = ROUTE_BATCH) -> int:
+    """Claim up to ``size`` pending messages and route them in one transaction; returns how many were handled.
+
+    The common case takes no savepoints: the messages' own updates are written together when the batch ends.
+    If routing one of them raises, the whole batch rolls back and its messages are routed again, each in a
+    savepoint of its own (:func:`_route_with_savepoints`): the bad one is marked failed and the administrators
+    are told, the others are routed. A database that is unreachable or busy (``OperationalError``) rolls back the
+    whole batch: the messages stay pending for the next pass.
+    """
     claimed: list[int] = []
     try:
         with transaction.atomic():
-            message = _claim()
-            if message is None:
-                return False
-            claimed.append(message.pk)
-            route_message(message)
-        return True
+            messages = _claim(size)
+            if not messages:
+                return 0
+            claimed = [m.pk for m in messages]
+            batch = _Batch.prepare(messages, deferred=True)
+            _local.batch = batch
+            try:
+                for message in messages:
+                    route_message(message)
+                    batch.used(message)
+                batch.finish()
+            finally:
+                _local.batch = None
+        return len(messages)
     except OperationalError:
-        raise  # the database is unreachable or busy: the worker retries the whole pass later
+        raise
     except Exception:
         if not claimed:
             raise
-        # A message that cannot be routed must not block the ones behind it, nor be lost.
-        log.exception("routing message %s failed; marking it for an administrator", claimed[0])
+        log.warning("routing a batch of %s messages failed; routing them one by one", len(claimed), exc_info=True)
+        return _route_with_savepoints(claimed)
+
+
+def _route_with_savepoints(message_ids: list[int]) -> int:
+    """Route the given messages (those still pending) in one transaction, a savepoint each."""
+    with transaction.atomic():
+        messages = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=message_ids, routing_state=RoutingState.PENDING, direction=Direction.INBOUND)
+            .order_by("id")
+        )
+        if not messages:
+            return 0
+        try:
+            with transaction.atomic():
+                batch = _Batch.prepare(messages, deferred=False)
+        except OperationalError:
+            raise
+        except Exception:  # what broke may be in the shared reads: read per message instead
+            log.exception("preparing a batch of %s messages failed; reading per message", len(messages))
+            batch = _Batch(deferred=False)
+        _local.batch = batch
+        try:
+            for message in messages:
+                _route_in_savepoint(message, batch)
+            batch.finish()
+        finally:
+            _local.batch = None
+    return len(messages)
+
+
+def _route_in_savepoint(message: Message, batch: "_Batch") -> None:
+    try:
         with transaction.atomic():
-            message = Message.objects.select_for_update().filter(
-                pk=claimed[0], routing_state=RoutingState.PENDING).first()
-            if message is not None:
-                _mark_failed(message, lambda: _("An error occurred while routing it."))
-        return True
+            route_message(message)
+        batch.keep_notifications()
+    except OperationalError:
+        raise
+    except Exception:
+        batch.drop_notifications()
+        # A message that cannot be routed must not block the ones behind it, nor be lost.
+        log.exception("routing message %s failed; marking it for an administrator", message.pk)
+        message.refresh_from_db()  # undo what the rolled-back savepoint changed in memory
+        with transaction.atomic():
+            _mark_failed(message, lambda: _("An error occurred while routing it."))
+        batch.keep_notifications()
+    finally:
+        batch.used(message)
 
 
-def _claim() -> Message | None:
-    return (
+def _claim(size: int) -> list[Message]:
+    return list(
         Message.objects.select_for_update(skip_locked=True)
         .filter(routing_state=RoutingState.PENDING, direction=Direction.INBOUND)
-        .order_by("id").first()
+        .order_by("id")[:size]
     )
+
+
+# ---------------------------------------------------------------- what a batch reads once
+
+_local = threading.local()
+
+
+def _current() -> "_Batch | None":
+    return getattr(_local, "batch", None)
+
+
+@dataclass
+class _Batch:
+    """Reads shared by the messages of one batch (valid inside the batch's transaction only)."""
+
+    numbers: dict[str, SenderNumber | None] = field(default_factory=dict)
+    team_members: dict[int, frozenset[int]] = field(default_factory=dict)
+    seller_numbers: dict[tuple[int | None, int | None], set[int]] = field(default_factory=dict)
+    users: dict[int, object] = field(default_factory=dict)  # active users by id (with their privilege cache)
+    whom: dict[int, str] = field(default_factory=dict)
+    # Per customer, for that customer's first message of the batch only:
+    conversations: dict[str, list[Conversation]] = field(default_factory=dict)
+    records: dict[tuple[str, int], OwnedRecord] = field(default_factory=dict)
+    phone_records: dict[str, list[OwnedRecord]] = field(default_factory=dict)
+    fresh: set[str] = field(default_factory=set)
+    customers: dict[int, str] = field(default_factory=dict)  # message id → customer
+    pending_notifications: list[Notification] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    unread_users: set[int] = field(default_factory=set)
+    pending_unread: set[int] = field(default_factory=set)
+    # With ``deferred``, routed messages and conversation touches are written together (see flush_writes).
+    deferred: bool = False
+    routed: list[Message] = field(default_factory=list)
+    touches: dict[int, list[Message]] = field(default_factory=dict)  # conversation id → its new messages
+    seen: set[str] = field(default_factory=set)  # customers whose message was routed already
+
+    @classmethod
+    def prepare(cls, messages: list[Message], deferred: bool = False) -> "_Batch":
+        batch = cls(deferred=deferred)
+        wanted = {phones.normalise(m.to_number).e164 or m.to_number.strip() for m in messages}
+        batch.numbers = dict.fromkeys(wanted)
+        for number in SenderNumber.objects.select_related("owner_team").filter(e164__in=wanted):
+            batch.numbers[number.e164] = number
+        for m in messages:
+            number = batch.numbers[phones.normalise(m.to_number).e164 or m.to_number.strip()]
+            if number is not None:
+                batch.customers[m.pk] = _customer_number(m, number)
+        customers = sorted(set(batch.customers.values()))
+        if customers:
+            _lock_customers(customers)
+            batch._prefetch(customers)
+        return batch
+
+    def _prefetch(self, customers: list[str]) -> None:
+        """Candidate records and conversations of every customer of the batch, in one query per table."""
+        self.fresh = set(customers)
+        dialled = [c for c in customers if c]
+        by_pk: dict[str, set[int]] = defaultdict(set)
+        for conv in Conversation.objects.filter(customer_e164__in=customers).order_by():
+            self.conversations.setdefault(conv.customer_e164, []).append(conv)
+            record_id = getattr(conv, f"{conv.record_type}_id")
+            if record_id is not None:
+                by_pk[conv.record_type].add(record_id)
+        for record_type, model in RECORD_MODELS.items():
+            match = Q(pk__in=by_pk[record_type]) if by_pk[record_type] else Q(pk__in=[])
+            with_phone = record_type in PHONE_RECORD_TYPES and dialled
+            if with_phone:
+                match |= Q(business_phone_e164__in=dialled) | Q(mobile_phone_e164__in=dialled)
+            if not by_pk[record_type] and not with_phone:
+                continue
+            for record in model.objects.filter(match).order_by():
+                self.records[(record_type, record.pk)] = record
+                if record_type in PHONE_RECORD_TYPES:
+                    for phone in {record.business_phone_e164, record.mobile_phone_e164} & set(dialled):
+                        self.phone_records.setdefault(phone, []).append(record)
+
+    def is_fresh(self, customer: str) -> bool:
+        return customer in self.fresh
+
+    def used(self, message: Message) -> None:
+        """After a message: its customer's prefetched reads may be stale now (a lead, a conversation, a touch)."""
+        customer = self.customers.get(message.pk, "")
+        self.fresh.discard(customer)
+        self.seen.add(customer)
+        self.keep_notifications()
+
+    def before(self, customer: str) -> None:
+        """Before routing a message: if its customer had one routed already in this batch, write what is deferred,
+        so this one reads the database as if the earlier one had been committed on its own."""
+        if customer in self.seen:
+            self.flush_writes()
+
+    def defer_routed(self, message: Message, conversation: Conversation) -> None:
+        self.routed.append(message)
+        self.touches.setdefault(conversation.pk, []).append(message)
+
+    def flush_writes(self) -> None:
+        if self.routed:
+            _save_routed(self.routed)
+            self.routed = []
+        if self.touches:
+            _touch_conversations(self.touches)
+            self.touches = {}
+
+    def keep_notifications(self) -> None:
+        self.notifications += self.pending_notifications
+        self.unread_users |= self.pending_unread
+        self.pending_notifications, self.pending_unread = [], set()
+
+    def drop_notifications(self) -> None:
+        self.pending_notifications, self.pending_unread = [], set()
+
+    def finish(self) -> None:
+        """Write what is deferred and the batch's notifications at once; push each user's unread count once."""
+        self.keep_notifications()
+        self.flush_writes()
+        Notification.objects.bulk_create(self.notifications)
+        _push_unread_now(self.unread_users)
+
+
+def _customer_number(message: Message, our_number: SenderNumber) -> str:
+    region = phones.region_of(our_number.e164)
+    return phones.normalise(message.from_number, region).e164 or message.from_number.strip()[:16]
+
+
+def _lock_customers(customers: list[str]) -> None:
+    """Two messages from one new customer, routed at once, must not create two leads.
+
+    The locks of a batch are taken in one statement, in a fixed order, so two workers never wait on each other
+    in a cycle.
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite: one writer at a time already
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM ("
+            " SELECT DISTINCT hashtextextended('route:' || c, 0) AS k FROM unnest(%s::text[]) AS c ORDER BY k"
+            ") AS locks", [customers])
+
+
+def _sender_number(e164: str) -> SenderNumber | None:
+    batch = _current()
+    if batch is not None and e164 in batch.numbers:
+        return batch.numbers[e164]
+    return SenderNumber.objects.select_related("owner_team").filter(e164=e164).first()
+
+
+def _team_members(team_id: int) -> frozenset[int]:
+    batch = _current()
+    if batch is not None and team_id in batch.team_members:
+        return batch.team_members[team_id]
+    from textdesk.org.models import Team
+
+    members = frozenset(Team.members.through.objects.filter(team_id=team_id).values_list("user_id", flat=True))
+    if batch is not None:
+        batch.team_members[team_id] = members
+    return members
+
+
+def _active_users(ids) -> list:
+    """Active users by id, in id order; within a batch each is read once (with its privilege cache)."""
+    from textdesk.org.models import User
+
+    ids = set(ids)
+    batch = _current()
+    if batch is None:
+        return list(User.objects.filter(pk__in=ids, is_active=True).order_by("pk"))
+    missing = ids - batch.users.keys()
+    if missing:
+        batch.users.update(dict.fromkeys(missing))
+        for user in User.objects.filter(pk__in=missing, is_active=True):
+            batch.users[user.pk] = user
+    return [batch.users[i] for i in sorted(ids) if batch.users[i] is not None]
 
 
 # ---------------------------------------------------------------- routing one message
@@ -91,49 +340,69 @@ def _claim() -> Message | None:
 def route_message(message: Message) -> None:
     """Route one claimed message (the caller holds the transaction and the row lock)."""
     our_e164 = phones.normalise(message.to_number).e164 or message.to_number.strip()
-    our_number = SenderNumber.objects.select_related("owner_team").filter(e164=our_e164).first()
+    our_number = _sender_number(our_e164)
     if our_number is None:
         _mark_failed(message, lambda: _("%(number)s is not one of our sender numbers.") % {"number": message.to_number})
         return
-    region = phones.region_of(our_number.e164)
-    customer = phones.normalise(message.from_number, region).e164 or message.from_number.strip()[:16]
-    if connection.vendor == "postgresql":
-        # Two messages from one new customer, routed at once, must not create two leads.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"route:{customer}"])
+    customer = _customer_number(message, our_number)
+    batch = _current()
+    if batch is None or customer not in batch.customers.values():
+        _lock_customers([customer])  # a batch took its customers' locks up front
+    if batch is not None:
+        batch.before(customer)
 
     decision = choose_record(gather_candidates(customer, our_number), receiving_number(our_number))
     if decision.candidate is None:
         record = create_lead(customer, our_number)
     else:
-        record = RECORD_MODELS[decision.candidate.record_type].objects.get(pk=decision.candidate.record_id)
+        record = _record(decision.candidate.record_type, decision.candidate.record_id)
     conversation = conversation_for(record, customer, our_number)
 
     message.conversation = conversation
     message.sender_number = our_number
     message.routing_state = RoutingState.ROUTED
     message.routing_rule = decision.rule
-    message.save(update_fields=["conversation", "sender_number", "routing_state", "routing_rule", "updated_at"])
-    _touch_conversation(conversation, message)
+    if batch is not None and batch.deferred:
+        batch.defer_routed(message, conversation)
+    else:
+        message.save(update_fields=_ROUTED_FIELDS)
+        _touch_conversation(conversation, message)
     _record_consent(message, customer, our_number)
     _notify(message, conversation, our_number)
+
+
+_ROUTED_FIELDS = ["conversation", "sender_number", "routing_state", "routing_rule", "updated_at"]
+
+
+def _record(record_type: str, record_id: int) -> OwnedRecord:
+    batch = _current()
+    if batch is not None and (record_type, record_id) in batch.records:
+        return batch.records[(record_type, record_id)]
+    return RECORD_MODELS[record_type].objects.get(pk=record_id)
 
 
 def receiving_number(number: SenderNumber) -> ReceivingNumber:
     members: frozenset[int] = frozenset()
     if number.owner_team_id:
-        members = frozenset(number.owner_team.members.values_list("id", flat=True))
+        members = _team_members(number.owner_team_id)
     return ReceivingNumber(owner_user_id=number.owner_user_id, owner_team_id=number.owner_team_id,
                            team_member_ids=members)
 
 
 def _seller_number_ids(number: SenderNumber) -> set[int]:
     """The receiving number and every other number of the same owner (the "seller" of rule 1)."""
+    batch = _current()
+    owner = (number.owner_user_id, None if number.owner_user_id else number.owner_team_id)
+    if batch is not None and owner in batch.seller_numbers:
+        return batch.seller_numbers[owner] | {number.pk}
     if number.owner_user_id:
         same_owner = Q(owner_user_id=number.owner_user_id)
     else:
         same_owner = Q(owner_team_id=number.owner_team_id)
-    return set(SenderNumber.objects.filter(same_owner).values_list("id", flat=True)) | {number.pk}
+    ids = set(SenderNumber.objects.filter(same_owner).values_list("id", flat=True))
+    if batch is not None:
+        batch.seller_numbers[owner] = ids
+    return ids | {number.pk}
 
 
 _CANDIDATE_FIELDS = ("id", "owner_user_id", "owner_team_id", "is_active", "modified_at")
@@ -141,6 +410,9 @@ _CANDIDATE_FIELDS = ("id", "owner_user_id", "owner_team_id", "is_active", "modif
 
 def gather_candidates(customer: str, number: SenderNumber) -> list[Candidate]:
     """Records whose phone fields hold the customer's number, and records already talking with it."""
+    batch = _current()
+    if batch is not None and batch.is_fresh(customer):
+        return _prefetched_candidates(batch, customer, number)
     last_talk: dict[tuple[str, int], object] = {}
     conversation_records: dict[str, set[int]] = defaultdict(set)
     seller_numbers = _seller_number_ids(number)
@@ -172,6 +444,31 @@ def gather_candidates(customer: str, number: SenderNumber) -> list[Candidate]:
     return candidates
 
 
+def _prefetched_candidates(batch: _Batch, customer: str, number: SenderNumber) -> list[Candidate]:
+    """The same candidates as :func:`gather_candidates`, from what the batch read for all its customers."""
+    seller_numbers = _seller_number_ids(number)
+    last_talk: dict[tuple[str, int], object] = {}
+    records: dict[tuple[str, int], OwnedRecord] = {}
+    for conv in batch.conversations.get(customer, []):
+        record_id = getattr(conv, f"{conv.record_type}_id")
+        if record_id is None:
+            continue
+        key = (conv.record_type, record_id)
+        records[key] = batch.records[key]
+        at = conv.last_message_at
+        if conv.sender_number_id in seller_numbers and at is not None:
+            if last_talk.get(key) is None or at > last_talk[key]:
+                last_talk[key] = at
+    for record in batch.phone_records.get(customer, []):
+        records[(record.record_type, record.pk)] = record
+    return [
+        Candidate(record_type=record_type, record_id=record_id, owner_user_id=r.owner_user_id,
+                  owner_team_id=r.owner_team_id, is_active=r.is_active, modified_at=r.modified_at,
+                  last_conversation_at=last_talk.get((record_type, record_id)))
+        for (record_type, record_id), r in records.items()
+    ]
+
+
 def create_lead(customer: str, number: SenderNumber) -> Lead:
     """The seed's "unknown number": a new lead named after the number, owned by the number's owner."""
     return Lead.objects.create(
@@ -183,8 +480,18 @@ def create_lead(customer: str, number: SenderNumber) -> Lead:
 
 def conversation_for(record: OwnedRecord, customer: str, number: SenderNumber) -> Conversation:
     binding = {"record_key": record.record_key, "customer_e164": customer, "sender_number": number}
-    conversation = Conversation.objects.filter(**binding).first()
+    batch = _current()
+    if batch is not None and batch.is_fresh(customer):
+        for conversation in batch.conversations.get(customer, []):
+            if conversation.record_key == record.record_key and conversation.sender_number_id == number.pk:
+                conversation.sender_number = number
+                setattr(conversation, record.record_type, record)
+                return conversation
+        conversation = None  # the batch read every conversation of this customer: there is none yet
+    else:
+        conversation = Conversation.objects.filter(**binding).first()
     if conversation is not None:
+        setattr(conversation, record.record_type, record)  # the notifications read its owner
         return conversation
     conversation = Conversation(customer_e164=customer, sender_number=number)
     conversation.set_record(record)
@@ -210,6 +517,50 @@ def _touch_conversation(conversation: Conversation, message: Message) -> None:
         last_direction=if_latest(Direction.INBOUND.value, "last_direction"),
         last_status=if_latest(MessageStatus.RECEIVED.value, "last_status"),
     )
+
+
+def _save_routed(messages: list[Message]) -> None:
+    """``message.save(update_fields=_ROUTED_FIELDS)`` for many routed messages, in one statement."""
+    now = timezone.now()
+    rows = []
+    for message in messages:
+        message.updated_at = now
+        rows.append((message.pk, message.conversation_id, message.sender_number_id, message.routing_rule))
+    table = connection.ops.quote_name(Message._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    sql = (
+        f"WITH v (id, conversation_id, sender_number_id, rule) AS (VALUES {values}) "
+        f"UPDATE {table} AS m SET conversation_id = v.conversation_id, sender_number_id = v.sender_number_id, "
+        "routing_state = %s, routing_rule = v.rule, updated_at = %s FROM v WHERE m.id = v.id"
+    )
+    params = [x for row in rows for x in row]
+    params += [RoutingState.ROUTED.value, connection.ops.adapt_datetimefield_value(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _touch_conversations(touches: dict[int, list[Message]]) -> None:
+    """What :func:`_touch_conversation` does, for the new messages of many conversations in one statement."""
+    rows = []
+    for conversation_id, messages in sorted(touches.items()):
+        latest = max(messages, key=lambda m: (m.created_at, m.pk))
+        rows.append((conversation_id, len(messages), connection.ops.adapt_datetimefield_value(latest.created_at),
+                     latest.body[:160]))
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    latest = "(c.last_message_at IS NULL OR c.last_message_at <= v.at)"
+    sql = (
+        f"WITH v (id, n, at, preview) AS (VALUES {values}) "
+        f"UPDATE {table} AS c SET unread_count = c.unread_count + v.n, "
+        f"last_message_at = CASE WHEN {latest} THEN v.at ELSE c.last_message_at END, "
+        f"last_message_preview = CASE WHEN {latest} THEN v.preview ELSE c.last_message_preview END, "
+        f"last_direction = CASE WHEN {latest} THEN %s ELSE c.last_direction END, "
+        f"last_status = CASE WHEN {latest} THEN %s ELSE c.last_status END "
+        "FROM v WHERE c.id = v.id"
+    )
+    params = [x for row in rows for x in row] + [Direction.INBOUND.value, MessageStatus.RECEIVED.value]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _record_consent(message: Message, customer: str, number: SenderNumber) -> None:
@@ -249,6 +600,9 @@ def _administrators():
 
 
 def _whom_to_ask(user) -> str:
+    batch = _current()
+    if batch is not None and user.pk in batch.whom:
+        return batch.whom[user.pk]
     from textdesk.org.models import User
     from textdesk.org.roles import SALES_MANAGER, SYSTEM_ADMINISTRATOR
 
@@ -257,35 +611,60 @@ def _whom_to_ask(user) -> str:
         Q(groups__name=SYSTEM_ADMINISTRATOR) | Q(groups__name=SALES_MANAGER, teams__in=team_ids), is_active=True
     ).exclude(pk=user.pk).distinct().order_by("username")[:5]
     names = ", ".join(str(p) for p in people)
+    if batch is not None:
+        batch.whom[user.pk] = names
     return names or _("your system administrator")
 
 
-def _notify(message: Message, conversation: Conversation, number: SenderNumber) -> None:
-    from textdesk.org.models import User
+def _number_audience(number: SenderNumber | None) -> set[int]:
+    """As :func:`textdesk.messaging.notify.number_audience`, with team members read once per batch."""
+    if number is None:
+        return set()
+    if number.owner_user_id:
+        return {number.owner_user_id}
+    return set(_team_members(number.owner_team_id))
 
-    receivers = User.objects.filter(pk__in=number_audience(number), is_active=True)
-    informed, notified = [], []
+
+def _conversation_audience(conversation: Conversation, record: OwnedRecord, number: SenderNumber) -> set[int]:
+    """As :func:`textdesk.messaging.notify.conversation_audience`, for the record and number at hand."""
+    users = _number_audience(number)
+    if record.owner_user_id:
+        users.add(record.owner_user_id)
+    elif record.owner_team_id:
+        users |= _team_members(record.owner_team_id)
+    return users
+
+
+def _notify(message: Message, conversation: Conversation, number: SenderNumber) -> None:
+    receivers = _active_users(_number_audience(number))
+    informed, notified, created = [], [], []
     customer = phones.display(conversation.customer_e164)
     for user in receivers:
         with translation.override(user.language or settings.LANGUAGE_CODE):
             if user.has_perm(RECEIVE_PERMISSION):
-                Notification.objects.create(
+                created.append(Notification(
                     user=user, kind=NotificationKind.INBOUND_MESSAGE, conversation=conversation, message=message,
                     title=(_("New text message from %(number)s") % {"number": customer})[:200],
                     body=message.body[:1000],
-                )
+                ))
                 informed.append(user.pk)
             else:
-                Notification.objects.create(
+                created.append(Notification(
                     user=user, kind=NotificationKind.MISSING_PRIVILEGE,
                     title=_("A text message arrived for you, but you cannot see it")[:200],
                     body=(_("You lack the privilege “%(privilege)s”. Ask %(whom)s to grant it.")
                           % {"privilege": _("Receive inbound text messages"), "whom": _whom_to_ask(user)})[:1000],
-                )
+                ))
             notified.append(user.pk)
+    batch = _current()
+    if batch is not None:
+        batch.pending_notifications += created  # written with the batch's others (see _Batch.finish)
+    else:
+        Notification.objects.bulk_create(created)
     watchers = set(informed)
-    others = conversation_audience(conversation) - {u.pk for u in receivers}
-    watchers |= {u.pk for u in User.objects.filter(pk__in=others, is_active=True) if u.has_perm(RECEIVE_PERMISSION)}
+    record = conversation.record
+    others = _conversation_audience(conversation, record, number) - {u.pk for u in receivers}
+    watchers |= {u.pk for u in _active_users(others) if u.has_perm(RECEIVE_PERMISSION)}
     if watchers:
         bus.notify_users_on_commit(watchers, "message.new",
                                    {"conversation_id": conversation.pk, "message_id": message.pk})
@@ -293,6 +672,21 @@ def _notify(message: Message, conversation: Conversation, number: SenderNumber) 
 
 
 def _push_unread(user_ids) -> None:
-    for user_id in set(user_ids):
-        unread = Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+    """Tell each user their unread count after commit (within a batch: once per user, when the batch ends)."""
+    batch = _current()
+    if batch is not None:
+        batch.pending_unread |= set(user_ids)
+        return
+    _push_unread_now(set(user_ids))
+
+
+def _push_unread_now(user_ids: set[int]) -> None:
+    if not user_ids:
+        return
+    counts = dict.fromkeys(user_ids, 0)
+    counts.update(
+        Notification.objects.filter(user_id__in=user_ids, read_at__isnull=True).order_by()
+        .values_list("user_id").annotate(n=Count("id"))
+    )
+    for user_id, unread in sorted(counts.items()):
         bus.notify_users_on_commit([user_id], "notification.new", {"unread": unread})
