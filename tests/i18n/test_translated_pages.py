@@ -145,3 +145,27 @@ def test_english_browser_gets_english(pages):
 def test_catalogs_are_compiled():
     for path in CATALOGS:
         assert path.with_suffix(".mo").exists(), Path(path).name
+
+
+@pytest.fixture
+def simulator():
+    from textdesk.simulator.server import start_in_thread
+
+    handle = start_in_thread(host="127.0.0.1", port=0)
+    yield handle
+    handle.stop()
+
+
+@pytest.mark.parametrize("language,title", [("pt_BR", "Telefone do cliente"), ("es", "Teléfono del cliente"),
+                                            ("it", "Telefono del cliente"), ("en", "Customer phone")])
+def test_simulator_phone_page_is_in_the_browsers_language(simulator, language, title):
+    import httpx
+
+    accept = BROWSERS.get(language, "en-US,en;q=0.9")
+    response = httpx.get(simulator.url + "/phone", headers={"Accept-Language": accept})
+    assert response.status_code == 200
+    assert f'<html lang="{language.lower().replace("_", "-")}">' in response.text
+    texts = visible_texts(response.text, language)
+    assert any(t.startswith(title) for t in texts), sorted(texts)
+    if language != "en":
+        assert not texts & english_left_over(language)
