@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test bench clean messages
 
 demo: install
 	$(BIN)/textdesk demo
@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 
 install-test:
 	bash scripts/install.sh --test
+
+messages: install
+	bash scripts/messages.sh
 
 bench: install-test
 	bash scripts/bench.sh

@@ -17,6 +17,42 @@ def pytest_report_header(config):
     return f"textdesk database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations():
+    """Pages are translated from the compiled catalogs (.mo, not in git): build any that are missing or stale.
+
+    The install script compiles them too; this keeps a fresh checkout, or a .po just edited, honest.
+    """
+    import fcntl
+    from pathlib import Path
+
+    from django.core.management import call_command
+    from django.utils.translation import trans_real
+
+    import textdesk
+
+    package = Path(textdesk.__file__).resolve().parent
+
+    def stale() -> list[Path]:
+        return [po for po in package.glob("**/locale/*/LC_MESSAGES/*.po")
+                if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime]
+
+    if not stale():
+        return
+    # Parallel test processes share the source tree: one compiles, the others wait for it.
+    with open(Path(tempfile.gettempdir()) / "textdesk-compilemessages.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stale():
+            cwd = os.getcwd()
+            os.chdir(package)  # compilemessages compiles every locale/ folder below the current one
+            try:
+                call_command("compilemessages", verbosity=0)
+            finally:
+                os.chdir(cwd)
+    trans_real._translations.clear()  # nothing cached from before the catalogs existed
+    trans_real._default = None
+
+
 @pytest.fixture
 def is_postgres():
     from django.db import connection

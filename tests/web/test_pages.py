@@ -75,8 +75,10 @@ def test_opportunity_activity_tab_lists_its_conversations(sam_client, scene, mak
 
 
 def test_up_next_hook_is_filled_by_the_sales_accelerator(sam_client, scene):
+    """The web app's hook shows none of its own notes; the installed sequences app fills it with "Up next"."""
     body = sam_client.get(reverse("record_detail", args=["contact", scene.alice.pk])).content.decode()
-    assert 'data-up-next="contact:' in body and "Up next" in body
+    assert "Sales accelerator hook" not in body
+    assert 'data-up-next="contact:' in body and "Up next" in body and "This record is not in a sequence" in body
 
 
 def test_pane_history_statuses_failure_and_routing(sam_client, scene):

@@ -7,6 +7,7 @@ import functools
 from typing import Literal
 
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict
@@ -176,7 +177,7 @@ def _wait(seconds: int | None) -> dt.timedelta | None:
 def _visible_connection(request, connection_id: int) -> SequenceConnection:
     c = SequenceConnection.objects.select_related("sequence", "current_step").filter(pk=connection_id).first()
     if c is None or not actions.may_work_on(request.user, c.record):
-        raise HttpError(404, "No such connection.")
+        raise HttpError(404, _("No such connection."))
     return c
 
 
@@ -204,10 +205,10 @@ def record_connections(request, record_key: str = Query(...)):
     try:
         record_type, pk = parse_record_key(record_key)
     except ValueError:
-        raise HttpError(400, "Not a record key.") from None
+        raise HttpError(400, _("Not a record key.")) from None
     record = record_model(record_type).objects.filter(pk=pk).first()
     if record is None or not actions.may_work_on(request.user, record):
-        raise HttpError(404, "No such record.")
+        raise HttpError(404, _("No such record."))
     qs = SequenceConnection.objects.filter(record_key=record.record_key).select_related("sequence", "current_step")
     return [_connection_out(c) for c in qs.order_by("-connected_at", "-id")]
 
@@ -268,7 +269,7 @@ def create_sequence(request, payload: SequenceIn):
 def _sequence(sequence_id: int) -> Sequence:
     sequence = Sequence.objects.filter(pk=sequence_id).first()
     if sequence is None:
-        raise HttpError(404, "No such sequence.")
+        raise HttpError(404, _("No such sequence."))
     return sequence
 
 
@@ -305,7 +306,7 @@ def add_step(request, sequence_id: int, payload: StepIn, position: int | None = 
 
 def _own_step(sequence_id: int, step_id: int) -> None:
     if not SequenceStep.objects.filter(pk=step_id, sequence_id=sequence_id).exists():
-        raise HttpError(404, "No such step.")
+        raise HttpError(404, _("No such step."))
 
 
 @router.patch("/{int:sequence_id}/steps/{int:step_id}", response={200: StepOut, **REFUSALS})
@@ -331,7 +332,7 @@ def delete_step(request, sequence_id: int, step_id: int):
 @refusals
 def connect(request, sequence_id: int, payload: ConnectIn):
     if not payload.record_keys:
-        raise HttpError(400, "Give at least one record key.")
+        raise HttpError(400, _("Give at least one record key."))
     if len(payload.record_keys) > 1000:
-        raise HttpError(400, "At most 1000 records at a time.")
+        raise HttpError(400, _("At most 1000 records at a time."))
     return [r.__dict__ for r in actions.connect(request.user, sequence_id, payload.record_keys)]

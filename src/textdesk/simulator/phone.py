@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext
 
 
@@ -32,6 +33,21 @@ def _labels() -> dict[str, str]:
     if not settings.configured:
         return dict(WORDS)
     return {key: gettext(text) for key, text in WORDS.items()}
+
+
+def language_for(accept_language: str) -> str:
+    """The first language of the browser's Accept-Language that TextDesk speaks; else the server's default."""
+    from django.utils.translation import get_supported_language_variant
+    from django.utils.translation.trans_real import parse_accept_lang_header
+
+    for code, _quality in parse_accept_lang_header(accept_language or ""):
+        if code == "*":
+            break
+        try:
+            return get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
 
 
 PAGE = """<!doctype html>
@@ -114,9 +130,15 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def render_phone_page() -> str:
-    labels = _labels()
-    page = PAGE
+def render_phone_page(accept_language: str = "") -> str:
+    """The page in the browser's language (its Accept-Language header), like TextDesk's own pages."""
+    if settings.configured:
+        language = language_for(accept_language)
+        with translation.override(language):
+            labels = _labels()
+    else:
+        language, labels = "en", _labels()
+    page = PAGE.replace('<html lang="en">', f'<html lang="{_escape(language)}">', 1)
     for marker, key in (("__TITLE__", "title"), ("__CUSTOMER__", "customer"), ("__OUR__", "our_number"),
                         ("__PLACEHOLDER__", "placeholder"), ("__SEND__", "send")):
         page = page.replace(marker, _escape(labels[key]))

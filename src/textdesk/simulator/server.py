@@ -301,7 +301,8 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
     async def phone_page(request: Request) -> Response:
         from textdesk.simulator.phone import render_phone_page
 
-        return HTMLResponse(render_phone_page())
+        return HTMLResponse(render_phone_page(request.headers.get("accept-language", "")),
+                            headers={"Vary": "Accept-Language"})
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
