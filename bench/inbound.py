@@ -287,12 +287,13 @@ def visible_latencies(tag: str) -> list[float]:
 
 
 def run_product(label: str, env: dict, work: Path, levels: list[int], duration: int, known: list[str],
-                rng: random.Random, web_workers: int) -> dict:
+                rng: random.Random, web_workers: int, route_workers: int = 1) -> dict:
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
     web = start([str(BIN / "textdesk"), "serve", "--port", str(WEB_PORT), "--workers", str(web_workers)], env,
                 logs / f"{label}-web.log")
-    worker = start([str(BIN / "textdesk"), "worker"], env, logs / f"{label}-worker.log")
+    workers = [start([str(BIN / "textdesk"), "worker"], env, logs / f"{label}-worker{i}.log")
+               for i in range(route_workers)]
     results: dict = {"levels": {}}
     try:
         wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
@@ -331,7 +332,8 @@ def run_product(label: str, env: dict, work: Path, levels: list[int], duration: 
             f"p99 {s['p99_visible'] * 1000:.0f} ms; backlog after the run drained in {drained:.1f}s")
     finally:
         stop(web)
-        stop(worker)
+        for worker in workers:
+            stop(worker)
     return results
 
 
@@ -390,7 +392,8 @@ def run_sqlite(args, levels: list[int], floor_rps: float) -> None:
     known: list[str] = []
     log("\n[SQLite] routing time per message as the CRM grows")
     stage_and_measure(args.sqlite_records, rng, known, args.routing_samples)
-    sqlite = run_product("sqlite", env, work, levels, args.duration, known, rng, args.web_workers)
+    sqlite = run_product("sqlite", env, work, levels, args.duration, known, rng, args.web_workers,
+                          args.route_workers)
     sat, sus = sqlite["saturation"]["rps"], sqlite["sustained"]
     log(f"\n== Summary (SQLite): acknowledged at saturation {sat:.0f} msg/s"
         + (f" ({sat / floor_rps:.2f}× the PostgreSQL floor)" if floor_rps else "")
@@ -409,9 +412,11 @@ def run_postgresql(args, levels: list[int]) -> float:
     django_setup(env)
     seed_organisation()
     known: list[str] = []
-    log("\n[PostgreSQL] routing time per message as the CRM grows")
+    log("\n[PostgreSQL] routing time per message as the CRM grows "
+        f"({args.routing_samples} lookups right after each load stage, nothing warmed beforehand)")
     routing = stage_and_measure(args.records, rng, known, args.routing_samples)
-    product = run_product("postgresql", env, work, levels, args.duration, known, rng, args.web_workers)
+    product = run_product("postgresql", env, work, levels, args.duration, known, rng, args.web_workers,
+                          args.route_workers)
     floor = run_floor(db_name, work, levels, args.duration, known, rng)
 
     sat, fsat = product["saturation"]["rps"], floor["saturation"]["rps"]
@@ -435,7 +440,10 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per load level")
     parser.add_argument("--levels", default="4,16,64", help="wrk connections per level")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--routing-samples", type=int, default=400)
+    parser.add_argument("--route-workers", type=int, default=1,
+                        help="`textdesk worker` processes (the README's deployment runs one; add more as needed)")
+    parser.add_argument("--routing-samples", type=int, default=1000,
+                        help="routing lookups timed after each load stage (nothing is warmed beforehand)")
     parser.add_argument("--engine", choices=["all", "postgresql", "sqlite"], default="all")
     parser.add_argument("--database", default="textdesk_bench",
                         help="PostgreSQL database to drop and recreate for the run (use a name of your own)")
@@ -447,14 +455,15 @@ def main() -> None:
     if args.engine == "sqlite":
         run_sqlite(args, levels, args.floor_rps)
         return
-    log(f"== Inbound benchmark ({os.cpu_count()} cores; figures drift between runs, compare within one run)")
+    log(f"== Inbound benchmark ({os.cpu_count()} cores, {args.web_workers} web + {args.route_workers} worker "
+        "processes; figures drift between runs, compare within one run)")
     floor_rps = run_postgresql(args, levels)
     if args.engine == "all" and args.sqlite_records:
         # A fresh process: Django's settings are read once per process.
         subprocess.run([sys.executable, __file__, "--engine", "sqlite", "--floor-rps", str(floor_rps),
                         "--sqlite-records", str(args.sqlite_records), "--duration", str(args.duration),
                         "--levels", args.levels, "--web-workers", str(args.web_workers),
-                        "--routing-samples", str(args.routing_samples)], check=True)
+                        "--route-workers", str(args.route_workers), "--routing-samples", str(args.routing_samples)], check=True)
 
 
 if __name__ == "__main__":

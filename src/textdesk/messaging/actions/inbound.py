@@ -189,6 +189,9 @@ class _Batch:
     notifications: list[Notification] = field(default_factory=list)
     unread_users: set[int] = field(default_factory=set)
     pending_unread: set[int] = field(default_factory=set)
+    # Live pushes of the batch, published together after commit (one Redis round trip per batch).
+    pending_events: list[tuple[str, dict]] = field(default_factory=list)
+    events: list[tuple[str, dict]] = field(default_factory=list)
     # With ``deferred``, routed messages and conversation touches are written together (see flush_writes).
     deferred: bool = False
     routed: list[Message] = field(default_factory=list)
@@ -266,17 +269,19 @@ class _Batch:
     def keep_notifications(self) -> None:
         self.notifications += self.pending_notifications
         self.unread_users |= self.pending_unread
-        self.pending_notifications, self.pending_unread = [], set()
+        self.events += self.pending_events
+        self.pending_notifications, self.pending_unread, self.pending_events = [], set(), []
 
     def drop_notifications(self) -> None:
-        self.pending_notifications, self.pending_unread = [], set()
+        self.pending_notifications, self.pending_unread, self.pending_events = [], set(), []
 
     def finish(self) -> None:
         """Write what is deferred and the batch's notifications at once; push each user's unread count once."""
         self.keep_notifications()
         self.flush_writes()
         Notification.objects.bulk_create(self.notifications)
-        _push_unread_now(self.unread_users)
+        self.events += _unread_events(self.unread_users)
+        bus.publish_many_on_commit(self.events)
 
 
 def _customer_number(message: Message, our_number: SenderNumber) -> str:
@@ -666,8 +671,12 @@ def _notify(message: Message, conversation: Conversation, number: SenderNumber) 
     others = _conversation_audience(conversation, record, number) - {u.pk for u in receivers}
     watchers |= {u.pk for u in _active_users(others) if u.has_perm(RECEIVE_PERMISSION)}
     if watchers:
-        bus.notify_users_on_commit(watchers, "message.new",
-                                   {"conversation_id": conversation.pk, "message_id": message.pk})
+        payload = {"conversation_id": conversation.pk, "message_id": message.pk}
+        if batch is not None:
+            event = {"event": "message.new", **payload}
+            batch.pending_events += [(bus.user_channel(uid), event) for uid in sorted(watchers)]
+        else:
+            bus.notify_users_on_commit(watchers, "message.new", payload)
     _push_unread(notified)
 
 
@@ -681,12 +690,17 @@ def _push_unread(user_ids) -> None:
 
 
 def _push_unread_now(user_ids: set[int]) -> None:
+    bus.publish_many_on_commit(_unread_events(user_ids))
+
+
+def _unread_events(user_ids: set[int]) -> list[tuple[str, dict]]:
+    """Each user's unread count as a live event (read now, inside the transaction)."""
     if not user_ids:
-        return
+        return []
     counts = dict.fromkeys(user_ids, 0)
     counts.update(
         Notification.objects.filter(user_id__in=user_ids, read_at__isnull=True).order_by()
         .values_list("user_id").annotate(n=Count("id"))
     )
-    for user_id, unread in sorted(counts.items()):
-        bus.notify_users_on_commit([user_id], "notification.new", {"unread": unread})
+    return [(bus.user_channel(user_id), {"event": "notification.new", "unread": unread})
+            for user_id, unread in sorted(counts.items())]
