@@ -177,7 +177,8 @@ class _Batch:
     numbers: dict[str, SenderNumber | None] = field(default_factory=dict)
     team_members: dict[int, frozenset[int]] = field(default_factory=dict)
     seller_numbers: dict[tuple[int | None, int | None], set[int]] = field(default_factory=dict)
-    users: dict[int, object] = field(default_factory=dict)  # active users by id (with their privilege cache)
+    users: dict[int, object] = field(default_factory=dict)  # active users by id
+    may_receive: set[int] = field(default_factory=set)  # those of ``users`` holding RECEIVE_PERMISSION
     whom: dict[int, str] = field(default_factory=dict)
     # Per customer, for that customer's first message of the batch only:
     conversations: dict[str, list[Conversation]] = field(default_factory=dict)
@@ -336,7 +337,27 @@ def _active_users(ids) -> list:
         batch.users.update(dict.fromkeys(missing))
         for user in User.objects.filter(pk__in=missing, is_active=True):
             batch.users[user.pk] = user
+        batch.may_receive |= _receive_permission_holders(missing)
     return [batch.users[i] for i in sorted(ids) if batch.users[i] is not None]
+
+
+def _receive_permission_holders(ids) -> set[int]:
+    """Which of these users may receive inbound messages, in one query (what ``user.has_perm`` answers with
+    Django's model backend: active superusers, and active users holding the permission directly or by group)."""
+    from textdesk.org.models import User
+
+    app_label, codename = RECEIVE_PERMISSION.split(".")
+    direct = Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app_label)
+    by_group = Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label=app_label)
+    return set(User.objects.filter(Q(is_superuser=True) | direct | by_group, pk__in=ids, is_active=True)
+               .values_list("pk", flat=True).distinct())
+
+
+def _may_receive(user) -> bool:
+    batch = _current()
+    if batch is not None and user.pk in batch.users:
+        return user.pk in batch.may_receive
+    return user.has_perm(RECEIVE_PERMISSION)
 
 
 # ---------------------------------------------------------------- routing one message
@@ -646,7 +667,7 @@ def _notify(message: Message, conversation: Conversation, number: SenderNumber) 
     customer = phones.display(conversation.customer_e164)
     for user in receivers:
         with translation.override(user.language or settings.LANGUAGE_CODE):
-            if user.has_perm(RECEIVE_PERMISSION):
+            if _may_receive(user):
                 created.append(Notification(
                     user=user, kind=NotificationKind.INBOUND_MESSAGE, conversation=conversation, message=message,
                     title=(_("New text message from %(number)s") % {"number": customer})[:200],
@@ -669,7 +690,7 @@ def _notify(message: Message, conversation: Conversation, number: SenderNumber) 
     watchers = set(informed)
     record = conversation.record
     others = _conversation_audience(conversation, record, number) - {u.pk for u in receivers}
-    watchers |= {u.pk for u in _active_users(others) if u.has_perm(RECEIVE_PERMISSION)}
+    watchers |= {u.pk for u in _active_users(others) if _may_receive(u)}
     if watchers:
         payload = {"conversation_id": conversation.pk, "message_id": message.pk}
         if batch is not None:
