@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -521,12 +521,16 @@ def conversation_for(record: OwnedRecord, customer: str, number: SenderNumber) -
         return conversation
     conversation = Conversation(customer_e164=customer, sender_number=number)
     conversation.set_record(record)
-    try:
-        with transaction.atomic():
-            conversation.save()
-    except IntegrityError:  # someone else (e.g. a seller's first send) created it just now
+    # One statement, no savepoint: if someone else (e.g. a seller's first send) created it just now, the
+    # conflict clause hands back that row's id (its only "update" rewrites the key with itself).
+    Conversation.objects.bulk_create(
+        [conversation], update_conflicts=True, unique_fields=_BINDING_FIELDS, update_fields=["record_key"])
+    if conversation.pk is None:  # a database that does not return ids from this statement
         conversation = Conversation.objects.get(**binding)
     return conversation
+
+
+_BINDING_FIELDS = ["record_key", "customer_e164", "sender_number"]
 
 
 def _touch_conversation(conversation: Conversation, message: Message) -> None:
