@@ -2,15 +2,16 @@
 
     python bench/inbound.py                       # PostgreSQL, 1,000,000 records, then SQLite, 100,000
     python bench/inbound.py --records 100000 --sqlite-records 20000 --duration 5   # a quicker run
+    python bench/inbound.py --route-workers 2      # two ``textdesk worker`` processes instead of one
 
 What it does, and prints (figures only; nothing is asserted):
 1. loads CRM records with phone numbers in stages (10k, 100k, 1M) and measures the routing time per message
-   (candidate lookup + the routing rules) at each stage;
-2. starts TextDesk as it is deployed: ``textdesk serve`` (several uvicorn processes), a ``textdesk worker``,
+   (candidate lookup + the routing rules), 1,000 lookups after each stage's VACUUM ANALYZE and checkpoint;
+2. starts TextDesk as it is deployed: ``textdesk serve`` (several uvicorn processes), ``textdesk worker``(s),
    Redis for cross-process wake-ups;
 3. posts correctly signed Twilio webhooks (one distinct message each) with wrk at rising concurrency: acknowledged
    messages/s with p50/p99; the saturation point is the best of these;
-4. a sustained run paced at half the saturation rate: time from webhook to message visible in its conversation
+4. a sustained run paced at half the saturation rate (the pace is calibrated by two short runs at it): time from webhook to message visible in its conversation
    (p50/p99), and the routed rate;
 5. the floor: a minimal Starlette + asyncpg endpoint (bench/floor_app.py) doing the same job in one statement,
    under the same load, and the ratios.
