@@ -191,6 +191,23 @@ def test_team_number_notifies_every_member_and_tells_the_unprivileged_whom_to_as
     assert message.routing_state == "routed"  # stored and routed all the same
 
 
+def test_privilege_held_directly_or_as_superuser_counts_like_by_role(make_user, make_team, make_sender_number):
+    from django.contrib.auth.models import Permission
+
+    from textdesk.messaging.models import Notification
+
+    direct = make_user("direct", role=None)
+    direct.user_permissions.add(Permission.objects.get(codename="receive_inbound_messages"))
+    chief = make_user("chief", role=None, is_superuser=True)
+    inactive = make_user("gone", is_active=False)
+    no_role = make_user("plain", role=None)
+    team = make_team("South", members=[direct, chief, inactive, no_role])
+    make_sender_number(e164=OUR, owner=team)
+    receive("hello")
+    kinds = dict(Notification.objects.values_list("user__username", "kind"))
+    assert kinds == {"direct": "inbound_message", "chief": "inbound_message", "plain": "missing_privilege"}
+
+
 # ---------------------------------------------------------------- consent
 
 

@@ -40,6 +40,10 @@ class LocalBus:
         for q in targets:
             q.put((channel, data))
 
+    def publish_many(self, items: list[tuple[str, dict]]) -> None:
+        for channel, data in items:
+            self.publish(channel, data)
+
     def subscribe(self, channels: list[str]) -> "Subscription":
         q: queue.SimpleQueue = queue.SimpleQueue()
         with self._lock:
@@ -71,6 +75,18 @@ class RedisBus:
             self._redis.publish(channel, json.dumps(data))
         except Exception:  # push is best effort; the data is already committed
             log.warning("could not publish to %s", channel, exc_info=True)
+
+    def publish_many(self, items: list[tuple[str, dict]]) -> None:
+        """Many events in one round trip (a pipeline without MULTI: each is still its own PUBLISH)."""
+        if not items:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for channel, data in items:
+                pipe.publish(channel, json.dumps(data))
+            pipe.execute()
+        except Exception:  # push is best effort; the data is already committed
+            log.warning("could not publish %s events", len(items), exc_info=True)
 
     def subscribe(self, channels: list[str]) -> "Subscription":
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
@@ -128,6 +144,13 @@ def notify_users_on_commit(user_ids, event: str, data: dict | None = None) -> No
     payload = {"event": event, **(data or {})}
     ids = sorted(set(user_ids))
     transaction.on_commit(lambda: [get_bus().publish(user_channel(uid), payload) for uid in ids])
+
+
+def publish_many_on_commit(items: list[tuple[str, dict]]) -> None:
+    """Publish the given ``(channel, data)`` events after commit, together."""
+    if items:
+        items = list(items)
+        transaction.on_commit(lambda: get_bus().publish_many(items))
 
 
 def wake_workers_on_commit() -> None:

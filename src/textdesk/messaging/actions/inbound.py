@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -177,7 +177,8 @@ class _Batch:
     numbers: dict[str, SenderNumber | None] = field(default_factory=dict)
     team_members: dict[int, frozenset[int]] = field(default_factory=dict)
     seller_numbers: dict[tuple[int | None, int | None], set[int]] = field(default_factory=dict)
-    users: dict[int, object] = field(default_factory=dict)  # active users by id (with their privilege cache)
+    users: dict[int, object] = field(default_factory=dict)  # active users by id
+    may_receive: set[int] = field(default_factory=set)  # those of ``users`` holding RECEIVE_PERMISSION
     whom: dict[int, str] = field(default_factory=dict)
     # Per customer, for that customer's first message of the batch only:
     conversations: dict[str, list[Conversation]] = field(default_factory=dict)
@@ -189,6 +190,9 @@ class _Batch:
     notifications: list[Notification] = field(default_factory=list)
     unread_users: set[int] = field(default_factory=set)
     pending_unread: set[int] = field(default_factory=set)
+    # Live pushes of the batch, published together after commit (one Redis round trip per batch).
+    pending_events: list[tuple[str, dict]] = field(default_factory=list)
+    events: list[tuple[str, dict]] = field(default_factory=list)
     # With ``deferred``, routed messages and conversation touches are written together (see flush_writes).
     deferred: bool = False
     routed: list[Message] = field(default_factory=list)
@@ -266,17 +270,19 @@ class _Batch:
     def keep_notifications(self) -> None:
         self.notifications += self.pending_notifications
         self.unread_users |= self.pending_unread
-        self.pending_notifications, self.pending_unread = [], set()
+        self.events += self.pending_events
+        self.pending_notifications, self.pending_unread, self.pending_events = [], set(), []
 
     def drop_notifications(self) -> None:
-        self.pending_notifications, self.pending_unread = [], set()
+        self.pending_notifications, self.pending_unread, self.pending_events = [], set(), []
 
     def finish(self) -> None:
         """Write what is deferred and the batch's notifications at once; push each user's unread count once."""
         self.keep_notifications()
         self.flush_writes()
         Notification.objects.bulk_create(self.notifications)
-        _push_unread_now(self.unread_users)
+        self.events += _unread_events(self.unread_users)
+        bus.publish_many_on_commit(self.events)
 
 
 def _customer_number(message: Message, our_number: SenderNumber) -> str:
@@ -331,7 +337,27 @@ def _active_users(ids) -> list:
         batch.users.update(dict.fromkeys(missing))
         for user in User.objects.filter(pk__in=missing, is_active=True):
             batch.users[user.pk] = user
+        batch.may_receive |= _receive_permission_holders(missing)
     return [batch.users[i] for i in sorted(ids) if batch.users[i] is not None]
+
+
+def _receive_permission_holders(ids) -> set[int]:
+    """Which of these users may receive inbound messages, in one query (what ``user.has_perm`` answers with
+    Django's model backend: active superusers, and active users holding the permission directly or by group)."""
+    from textdesk.org.models import User
+
+    app_label, codename = RECEIVE_PERMISSION.split(".")
+    direct = Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app_label)
+    by_group = Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label=app_label)
+    return set(User.objects.filter(Q(is_superuser=True) | direct | by_group, pk__in=ids, is_active=True)
+               .values_list("pk", flat=True).distinct())
+
+
+def _may_receive(user) -> bool:
+    batch = _current()
+    if batch is not None and user.pk in batch.users:
+        return user.pk in batch.may_receive
+    return user.has_perm(RECEIVE_PERMISSION)
 
 
 # ---------------------------------------------------------------- routing one message
@@ -495,12 +521,16 @@ def conversation_for(record: OwnedRecord, customer: str, number: SenderNumber) -
         return conversation
     conversation = Conversation(customer_e164=customer, sender_number=number)
     conversation.set_record(record)
-    try:
-        with transaction.atomic():
-            conversation.save()
-    except IntegrityError:  # someone else (e.g. a seller's first send) created it just now
+    # One statement, no savepoint: if someone else (e.g. a seller's first send) created it just now, the
+    # conflict clause hands back that row's id (its only "update" rewrites the key with itself).
+    Conversation.objects.bulk_create(
+        [conversation], update_conflicts=True, unique_fields=_BINDING_FIELDS, update_fields=["record_key"])
+    if conversation.pk is None:  # a database that does not return ids from this statement
         conversation = Conversation.objects.get(**binding)
     return conversation
+
+
+_BINDING_FIELDS = ["record_key", "customer_e164", "sender_number"]
 
 
 def _touch_conversation(conversation: Conversation, message: Message) -> None:
@@ -641,7 +671,7 @@ def _notify(message: Message, conversation: Conversation, number: SenderNumber) 
     customer = phones.display(conversation.customer_e164)
     for user in receivers:
         with translation.override(user.language or settings.LANGUAGE_CODE):
-            if user.has_perm(RECEIVE_PERMISSION):
+            if _may_receive(user):
                 created.append(Notification(
                     user=user, kind=NotificationKind.INBOUND_MESSAGE, conversation=conversation, message=message,
                     title=(_("New text message from %(number)s") % {"number": customer})[:200],
@@ -664,10 +694,14 @@ def _notify(message: Message, conversation: Conversation, number: SenderNumber) 
     watchers = set(informed)
     record = conversation.record
     others = _conversation_audience(conversation, record, number) - {u.pk for u in receivers}
-    watchers |= {u.pk for u in _active_users(others) if u.has_perm(RECEIVE_PERMISSION)}
+    watchers |= {u.pk for u in _active_users(others) if _may_receive(u)}
     if watchers:
-        bus.notify_users_on_commit(watchers, "message.new",
-                                   {"conversation_id": conversation.pk, "message_id": message.pk})
+        payload = {"conversation_id": conversation.pk, "message_id": message.pk}
+        if batch is not None:
+            event = {"event": "message.new", **payload}
+            batch.pending_events += [(bus.user_channel(uid), event) for uid in sorted(watchers)]
+        else:
+            bus.notify_users_on_commit(watchers, "message.new", payload)
     _push_unread(notified)
 
 
@@ -681,12 +715,17 @@ def _push_unread(user_ids) -> None:
 
 
 def _push_unread_now(user_ids: set[int]) -> None:
+    bus.publish_many_on_commit(_unread_events(user_ids))
+
+
+def _unread_events(user_ids: set[int]) -> list[tuple[str, dict]]:
+    """Each user's unread count as a live event (read now, inside the transaction)."""
     if not user_ids:
-        return
+        return []
     counts = dict.fromkeys(user_ids, 0)
     counts.update(
         Notification.objects.filter(user_id__in=user_ids, read_at__isnull=True).order_by()
         .values_list("user_id").annotate(n=Count("id"))
     )
-    for user_id, unread in sorted(counts.items()):
-        bus.notify_users_on_commit([user_id], "notification.new", {"unread": unread})
+    return [(bus.user_channel(user_id), {"event": "notification.new", "unread": unread})
+            for user_id, unread in sorted(counts.items())]
