@@ -60,6 +60,16 @@ def is_postgres():
     return connection.vendor == "postgresql"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _webhook_connections():
+    """Webhook connections still open at the end are closed (the test database is dropped then, which
+    PostgreSQL refuses while anyone is connected). Test servers close theirs when they stop."""
+    yield
+    from textdesk.messaging import intake_pg
+
+    intake_pg.close_pools()
+
+
 @pytest.fixture(autouse=True)
 def _local_bus():
     """Each test starts with a fresh in-process bus (no cross-test events)."""

@@ -59,9 +59,12 @@ class LiveServer:
             time.sleep(0.01)
 
     def stop(self) -> None:
+        from textdesk.messaging import intake_pg
+
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+        intake_pg.close_pools()
 
 
 @pytest.fixture

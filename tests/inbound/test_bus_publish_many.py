@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
@@ -40,3 +41,31 @@ def test_publish_many_delivers_each_event_to_its_channel_in_order(kind):
                 break
     assert received == [(one, {"event": "message.new", "n": 1}), (two, {"event": "message.new", "n": 2}),
                         (one, {"event": "notification.new", "unread": 3})]
+
+
+def test_a_burst_of_wake_requests_becomes_a_few_publishes_and_the_last_one_follows_the_last_request():
+    """Each stored webhook asks to wake the workers; over Redis the requests are coalesced, never dropped."""
+    from textdesk.live.bus import _CoalescingWaker
+
+    published: list[float] = []
+    waker = _CoalescingWaker(lambda: published.append(time.monotonic()), spacing=0.01)
+    last_request = 0.0
+    for _ in range(200):
+        waker.request()
+        last_request = time.monotonic()
+        time.sleep(0.0005)
+    deadline = time.monotonic() + 2
+    while (not published or published[-1] < last_request) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert published and published[-1] >= last_request  # the last request got a publish after it
+    assert len(published) < 100  # ~0.1 s of requests at 2,000/s with 10 ms spacing: about ten publishes
+
+
+def test_a_wake_over_redis_reaches_a_subscribed_worker():
+    bus = _redis_or_skip()
+    from textdesk.live.bus import WAKE_CHANNEL
+
+    with bus.subscribe([WAKE_CHANNEL]) as sub:
+        assert sub.get(1.0) is None  # the subscription confirmation
+        bus.wake()
+        assert sub.get(2.0) == (WAKE_CHANNEL, {})

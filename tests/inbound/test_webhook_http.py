@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from tests.inbound.conftest import post_signed, twilio_form
 
@@ -111,23 +112,62 @@ def test_nul_characters_are_removed_and_unicode_kept(asgi_server, seller_setup):
     assert messages().get().body == "ab 日本語 👍🏽"
 
 
-def test_a_storage_failure_is_503_and_leaves_nothing(asgi_server, seller_setup, monkeypatch):
-    from django.db import DatabaseError
+def _refuse_inserts(cursor, vendor: str) -> None:
+    """A real failure of the durable write: the database itself refuses the row (as with a full disk)."""
+    if vendor == "postgresql":
+        cursor.execute("CREATE FUNCTION test_refuse() RETURNS trigger AS $$ BEGIN "
+                       "RAISE EXCEPTION 'could not extend file: no space left on device'; END $$ LANGUAGE plpgsql")
+        cursor.execute("CREATE TRIGGER test_refuse BEFORE INSERT ON messaging_message "
+                       "FOR EACH ROW EXECUTE FUNCTION test_refuse()")
+    else:
+        cursor.execute("CREATE TRIGGER test_refuse BEFORE INSERT ON messaging_message "
+                       "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
 
-    from textdesk.messaging.actions import intake
 
-    def broken_insert(cursor, row):
-        raise DatabaseError("could not extend file: no space left on device")
+def _accept_inserts(cursor, vendor: str) -> None:
+    if vendor == "postgresql":
+        cursor.execute("DROP TRIGGER IF EXISTS test_refuse ON messaging_message")
+        cursor.execute("DROP FUNCTION IF EXISTS test_refuse()")
+    else:
+        cursor.execute("DROP TRIGGER IF EXISTS test_refuse")
+
+
+def test_a_storage_failure_is_503_and_leaves_nothing(asgi_server, seller_setup):
+    from django.db import connection
 
     form = twilio_form("SM" + "2" * 32, CUSTOMER, seller_setup.number.e164, "hello")
-    with monkeypatch.context() as patched:
-        patched.setattr(intake, "_insert_message", broken_insert)
-        answer = post_signed(asgi_server, seller_setup.inbound_url, form)
+    with connection.cursor() as cursor:
+        _refuse_inserts(cursor, connection.vendor)
+        try:
+            answer = post_signed(asgi_server, seller_setup.inbound_url, form)
+        finally:
+            _accept_inserts(cursor, connection.vendor)
     assert answer.status_code == 503 and answer.json()["error"]
     assert not messages().exists()
     # The provider's retry gets it in.
     assert post_signed(asgi_server, seller_setup.inbound_url, form).status_code == 200
     assert messages().count() == 1
+
+
+def test_on_postgresql_a_webhook_connection_that_broke_while_idle_is_replaced(asgi_server, seller_setup):
+    """The one-message webhook is stored from the event loop on pooled connections; one the server dropped
+    while it sat idle costs the next webhook nothing but a reconnect."""
+    from django.db import connection
+
+    from textdesk.messaging.intake_pg import APPLICATION_NAME
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the event-loop write path is PostgreSQL's")
+    first = twilio_form("SM" + "4" * 32, CUSTOMER, seller_setup.number.e164, "one")
+    assert post_signed(asgi_server, seller_setup.inbound_url, first).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                       [APPLICATION_NAME])
+        assert cursor.fetchall(), "the webhook was not stored through the pooled connection"
+    second = twilio_form("SM" + "5" * 32, CUSTOMER, seller_setup.number.e164, "two")
+    answers = [post_signed(asgi_server, seller_setup.inbound_url, second) for _ in range(3)]  # + 2 retries
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert sorted(messages().values_list("body", flat=True)) == ["one", "two"]
 
 
 def test_status_webhook_applies_delivery_report(asgi_server, seller_setup):

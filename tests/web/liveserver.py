@@ -30,8 +30,11 @@ class LiveServer:
         return self
 
     def stop(self) -> None:
+        from textdesk.messaging import intake_pg
+
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        intake_pg.close_pools()  # the webhook connections of this server's loop
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:

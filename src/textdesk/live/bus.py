@@ -13,6 +13,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -44,6 +45,9 @@ class LocalBus:
         for channel, data in items:
             self.publish(channel, data)
 
+    def wake(self) -> None:
+        self.publish(WAKE_CHANNEL, {})
+
     def subscribe(self, channels: list[str]) -> "Subscription":
         q: queue.SimpleQueue = queue.SimpleQueue()
         with self._lock:
@@ -69,6 +73,7 @@ class RedisBus:
         import redis
 
         self._redis = redis.Redis.from_url(url)
+        self._waker = _CoalescingWaker(lambda: self.publish(WAKE_CHANNEL, {}))
 
     def publish(self, channel: str, data: dict) -> None:
         try:
@@ -88,6 +93,9 @@ class RedisBus:
         except Exception:  # push is best effort; the data is already committed
             log.warning("could not publish %s events", len(items), exc_info=True)
 
+    def wake(self) -> None:
+        self._waker.request()
+
     def subscribe(self, channels: list[str]) -> "Subscription":
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(*channels)
@@ -99,6 +107,39 @@ class RedisBus:
             return msg["channel"].decode(), json.loads(msg["data"])
 
         return Subscription(get, pubsub.close)
+
+
+class _CoalescingWaker:
+    """Wake-ups published from a thread of their own, many requests to one ``PUBLISH``.
+
+    Every webhook that stores a message asks to wake the workers. Publishing each
+    one would add a Redis round trip to every acknowledgement; here the request only
+    sets a flag, and this thread publishes once for all the requests made since its
+    last publish, then pauses ``spacing`` seconds. A request is always followed by a
+    publish that starts after it, so no stored message waits for the idle poll.
+    """
+
+    def __init__(self, publish, spacing: float = 0.002) -> None:
+        self._publish = publish
+        self._spacing = spacing
+        self._requested = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def request(self) -> None:
+        self._requested.set()
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="textdesk-wake", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._requested.wait()
+            self._requested.clear()
+            self._publish()
+            time.sleep(self._spacing)
 
 
 class Subscription:
@@ -154,4 +195,4 @@ def publish_many_on_commit(items: list[tuple[str, dict]]) -> None:
 
 
 def wake_workers_on_commit() -> None:
-    transaction.on_commit(lambda: get_bus().publish(WAKE_CHANNEL, {}))
+    transaction.on_commit(lambda: get_bus().wake())

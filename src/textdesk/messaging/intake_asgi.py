@@ -2,7 +2,8 @@
 
 ``/webhooks/{key}/inbound`` and ``/webhooks/{key}/status``: read the body (bounded),
 find the provider account by its key, let its adapter verify the signature and
-parse, store with one durable write, then answer what the provider expects.
+parse, store with one durable write (on PostgreSQL, a webhook's one message is
+written from the event loop, see ``intake_pg``), then answer what the provider expects.
 
 Every refusal is a precise 4xx with a JSON reason and stores nothing. Anything
 unexpected is logged and answered 503, so the provider retries and nothing is
@@ -206,6 +207,7 @@ async def webhook_app(scope, receive, send) -> None:
 
 
 async def _handle(scope, receive) -> WebhookResponse:
+    from textdesk.messaging import intake_pg
     from textdesk.messaging.actions import intake
     from textdesk.providers.registry import get_provider
 
@@ -244,7 +246,9 @@ async def _handle(scope, receive) -> WebhookResponse:
         return _error(rejected.status, rejected.reason)
 
     try:
-        if parsed.inbound or parsed.statuses:
+        if intake_pg.handles(parsed):
+            await intake_pg.store_single(account.id, parsed.inbound[0])
+        elif parsed.inbound or parsed.statuses:
             await _in_db_thread(intake.store_parsed, account.id, list(parsed.inbound), list(parsed.statuses))
     except intake.InvalidInbound as invalid:
         return _error(400, str(invalid))

@@ -66,7 +66,7 @@ _MESSAGE_COLUMNS = (
     "provider_error_text", "routing_state", "routing_rule", "idempotency_key", "attempts", "created_at",
     "updated_at",
 )
-_INSERT_MESSAGE = (
+INSERT_MESSAGE = (
     f'INSERT INTO {Message._meta.db_table} ({", ".join(_MESSAGE_COLUMNS)}) '
     f'VALUES ({", ".join(["%s"] * len(_MESSAGE_COLUMNS))}) '
     "ON CONFLICT (provider_account_id, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING"
@@ -83,19 +83,35 @@ _SELECT_PARTS = (
 )
 
 
-def _message_row(account_id: int, sms: InboundSMS, body: str, segments: int, message_id: str | None, now) -> list:
-    uuid_field = Message._meta.get_field("idempotency_key")
-    stamp = connection.ops.adapt_datetimefield_value(now)
+def message_values(account_id: int, sms: InboundSMS, body: str, segments: int, message_id: str | None,
+                   now: dt.datetime) -> list:
+    """The values of ``INSERT_MESSAGE`` for one inbound message, as Python values (any driver adapts them)."""
     return [
-        Direction.INBOUND, account_id, clean_text(sms.from_number).strip(), clean_text(sms.to_number).strip(),
-        body, max(1, min(segments, 32767)), "", MessageStatus.RECEIVED, (sms.opt_signal or "")[:40],
-        message_id or None, "", False, "", "", RoutingState.PENDING, "",
-        uuid_field.get_db_prep_value(uuid.uuid4(), connection), 0, stamp, stamp,
+        Direction.INBOUND.value, account_id, clean_text(sms.from_number).strip(), clean_text(sms.to_number).strip(),
+        body, max(1, min(segments, 32767)), "", MessageStatus.RECEIVED.value, (sms.opt_signal or "")[:40],
+        message_id or None, "", False, "", "", RoutingState.PENDING.value, "", uuid.uuid4(), 0, now, now,
     ]
 
 
+def single_message_values(account_id: int, sms: InboundSMS, now: dt.datetime) -> list:
+    """``message_values`` of a webhook's one whole message (not a part)."""
+    return message_values(account_id, sms, clean_text(sms.body), sms.segments or 1, sms.provider_message_id, now)
+
+
+_UUID_FIELD = Message._meta.get_field("idempotency_key")
+_KEY, _CREATED, _UPDATED = (_MESSAGE_COLUMNS.index(c) for c in ("idempotency_key", "created_at", "updated_at"))
+
+
+def _message_row(account_id: int, sms: InboundSMS, body: str, segments: int, message_id: str | None, now) -> list:
+    """``message_values`` adapted for Django's connection (SQLite keeps timestamps and UUIDs as text)."""
+    row = message_values(account_id, sms, body, segments, message_id, now)
+    row[_KEY] = _UUID_FIELD.get_db_prep_value(row[_KEY], connection)
+    row[_CREATED] = row[_UPDATED] = connection.ops.adapt_datetimefield_value(now)
+    return row
+
+
 def _insert_message(cursor, row: list) -> bool:
-    cursor.execute(_INSERT_MESSAGE, row)
+    cursor.execute(INSERT_MESSAGE, row)
     return cursor.rowcount == 1
 
 

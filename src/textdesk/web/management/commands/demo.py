@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("TEXTDESK_SIMULATOR_PORT", "8025")))
 
     def handle(self, *args, host, port, simulator_port, **options):
-        import uvicorn
+        from textdesk.web import serving
         from django.conf import settings
 
         from textdesk.crm.demo import seed_demo
@@ -47,5 +47,4 @@ class Command(BaseCommand):
         for username, password, role in logins.users:
             self.stdout.write(f"  {username:<10} {password:<10} {role}")
         self.stdout.write("\nPress Ctrl+C to stop.\n")
-        uvicorn.run("textdesk.asgi:application", host=host, port=port, workers=1, log_level="warning",
-                    access_log=False, lifespan="off", timeout_graceful_shutdown=3)
+        serving.run(host, port)

@@ -16,9 +16,6 @@ class Command(BaseCommand):
                             help="number of web processes (default 1, or TEXTDESK_WEB_WORKERS)")
 
     def handle(self, *args, host, port, workers, **options):
-        import uvicorn
+        from textdesk.web import serving
 
-        uvicorn.run(
-            "textdesk.asgi:application", host=host, port=port, workers=workers,
-            log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3,
-        )
+        serving.run(host, port, workers)
