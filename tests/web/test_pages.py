@@ -203,3 +203,26 @@ def test_own_number_is_the_default_sender(sam_client, scene, make_team, make_sen
     body = sam_client.get(reverse("record_pane", args=["contact", nophone_conv_record.pk]), HTTP_HX_REQUEST="true").content.decode()
     selected = body.split('id="pane-from"')[1].split("</select>")[0]
     assert f'value="{scene.sam_line.pk}" selected' in selected
+
+
+def test_the_bell_counts_unread_notifications_up_to_99_then_shows_99_plus(sam_client, scene):
+    """Counting stops at 100, so a seller who never opens the bell costs no more per page or per message."""
+    import re
+
+    from textdesk.messaging import unread
+    from textdesk.messaging.models import Notification
+
+    def bell() -> str:
+        page = sam_client.get(reverse("my_text_messages")).content.decode()
+        return re.search(r'<span id="bell-count"[^>]*>([^<]*)</span>\s*<span class="sr-only">([^<]*)<', page).groups()
+
+    Notification.objects.filter(user=scene.sam).delete()
+    Notification.objects.bulk_create([Notification(user=scene.sam, kind="inbound_message", title=f"n{i}")
+                                      for i in range(3)])
+    assert bell() == ("3", "3 unread notifications")
+    Notification.objects.bulk_create([Notification(user=scene.sam, kind="inbound_message", title=f"m{i}")
+                                      for i in range(120)])
+    assert unread.badge_count(scene.sam.pk) == unread.BADGE_LIMIT
+    assert bell() == ("99+", "More than 99 unread notifications")
+    Notification.objects.filter(user=scene.sam).update(read_at="2026-01-01T00:00:00Z")
+    assert unread.badge_counts([scene.sam.pk]) == {scene.sam.pk: 0}

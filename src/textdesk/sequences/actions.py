@@ -20,6 +20,7 @@ from textdesk.domain import failures
 from textdesk.domain import sequences as rules
 from textdesk.jobs import queue
 from textdesk.live import bus
+from textdesk.messaging import unread
 from textdesk.sequences.errors import Conflict, Forbidden, Invalid, NotFound
 from textdesk.sequences.models import (
     OPEN_STATES, ConnectionState, Sequence, SequenceConnection, SequenceStep, SequenceStepHistory, StepKind,
@@ -588,9 +589,8 @@ def _fail(connection: SequenceConnection, step: SequenceStep, now: dt.datetime, 
                      body=f"{connection.sequence.name} · {step.title}: {title}. {detail}"[:1000])
         for uid in sorted(audience)
     ])
-    for uid in sorted(audience):  # the bell shows each user's own unread count
-        unread = Notification.objects.filter(user_id=uid, read_at__isnull=True).count()
+    for uid, count in unread.badge_counts(audience).items():  # the bell shows each user's own unread count
         bus.notify_users_on_commit([uid], "notification.new",
-                                   {"kind": NotificationKind.SEQUENCE_STEP_FAILED, "unread": unread})
+                                   {"kind": NotificationKind.SEQUENCE_STEP_FAILED, "unread": count})
     _push(connection)
     return RunResult("failed", reason=reason)

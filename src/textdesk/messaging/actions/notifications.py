@@ -6,12 +6,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from textdesk.live import bus
+from textdesk.messaging import unread
 from textdesk.messaging.models import Notification
 
 
 def _push_unread(user) -> None:
-    unread = Notification.objects.filter(user=user, read_at__isnull=True).count()
-    bus.notify_users_on_commit([user.pk], "notification.read", {"unread": unread})
+    bus.notify_users_on_commit([user.pk], "notification.read", {"unread": unread.badge_count(user.pk)})
 
 
 @transaction.atomic

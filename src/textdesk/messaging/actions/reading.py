@@ -6,11 +6,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from textdesk.live import bus
+from textdesk.messaging import unread
 from textdesk.messaging.models import Conversation, Notification
 
 
 def unread_notifications(user) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+    """The bell's count (up to ``unread.BADGE_LIMIT``, shown as "99+")."""
+    return unread.badge_count(user.pk)
 
 
 def _push_unread(user) -> None:

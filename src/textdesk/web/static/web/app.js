@@ -261,7 +261,7 @@
     function onUnread(d) {
       var badge = document.getElementById("bell-count");
       if (badge && typeof d.unread === "number") {
-        badge.textContent = d.unread;
+        badge.textContent = d.unread > 99 ? "99+" : d.unread;  // counts stop at 100 (see messaging/unread.py)
         badge.dataset.count = d.unread;
         badge.hidden = d.unread === 0;
       }
