@@ -10,7 +10,8 @@ What it does, and prints (figures only; nothing is asserted):
 2. starts TextDesk as it is deployed: ``textdesk serve`` (several uvicorn processes), ``textdesk worker``(s),
    Redis for cross-process wake-ups;
 3. posts correctly signed Twilio webhooks (one distinct message each) with wrk at rising concurrency: acknowledged
-   messages/s with p50/p99; the saturation point is the best of these;
+   messages/s with p50/p99; the saturation point is the best of these (each server first gets 3 s of warm-up
+   load, so its processes have opened their connections);
 4. a sustained run paced at half the floor's saturation rate, the goal (on SQLite: half of its own saturation;
    the pace is calibrated by two short runs at it): time from webhook to message visible in its conversation
    (p50/p99), and the routed rate;
@@ -246,6 +247,14 @@ def wrk(port: int, connections: int, duration: int, requests_file: Path, delay_m
     return result
 
 
+def warm_up(port: int, work: Path, tag: str, known: list[str], rng: random.Random) -> None:
+    """A few seconds of load before measuring: every process opens its connections and prepares its statements
+    (the first requests of a cold process are not what the levels should measure)."""
+    file = work / f"{tag}.txt"
+    write_requests(file, 20000, tag, known, rng)
+    wrk(port, 16, 3, file)
+
+
 def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -314,6 +323,8 @@ def run_product(label: str, env: dict, work: Path, levels: list[int], duration: 
     results: dict = {"levels": {}}
     try:
         wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
+        warm_up(WEB_PORT, work, f"{label[:2]}wu", known, rng)
+        wait_drained()
         log(f"\n[{label}] TextDesk: acknowledged webhooks at rising concurrency ({duration}s each)")
         log(f"{'connections':>12} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
         for level in levels:
@@ -381,6 +392,7 @@ def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known:
     results: dict = {"levels": {}}
     try:
         wait_http(f"http://127.0.0.1:{FLOOR_PORT}/webhooks/{WEBHOOK_KEY}/inbound")
+        warm_up(FLOOR_PORT, work, "flwu", known, rng)
         log(f"\n[floor] Starlette + asyncpg, one statement per message ({duration}s each)")
         log(f"{'connections':>12} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
         for level in levels:
