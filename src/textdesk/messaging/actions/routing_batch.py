@@ -86,6 +86,8 @@ class Batch:
         if customers:
             lock_customers(customers)
             batch._prefetch(customers)
+        batch._prefetch_seller_numbers()
+        batch._prefetch_people()
         return batch
 
     def _prefetch(self, customers: list[str]) -> None:
@@ -110,6 +112,54 @@ class Batch:
                 if record_type in PHONE_RECORD_TYPES:
                     for phone in {record.business_phone_e164, record.mobile_phone_e164} & set(dialled):
                         self.phone_records.setdefault(phone, []).append(record)
+
+    def _prefetch_seller_numbers(self) -> None:
+        """Every number of each owner of the batch's numbers (rule 1's "seller"), in one query."""
+        owners = {_seller(n) for n in self.numbers.values() if n is not None}
+        user_ids = {user_id for user_id, team_id in owners if user_id}
+        team_ids = {team_id for user_id, team_id in owners if team_id}
+        if not user_ids and not team_ids:
+            return
+        rows = SenderNumber.objects.filter(Q(owner_user_id__in=user_ids) | Q(owner_team_id__in=team_ids))
+        found: dict[tuple[int | None, int | None], set[int]] = defaultdict(set)
+        for pk, user_id, team_id in rows.values_list("id", "owner_user_id", "owner_team_id"):
+            if user_id in user_ids:
+                found[(user_id, None)].add(pk)
+            if team_id in team_ids:
+                found[(None, team_id)].add(pk)
+        for owner in owners:
+            if any(owner):
+                self.seller_numbers[owner] = found[owner]
+
+    def _prefetch_people(self) -> None:
+        """Everyone the batch's rules and notifications are likely to need, with their receive privilege: the
+        owners of its numbers and of the prefetched records, and the members of the teams owning any of them
+        (three queries). Anyone else (the owner of a record read later) is read when needed."""
+        from textdesk.org.models import Team
+
+        owned = [n for n in self.numbers.values() if n is not None] + list(self.records.values())
+        team_ids = {o.owner_team_id for o in owned if o.owner_team_id} - self.team_members.keys()
+        people = {o.owner_user_id for o in owned if o.owner_user_id}
+        if team_ids:
+            members: dict[int, set[int]] = defaultdict(set)
+            rows = Team.members.through.objects.filter(team_id__in=team_ids).values_list("team_id", "user_id")
+            for team_id, user_id in rows:
+                members[team_id].add(user_id)
+            for team_id in team_ids:
+                self.team_members[team_id] = frozenset(members[team_id])
+                people |= members[team_id]
+        self.read_users(people - self.users.keys())
+
+    def read_users(self, ids: set[int]) -> None:
+        """Read these users (None for one that is inactive or gone) and which of them may receive (two queries)."""
+        if not ids:
+            return
+        from textdesk.org.models import User
+
+        self.users.update(dict.fromkeys(ids))
+        for user in User.objects.filter(pk__in=ids, is_active=True):
+            self.users[user.pk] = user
+        self.may_receive |= _receive_permission_holders(ids)
 
     def is_fresh(self, customer: str) -> bool:
         return customer in self.fresh
@@ -209,12 +259,7 @@ def active_users(ids) -> list:
     batch = current()
     if batch is None:
         return list(User.objects.filter(pk__in=ids, is_active=True).order_by("pk"))
-    missing = ids - batch.users.keys()
-    if missing:
-        batch.users.update(dict.fromkeys(missing))
-        for user in User.objects.filter(pk__in=missing, is_active=True):
-            batch.users[user.pk] = user
-        batch.may_receive |= _receive_permission_holders(missing)
+    batch.read_users(ids - batch.users.keys())
     return [batch.users[i] for i in sorted(ids) if batch.users[i] is not None]
 
 
@@ -247,7 +292,7 @@ def record(record_type: str, record_id: int) -> OwnedRecord:
 def seller_number_ids(number: SenderNumber) -> set[int]:
     """The receiving number and every other number of the same owner (the "seller" of rule 1)."""
     batch = current()
-    owner = (number.owner_user_id, None if number.owner_user_id else number.owner_team_id)
+    owner = _seller(number)
     if batch is not None and owner in batch.seller_numbers:
         return batch.seller_numbers[owner] | {number.pk}
     if number.owner_user_id:
@@ -258,6 +303,11 @@ def seller_number_ids(number: SenderNumber) -> set[int]:
     if batch is not None:
         batch.seller_numbers[owner] = ids
     return ids | {number.pk}
+
+
+def _seller(number: SenderNumber) -> tuple[int | None, int | None]:
+    """Who owns the number, as the key of ``Batch.seller_numbers``: (user, None) or (None, team)."""
+    return number.owner_user_id, None if number.owner_user_id else number.owner_team_id
 
 
 # ---------------------------------------------------------------- set-based writes
