@@ -34,8 +34,8 @@ from textdesk.messaging.actions import routing_batch
 from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
 from textdesk.messaging.actions.inbound_notify import deliver, mark_failed, notify
 from textdesk.messaging.actions.routing_batch import (
-    PHONE_RECORD_TYPES, Batch, current, customer_number, dialled_number, lock_customers, seller_number_ids,
-    sender_number, team_members,
+    PHONE_RECORD_TYPES, Batch, current, customer_number, dialled_number, insert_conversations, lock_customers,
+    seller_number_ids, sender_number, team_members,
 )
 from textdesk.messaging.models import Conversation, Direction, Message, MessageStatus, RoutingState, SenderNumber
 
@@ -191,7 +191,7 @@ def route_message(message: Message) -> None:
     message.routing_state = RoutingState.ROUTED
     message.routing_rule = decision.rule
     if batch is not None and batch.deferred:
-        batch.defer_routed(message, conversation)
+        batch.defer_routed(message)
     else:
         message.save(update_fields=_ROUTED_FIELDS)
         _touch_conversation(conversation, message)
@@ -275,18 +275,31 @@ def _prefetched_candidates(batch: Batch, customer: str, number: SenderNumber) ->
 
 
 def create_lead(customer: str, number: SenderNumber) -> Lead:
-    """The seed's "unknown number": a new lead named after the number, owned by the number's owner."""
-    return Lead.objects.create(
+    """The seed's "unknown number": a new lead named after the number, owned by the number's owner.
+
+    In a deferred batch it is inserted with the batch's other new leads (it has no id until then)."""
+    lead = Lead(
         last_name=phones.display(customer)[:100], mobile_phone=customer, source=Lead.Source.INBOUND_TEXT,
         country=phones.region_of(customer) or "", owner_user_id=number.owner_user_id,
         owner_team_id=number.owner_team_id,
     )
+    batch = current()
+    if batch is not None and batch.deferred:
+        batch.defer_lead(lead)
+    else:
+        lead.save(force_insert=True)
+    return lead
 
 
 def conversation_for(record: OwnedRecord, customer: str, number: SenderNumber) -> Conversation:
-    binding = {"record_key": record.record_key, "customer_e164": customer, "sender_number": number}
+    """The conversation of this record, customer and number of ours, created if there is none.
+
+    In a deferred batch a new one is inserted with the batch's other new conversations (it has no id until
+    then); one created elsewhere meanwhile is reused (see :func:`.routing_batch.insert_conversations`)."""
     batch = current()
-    if batch is not None and batch.is_fresh(customer):
+    if record.pk is None:
+        conversation = None  # a lead of this batch, not written yet: nothing can point at it
+    elif batch is not None and batch.is_fresh(customer):
         for conversation in batch.conversations.get(customer, []):
             if conversation.record_key == record.record_key and conversation.sender_number_id == number.pk:
                 conversation.sender_number = number
@@ -294,22 +307,18 @@ def conversation_for(record: OwnedRecord, customer: str, number: SenderNumber) -
                 return conversation
         conversation = None  # the batch read every conversation of this customer: there is none yet
     else:
-        conversation = Conversation.objects.filter(**binding).first()
+        conversation = Conversation.objects.filter(
+            record_key=record.record_key, customer_e164=customer, sender_number=number).first()
     if conversation is not None:
         setattr(conversation, record.record_type, record)  # the notifications read its owner
         return conversation
     conversation = Conversation(customer_e164=customer, sender_number=number)
     conversation.set_record(record)
-    # One statement, no savepoint: if someone else (e.g. a seller's first send) created it just now, the
-    # conflict clause hands back that row's id (its only "update" rewrites the key with itself).
-    Conversation.objects.bulk_create(
-        [conversation], update_conflicts=True, unique_fields=_BINDING_FIELDS, update_fields=["record_key"])
-    if conversation.pk is None:  # a database that does not return ids from this statement
-        conversation = Conversation.objects.get(**binding)
+    if batch is not None and batch.deferred:
+        batch.defer_conversation(conversation)
+    else:
+        insert_conversations([conversation])
     return conversation
-
-
-_BINDING_FIELDS = ["record_key", "customer_e164", "sender_number"]
 
 
 def _touch_conversation(conversation: Conversation, message: Message) -> None:

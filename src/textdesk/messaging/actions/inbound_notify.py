@@ -115,12 +115,10 @@ def notify(message: Message, conversation: Conversation, number: SenderNumber) -
     others = _conversation_audience(conversation, record, number) - {u.pk for u in receivers}
     watchers |= {u.pk for u in active_users(others) if may_receive(u)}
     if watchers:
-        payload = {"conversation_id": conversation.pk, "message_id": message.pk}
         if batch is not None:
-            event = {"event": "message.new", **payload}
-            batch.pending_events += [(bus.user_channel(uid), event) for uid in sorted(watchers)]
+            batch.pending_pushes.append((sorted(watchers), message, conversation))  # built in deliver
         else:
-            bus.notify_users_on_commit(watchers, "message.new", payload)
+            bus.notify_users_on_commit(watchers, "message.new", _news(message, conversation))
     push_unread(notified)
 
 
@@ -133,13 +131,19 @@ def push_unread(user_ids) -> None:
     bus.publish_many_on_commit(_unread_events(set(user_ids)))
 
 
-def deliver(batch: routing_batch.Batch) -> None:
-    """Write the batch's notifications at once and push its events, each user's unread count once, after commit.
+def _news(message: Message, conversation: Conversation) -> dict:
+    return {"conversation_id": conversation.pk, "message_id": message.pk}
 
-    Runs after the batch wrote what it deferred: the notifications point at its conversations."""
+
+def deliver(batch: routing_batch.Batch) -> None:
+    """Write the batch's notifications at once; after commit push its messages and each user's unread count once.
+
+    Runs after the batch wrote what it deferred: its new conversations have their ids only then."""
     batch.keep_notifications()
-    Notification.objects.bulk_create(batch.notifications)
-    bus.publish_many_on_commit(batch.events + _unread_events(batch.unread_users))
+    Notification.objects.bulk_create(batch.notifications)  # fills in the ids of the conversations they point at
+    events = [(bus.user_channel(user_id), {"event": "message.new", **_news(message, conversation)})
+              for user_ids, message, conversation in batch.pushes for user_id in user_ids]
+    bus.publish_many_on_commit(events + _unread_events(batch.unread_users))
 
 
 def _unread_events(user_ids: set[int]) -> list[tuple[str, dict]]:

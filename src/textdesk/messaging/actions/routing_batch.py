@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from textdesk.crm.models import RECORD_MODELS, OwnedRecord, RecordType
+from textdesk.crm.models import RECORD_MODELS, Lead, OwnedRecord, RecordType
 from textdesk.domain import phones
 from textdesk.messaging.models import Conversation, Direction, Message, MessageStatus, Notification, RoutingState, SenderNumber
 
@@ -58,17 +58,22 @@ class Batch:
     phone_records: dict[str, list[OwnedRecord]] = field(default_factory=dict)
     fresh: set[str] = field(default_factory=set)
     customers: dict[int, str] = field(default_factory=dict)  # message id → customer
+    # What the messages routed so far tell whom, written when the batch ends (``inbound_notify.deliver``):
+    # notifications, users whose unread count changed, and ``message.new`` pushes as (user ids, message,
+    # conversation), built then (a conversation of the batch may have no id before), published together after
+    # commit (one Redis round trip per batch). "pending" is the current message's, kept or dropped with it.
     pending_notifications: list[Notification] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     unread_users: set[int] = field(default_factory=set)
     pending_unread: set[int] = field(default_factory=set)
-    # Live pushes of the batch, published together after commit (one Redis round trip per batch).
-    pending_events: list[tuple[str, dict]] = field(default_factory=list)
-    events: list[tuple[str, dict]] = field(default_factory=list)
-    # With ``deferred``, routed messages and conversation touches are written together (see flush_writes).
+    pending_pushes: list[tuple[list[int], Message, Conversation]] = field(default_factory=list)
+    pushes: list[tuple[list[int], Message, Conversation]] = field(default_factory=list)
+    # With ``deferred``, new leads, new conversations, the routed messages and their conversations' summaries
+    # are written together, a statement each (see flush_writes).
     deferred: bool = False
+    leads: list[Lead] = field(default_factory=list)
+    new_conversations: list[Conversation] = field(default_factory=list)
     routed: list[Message] = field(default_factory=list)
-    touches: dict[int, list[Message]] = field(default_factory=dict)  # conversation id → its new messages
     seen: set[str] = field(default_factory=set)  # customers whose message was routed already
 
     @classmethod
@@ -177,26 +182,44 @@ class Batch:
         if customer in self.seen:
             self.flush_writes()
 
-    def defer_routed(self, message: Message, conversation: Conversation) -> None:
+    def defer_lead(self, lead: Lead) -> None:
+        """A new lead, inserted when the batch writes (its id is unknown until then)."""
+        lead.derive_fields()  # what save() would do before its insert
+        self.leads.append(lead)
+
+    def defer_conversation(self, conversation: Conversation) -> None:
+        """A new conversation, inserted when the batch writes (after the leads: its key needs its record's id)."""
+        self.new_conversations.append(conversation)
+
+    def defer_routed(self, message: Message) -> None:
+        """A routed message: its update, and its conversation's summary, are written when the batch writes."""
         self.routed.append(message)
-        self.touches.setdefault(conversation.pk, []).append(message)
 
     def flush_writes(self) -> None:
+        """Write what is deferred, in the order of its references: leads, conversations, messages, summaries."""
+        if self.leads:
+            insert_leads(self.leads)
+            self.leads = []
+        if self.new_conversations:
+            insert_conversations(self.new_conversations)
+            self.new_conversations = []
         if self.routed:
+            touches: dict[int, list[Message]] = defaultdict(list)
+            for message in self.routed:
+                message.conversation = message.conversation  # sets conversation_id: the conversation has one now
+                touches[message.conversation_id].append(message)
             save_routed(self.routed)
+            touch_conversations(touches)
             self.routed = []
-        if self.touches:
-            touch_conversations(self.touches)
-            self.touches = {}
 
     def keep_notifications(self) -> None:
         self.notifications += self.pending_notifications
         self.unread_users |= self.pending_unread
-        self.events += self.pending_events
-        self.pending_notifications, self.pending_unread, self.pending_events = [], set(), []
+        self.pushes += self.pending_pushes
+        self.pending_notifications, self.pending_unread, self.pending_pushes = [], set(), []
 
     def drop_notifications(self) -> None:
-        self.pending_notifications, self.pending_unread, self.pending_events = [], set(), []
+        self.pending_notifications, self.pending_unread, self.pending_pushes = [], set(), []
 
     def finish(self) -> None:
         """Write what is deferred; the notifications are the caller's (``inbound_notify.deliver``)."""
@@ -312,9 +335,35 @@ def _seller(number: SenderNumber) -> tuple[int | None, int | None]:
 
 # ---------------------------------------------------------------- set-based writes
 
+BINDING_FIELDS = ["record_key", "customer_e164", "sender_number"]
+
+
+def insert_leads(leads: list[Lead]) -> None:
+    """Insert new leads (their derived fields set already) in one statement, which gives back their ids."""
+    if connection.features.can_return_rows_from_bulk_insert:
+        Lead.objects.bulk_create(leads)
+    else:  # the conversations need the ids
+        for lead in leads:
+            lead.save(force_insert=True)
+
+
+def insert_conversations(conversations: list[Conversation]) -> None:
+    """Insert new conversations in one statement, without a savepoint: ``INSERT … ON CONFLICT (binding) DO UPDATE
+    … RETURNING id``. If one with the same binding was created meanwhile (e.g. by a seller's first send), the
+    conflict clause hands back that row's id (its only "update" rewrites the key with itself), so it is reused."""
+    for conversation in conversations:
+        conversation.set_record(conversation.record)  # its key and foreign key: the record may have its id only now
+    Conversation.objects.bulk_create(
+        conversations, update_conflicts=True, unique_fields=BINDING_FIELDS, update_fields=["record_key"])
+    for conversation in conversations:
+        if conversation.pk is None:  # a database that does not return ids from this statement
+            conversation.pk = Conversation.objects.values_list("pk", flat=True).get(
+                record_key=conversation.record_key, customer_e164=conversation.customer_e164,
+                sender_number=conversation.sender_number_id)
+
 
 def save_routed(messages: list[Message]) -> None:
-    """``message.save(update_fields=ROUTED_FIELDS)`` for many routed messages, in one statement."""
+    """What ``message.save(update_fields=[the routing fields])`` does, for many routed messages in one statement."""
     now = timezone.now()
     rows = []
     for message in messages:
