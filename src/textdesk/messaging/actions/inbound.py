@@ -70,7 +70,8 @@ def route_next() -> bool:
 def route_batch(size: int = ROUTE_BATCH) -> int:
     """Claim up to ``size`` pending messages and route them in one transaction; returns how many were handled.
 
-    The common case takes no savepoints: the messages' own updates are written together when the batch ends.
+    The common case takes no savepoints: what the messages write (new leads and conversations, the messages
+    themselves, the conversations' summaries) is written together, a statement each, when the batch ends.
     If routing one of them raises, the whole batch rolls back and its messages are routed again, each in a
     savepoint of its own (:func:`_route_with_savepoints`): the bad one is marked failed and the administrators
     are told, the others are routed. A database that is unreachable or busy (``OperationalError``) rolls back the
@@ -151,7 +152,7 @@ def _route_in_savepoint(message: Message, batch: Batch) -> None:
 
 def _finish(batch: Batch) -> None:
     """Write what the batch deferred, then its notifications (they point at its conversations)."""
-    batch.finish()
+    batch.flush_writes()
     deliver(batch)
 
 

@@ -5,6 +5,10 @@ A :class:`Batch` lives inside the transaction that routes its messages (see
 below (:func:`sender_number`, :func:`team_members`, :func:`active_users`, …) answer from it when it holds the
 answer and read the database otherwise, also when no batch is running.
 
+A batch routed the common way (``deferred``) also holds back its own writes: the new leads, the new
+conversations, the routed messages and their conversations' summaries are written a statement each (see
+:meth:`Batch.flush_writes`), when the batch ends, and earlier when a customer's next message needs them.
+
 A customer's prefetched candidates serve only that customer's first message of the batch; later ones read
 afresh, after the batch wrote what it deferred (:meth:`Batch.before`), so they see what the earlier one changed.
 """
@@ -21,7 +25,9 @@ from django.utils import timezone
 
 from textdesk.crm.models import RECORD_MODELS, Lead, OwnedRecord, RecordType
 from textdesk.domain import phones
-from textdesk.messaging.models import Conversation, Direction, Message, MessageStatus, Notification, RoutingState, SenderNumber
+from textdesk.messaging.models import (
+    Conversation, Direction, Message, MessageStatus, Notification, RoutingState, SenderNumber,
+)
 
 RECEIVE_PERMISSION = "org.receive_inbound_messages"
 PHONE_RECORD_TYPES = (RecordType.ACCOUNT, RecordType.CONTACT, RecordType.LEAD)
@@ -35,6 +41,7 @@ def current() -> "Batch | None":
 
 
 def start(batch: "Batch") -> None:
+    """Route this thread's messages with ``batch`` until :func:`stop`."""
     _local.batch = batch
 
 
@@ -44,7 +51,7 @@ def stop() -> None:
 
 @dataclass
 class Batch:
-    """Reads shared by the messages of one batch (valid inside the batch's transaction only)."""
+    """Reads shared by the messages of one batch, and the writes they defer (valid inside its transaction only)."""
 
     numbers: dict[str, SenderNumber | None] = field(default_factory=dict)
     team_members: dict[int, frozenset[int]] = field(default_factory=dict)
@@ -78,6 +85,7 @@ class Batch:
 
     @classmethod
     def prepare(cls, messages: list[Message], deferred: bool = False) -> "Batch":
+        """Lock the messages' customers and read what routing them will need (a fixed number of queries)."""
         batch = cls(deferred=deferred)
         wanted = {dialled_number(m) for m in messages}
         batch.numbers = dict.fromkeys(wanted)
@@ -220,11 +228,6 @@ class Batch:
 
     def drop_notifications(self) -> None:
         self.pending_notifications, self.pending_unread, self.pending_pushes = [], set(), []
-
-    def finish(self) -> None:
-        """Write what is deferred; the notifications are the caller's (``inbound_notify.deliver``)."""
-        self.keep_notifications()
-        self.flush_writes()
 
 
 def dialled_number(message: Message) -> str:
