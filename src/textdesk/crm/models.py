@@ -71,13 +71,17 @@ class OwnedRecord(models.Model):
             raise ValidationError(_("Choose exactly one owner: a user or a team."))
 
     def save(self, *args, **kwargs):
-        self.is_active = self.status_reason in self.ACTIVE_REASONS
-        self.normalise_phones()
+        self.derive_fields()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             extra = {"is_active", "modified_at"} | {f"{f}_e164" for f in PHONE_FIELDS if hasattr(self, f)}
             kwargs["update_fields"] = set(update_fields) | extra
         super().save(*args, **kwargs)
+
+    def derive_fields(self) -> None:
+        """The fields every save derives from the others; a bulk insert (which skips ``save``) calls it itself."""
+        self.is_active = self.status_reason in self.ACTIVE_REASONS
+        self.normalise_phones()
 
     def normalise_phones(self) -> None:
         region = self.phone_region()
