@@ -226,3 +226,20 @@ def test_the_bell_counts_unread_notifications_up_to_99_then_shows_99_plus(sam_cl
     assert bell() == ("99+", "More than 99 unread notifications")
     Notification.objects.filter(user=scene.sam).update(read_at="2026-01-01T00:00:00Z")
     assert unread.badge_counts([scene.sam.pk]) == {scene.sam.pk: 0}
+
+
+def test_bell_counts_of_several_users_are_read_in_one_query(sam_client, scene):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from textdesk.messaging import unread
+    from textdesk.messaging.models import Notification
+
+    Notification.objects.filter(user__in=[scene.sam, scene.rui]).delete()
+    Notification.objects.bulk_create([Notification(user=scene.sam, kind="inbound_message", title=f"s{i}")
+                                      for i in range(150)]
+                                     + [Notification(user=scene.rui, kind="inbound_message", title="r")])
+    with CaptureQueriesContext(connection) as queries:
+        counts = unread.badge_counts([scene.sam.pk, scene.rui.pk, scene.rui.pk])
+    assert counts == {scene.sam.pk: unread.BADGE_LIMIT, scene.rui.pk: 1}
+    assert len(queries.captured_queries) == 1

@@ -10,13 +10,14 @@ pushes after commit.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from textdesk.crm.models import OwnedRecord
 from textdesk.domain import phones
 from textdesk.live import bus
+from textdesk.messaging import unread
 from textdesk.messaging.actions import routing_batch
 from textdesk.messaging.actions.routing_batch import active_users, current, may_receive, team_members
 from textdesk.messaging.models import (
@@ -150,10 +151,5 @@ def _unread_events(user_ids: set[int]) -> list[tuple[str, dict]]:
     """Each user's unread count as a live event (read now, inside the transaction)."""
     if not user_ids:
         return []
-    counts = dict.fromkeys(user_ids, 0)
-    counts.update(
-        Notification.objects.filter(user_id__in=user_ids, read_at__isnull=True).order_by()
-        .values_list("user_id").annotate(n=Count("id"))
-    )
-    return [(bus.user_channel(user_id), {"event": "notification.new", "unread": unread})
-            for user_id, unread in sorted(counts.items())]
+    return [(bus.user_channel(user_id), {"event": "notification.new", "unread": count})
+            for user_id, count in unread.badge_counts(user_ids).items()]
