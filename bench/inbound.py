@@ -2,7 +2,7 @@
 
     python bench/inbound.py                       # PostgreSQL, 1,000,000 records, then SQLite, 100,000
     python bench/inbound.py --records 100000 --sqlite-records 20000 --duration 5   # a quicker run
-    python bench/inbound.py --route-workers 2      # two ``textdesk worker`` processes instead of one
+    python bench/inbound.py --route-workers 1      # one ``textdesk worker`` process instead of two
 
 What it does, and prints (figures only; nothing is asserted):
 1. loads CRM records with phone numbers in stages (10k, 100k, 1M) and measures the routing time per message
@@ -12,9 +12,9 @@ What it does, and prints (figures only; nothing is asserted):
 3. posts correctly signed Twilio webhooks (one distinct message each) with wrk at rising concurrency: acknowledged
    messages/s with p50/p99; the saturation point is the best of these (each server first gets 3 s of warm-up
    load, so its processes have opened their connections);
-4. a sustained run paced at half the floor's saturation rate, the goal (on SQLite: half of its own saturation;
-   the pace is calibrated by two short runs at it): time from webhook to message visible in its conversation
-   (p50/p99), and the routed rate;
+4. sustained runs paced at half the floor's saturation rate (the goal; not on SQLite) and at half of TextDesk's
+   own saturation (each pace is calibrated by two short runs at it): time from webhook to message visible in
+   its conversation (p50/p99), and the routed rate;
 5. the floor, measured before TextDesk: a minimal Starlette + asyncpg endpoint (bench/floor_app.py) doing the same
    job in one statement, served like TextDesk (same number of processes, TCP_NODELAY; bench/floor_serve.py),
    under the same load, and the ratios.
@@ -49,6 +49,9 @@ PUBLIC_URL = "http://bench.textdesk.invalid"  # what providers sign; the same fo
 WEBHOOK_KEY = "bench-inbound-key-000000000000000000"
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 WEB_PORT, FLOOR_PORT = 8101, 8102
+# Distinct requests written per second of a level: more than any server here answers, so wrk never replays a
+# request (a replayed message is a duplicate, which the database answers without writing: a cheaper request).
+MAX_RATE = 12_000
 AREA_CODES = ["212", "213", "305", "312", "415", "503", "617", "646", "702", "718", "917", "206"]
 OUR_NUMBERS = ["+14155550101", "+14155550102", "+14155550103", "+14155550104"]
 
@@ -244,6 +247,11 @@ def wrk(port: int, connections: int, duration: int, requests_file: Path, delay_m
     result = {k: int(v) for k, v in fields.items()}
     result["non2xx"] = int(non2xx.group(1)) if non2xx else 0
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    with requests_file.open() as lines:
+        written = sum(1 for _ in lines)
+    if result["requests"] > written:
+        raise RuntimeError(f"wrk sent {result['requests']} requests but {requests_file.name} has {written}: "
+                           "replayed duplicates would flatter the figure; write more")
     return result
 
 
@@ -251,7 +259,7 @@ def warm_up(port: int, work: Path, tag: str, known: list[str], rng: random.Rando
     """A few seconds of load before measuring: every process opens its connections and prepares its statements
     (the first requests of a cold process are not what the levels should measure)."""
     file = work / f"{tag}.txt"
-    write_requests(file, 20000, tag, known, rng)
+    write_requests(file, MAX_RATE * 3, tag, known, rng)
     wrk(port, 16, 3, file)
 
 
@@ -329,7 +337,7 @@ def run_product(label: str, env: dict, work: Path, levels: list[int], duration: 
         log(f"{'connections':>12} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
         for level in levels:
             file = work / f"{label}-c{level}.txt"
-            write_requests(file, 3000 * duration, f"{label[:2]}{level:03d}", known, rng)
+            write_requests(file, MAX_RATE * duration, f"{label[:2]}{level:03d}", known, rng)
             r = wrk(WEB_PORT, level, duration, file)
             results["levels"][level] = r
             log(f"{level:>12} {r['rps']:>9.0f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f} {r['non2xx']:>8}")
@@ -337,43 +345,51 @@ def run_product(label: str, env: dict, work: Path, levels: list[int], duration: 
             log(f"{'':>12} routing backlog drained {drained:.1f}s after the run")
         best = max(results["levels"].values(), key=lambda r: r["rps"])
         results["saturation"] = best
-        half = pace or max(1.0, best["rps"] / 2)
-        # Each connection waits ``delay_ms`` after an answer before it sends again, so one cycle is the delay
-        # plus the answer's latency (the lightest level's p50 estimates it); enough connections for the pace.
-        connections = 64
         light_p50_ms = results["levels"][min(results["levels"])]["p50_us"] / 1000
-        delay_ms = max(1, int(connections * 1000 / half - light_p50_ms))
-        # The lightest level's latency is not the latency at this pace: short calibration runs measure the
-        # answer's latency (p50) at the pace and the delay is corrected so the pace lands near half of saturation.
-        for attempt in range(2):
-            file = work / f"{label}-calibrate{attempt}.txt"
-            write_requests(file, int(half * 4 * 1.5) + 100, f"{label[:2]}ca{attempt}", known, rng)
-            trial = wrk(WEB_PORT, connections, 4, file, delay_ms=delay_ms)
-            delay_ms = max(1, int(connections * 1000 / half - trial["p50_us"] / 1000))
-            log(f"calibration at ~{half:.0f} msg/s: {trial['rps']:.0f} msg/s at p50 {trial['p50_us'] / 1000:.1f} ms; "
-                f"pacing delay now {delay_ms} ms")
-            wait_drained()
-        file = work / f"{label}-sustained.txt"
-        tag = f"{label[:2]}sus"
-        sustained_duration = max(duration * 2, 10)
-        write_requests(file, int(half * sustained_duration * 1.5) + 100, tag, known, rng)
-        log(f"\n[{label}] sustained run paced at ~{half:.0f} msg/s "
-            f"({'half of the floor' if pace else 'half of saturation'}), {sustained_duration}s")
-        r = wrk(WEB_PORT, connections, sustained_duration, file, delay_ms=delay_ms)
-        drained = wait_drained()
-        lat = visible_latencies(tag)
-        results["sustained"] = {"rps": r["rps"], "p50_visible": pct(lat, 50), "p99_visible": pct(lat, 99),
-                                "ack_p50": r["p50_us"] / 1000, "ack_p99": r["p99_us"] / 1000, "drained": drained,
-                                "routed": len(lat)}
-        s = results["sustained"]
-        log(f"acknowledged {s['rps']:.0f} msg/s (ack p50 {s['ack_p50']:.1f} ms, p99 {s['ack_p99']:.1f} ms); "
-            f"{s['routed']} routed; webhook → visible in conversation p50 {s['p50_visible'] * 1000:.0f} ms, "
-            f"p99 {s['p99_visible'] * 1000:.0f} ms; backlog after the run drained in {drained:.1f}s")
+        runs = [("goal", pace, "half of the floor")] if pace else []
+        runs.append(("own", max(1.0, best["rps"] / 2), "half of TextDesk's saturation"))
+        for key, rate, meaning in runs:
+            results[f"sustained_{key}"] = sustained_run(label, f"{label[:2]}s{key[0]}", work, rate, meaning,
+                                                       light_p50_ms, known, rng)
+        results["sustained"] = results[f"sustained_{runs[0][0]}"]
     finally:
         stop(web)
         for worker in workers:
             stop(worker)
     return results
+
+
+def sustained_run(label: str, tag: str, work: Path, rate: float, meaning: str, light_p50_ms: float,
+                  known: list[str], rng: random.Random) -> dict:
+    """Webhooks paced at ``rate`` msg/s for a while: the acknowledged rate, and the time from each webhook's
+    durable write to its message being visible in its conversation."""
+    # Each connection waits ``delay_ms`` after an answer before it sends again, so one cycle is the delay
+    # plus the answer's latency (the lightest level's p50 estimates it); enough connections for the pace.
+    connections = 64
+    delay_ms = max(1, int(connections * 1000 / rate - light_p50_ms))
+    # The lightest level's latency is not the latency at this pace: short calibration runs measure the
+    # answer's latency (p50) at the pace and the delay is corrected so the pace lands near the rate.
+    for attempt in range(2):
+        file = work / f"{label}-{tag}-calibrate{attempt}.txt"
+        write_requests(file, int(rate * 4 * 1.5) + 100, f"ca{attempt}{tag}", known, rng)  # not counted below
+        trial = wrk(WEB_PORT, connections, 4, file, delay_ms=delay_ms)
+        delay_ms = max(1, int(connections * 1000 / rate - trial["p50_us"] / 1000))
+        log(f"calibration at ~{rate:.0f} msg/s: {trial['rps']:.0f} msg/s at p50 {trial['p50_us'] / 1000:.1f} ms; "
+            f"pacing delay now {delay_ms} ms")
+        wait_drained()
+    file = work / f"{label}-{tag}.txt"
+    duration = 10
+    write_requests(file, int(rate * duration * 1.5) + 100, tag, known, rng)
+    log(f"\n[{label}] sustained run paced at ~{rate:.0f} msg/s ({meaning}), {duration}s")
+    r = wrk(WEB_PORT, connections, duration, file, delay_ms=delay_ms)
+    drained = wait_drained()
+    lat = visible_latencies(tag)
+    s = {"rate": rate, "rps": r["rps"], "p50_visible": pct(lat, 50), "p99_visible": pct(lat, 99),
+         "ack_p50": r["p50_us"] / 1000, "ack_p99": r["p99_us"] / 1000, "drained": drained, "routed": len(lat)}
+    log(f"acknowledged {s['rps']:.0f} msg/s (ack p50 {s['ack_p50']:.1f} ms, p99 {s['ack_p99']:.1f} ms); "
+        f"{s['routed']} routed; webhook → visible in conversation p50 {s['p50_visible'] * 1000:.0f} ms, "
+        f"p99 {s['p99_visible'] * 1000:.0f} ms; backlog after the run drained in {drained:.1f}s")
+    return s
 
 
 def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known: list[str],
@@ -397,7 +413,7 @@ def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known:
         log(f"{'connections':>12} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
         for level in levels:
             file = work / f"floor-c{level}.txt"
-            write_requests(file, 4000 * duration, f"fl{level:03d}", known, rng)
+            write_requests(file, MAX_RATE * duration, f"fl{level:03d}", known, rng)
             r = wrk(FLOOR_PORT, level, duration, file)
             results["levels"][level] = r
             log(f"{level:>12} {r['rps']:>9.0f} {r['p50_us'] / 1000:>8.1f} {r['p99_us'] / 1000:>8.1f} {r['non2xx']:>8}")
@@ -465,13 +481,14 @@ def run_postgresql(args, levels: list[int]) -> float:
                           args.route_workers, pace=fsat / 2)
 
     sat = product["saturation"]["rps"]
-    sus = product["sustained"]
     log("\n== Summary (PostgreSQL)")
     log(f"acknowledged at saturation: {sat:.0f} msg/s vs floor {fsat:.0f} msg/s → {sat / fsat:.2f}× the floor "
         "(goal ≥ 0.60)")
-    log(f"routed-and-visible sustained: {sus['rps']:.0f} msg/s acknowledged, {sus['routed']} routed "
-        f"→ {sus['rps'] / fsat:.2f}× the floor (goal ≥ 0.50), visible p99 {sus['p99_visible'] * 1000:.0f} ms "
-        "(goal ≤ 1000 ms)")
+    for key in ("goal", "own"):
+        sus = product[f"sustained_{key}"]
+        log(f"sustained at ~{sus['rate']:.0f} msg/s: {sus['rps']:.0f} msg/s acknowledged "
+            f"({sus['rps'] / fsat:.2f}× the floor; goal ≥ 0.50), {sus['routed']} routed, visible p99 "
+            f"{sus['p99_visible'] * 1000:.0f} ms (goal ≤ 1000 ms), backlog drained {sus['drained']:.1f}s after")
     if len(routing) > 1:
         log(f"routing median at {routing[-1][0]:,} records / at {routing[0][0]:,}: "
             f"{routing[-1][1] / routing[0][1]:.2f}× (goal ≤ 1.3×)")
@@ -486,8 +503,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per load level")
     parser.add_argument("--levels", default="4,16,64", help="wrk connections per level")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--route-workers", type=int, default=1,
-                        help="`textdesk worker` processes (the README's deployment runs one; add more as needed)")
+    parser.add_argument("--route-workers", type=int, default=2,
+                        help="`textdesk worker` processes (the README's production setup runs at least two)")
     parser.add_argument("--routing-samples", type=int, default=1000,
                         help="routing lookups timed after each load stage (nothing is warmed beforehand)")
     parser.add_argument("--engine", choices=["all", "postgresql", "sqlite"], default="all")
