@@ -61,13 +61,19 @@ def is_postgres():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _webhook_connections():
-    """Webhook connections still open at the end are closed (the test database is dropped then, which
-    PostgreSQL refuses while anyone is connected). Test servers close theirs when they stop."""
+def _no_connection_left_behind(django_db_setup, django_db_blocker):
+    """At the end, before the test database is dropped (PostgreSQL refuses while anyone is connected): close
+    the webhook connections still open, and end the sessions that threads of stopped test servers left idle."""
     yield
+    from django.db import connection
+
     from textdesk.messaging import intake_pg
 
     intake_pg.close_pools()
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 
 @pytest.fixture(autouse=True)
