@@ -449,8 +449,8 @@ def run_sqlite(args, levels: list[int], floor_rps: float) -> None:
     known: list[str] = []
     log("\n[SQLite] routing time per message as the CRM grows")
     stage_and_measure(args.sqlite_records, rng, known, args.routing_samples)
-    sqlite = run_product("sqlite", env, work, levels, args.duration, known, rng, args.web_workers,
-                          args.route_workers)
+    # SQLite has one writer at a time: the embedded topology, one web process and one worker.
+    sqlite = run_product("sqlite", env, work, levels, args.duration, known, rng, 1, 1)
     sat, sus = sqlite["saturation"]["rps"], sqlite["sustained"]
     log(f"\n== Summary (SQLite): acknowledged at saturation {sat:.0f} msg/s"
         + (f" ({sat / floor_rps:.2f}× the PostgreSQL floor)" if floor_rps else "")

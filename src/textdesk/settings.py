@@ -84,6 +84,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": config.database(DATA_DIR).as_django()}
+# Threads per web process writing webhooks. SQLite has one writer at a time: more threads would only queue on
+# its lock through the busy handler's sleeps. PostgreSQL (which mostly takes the event-loop path) takes several.
+WEBHOOK_DB_THREADS = config.env_int(
+    "WEBHOOK_DB_THREADS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

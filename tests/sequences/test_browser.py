@@ -167,9 +167,14 @@ def test_up_next_and_the_work_list_follow_progress_live(asgi_server, monkeypatch
         context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": asgi_server,
                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
         record_page, work_list = context.new_page(), context.new_page()
+        streams: dict[object, int] = {record_page: 0, work_list: 0}
         for page, url in ((record_page, f"/sequences/records/{record.record_key}/"), (work_list, "/sequences/")):
+            page.on("request", lambda request, page=page: streams.__setitem__(
+                page, streams[page] + request.url.endswith("/live/events")))
             page.goto(url)
             page.wait_for_function("document.documentElement.dataset.sequencesLive === 'open'")
+        # Up next shares the page's one event stream (browsers allow only a few connections per server).
+        assert streams == {record_page: 1, work_list: 1}
         record_page.locator(".up-next-step[data-step-kind='wait']").wait_for()
 
         assert worker.run_once("live-test-worker") == 1  # the wait is over: the record moves to the call

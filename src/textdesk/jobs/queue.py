@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -105,14 +105,26 @@ def enqueue(kind: str, payload: dict | None = None, *, run_at: dt.datetime | Non
     return job
 
 
+def may_have_work(queryset) -> bool:
+    """Whether a claim over ``queryset`` is worth its transaction.
+
+    On SQLite every transaction begins IMMEDIATE, taking the one write lock, and a webhook writing at that moment
+    waits through the busy handler's sleeps. A plain read first (WAL readers take no lock) keeps an idle pass
+    from taking the lock at all. PostgreSQL's claims skip locked rows and block nobody: no extra read there.
+    """
+    return connection.vendor != "sqlite" or queryset.exists()
+
+
 def claim(worker_id: str, limit: int = 10, kinds: list[str] | None = None) -> list[Job]:
     now = timezone.now()
+    qs = Job.objects.filter(state=JobState.PENDING, run_at__lte=now).filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+    )
+    if kinds:
+        qs = qs.filter(kind__in=kinds)
+    if not may_have_work(qs):
+        return []
     with transaction.atomic():
-        qs = Job.objects.filter(state=JobState.PENDING, run_at__lte=now).filter(
-            Q(locked_until__isnull=True) | Q(locked_until__lt=now)
-        )
-        if kinds:
-            qs = qs.filter(kind__in=kinds)
         jobs = list(qs.order_by("run_at", "id").select_for_update(skip_locked=True)[:limit])
         if not jobs:
             return []

@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from textdesk.crm.models import RECORD_MODELS, Lead, OwnedRecord
 from textdesk.domain import optout, phones
 from textdesk.domain.routing import Candidate, ReceivingNumber, choose_record
+from textdesk.jobs import queue
 from textdesk.messaging.actions import routing_batch
 from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
 from textdesk.messaging.actions.inbound_notify import deliver, mark_failed, notify
@@ -78,6 +79,8 @@ def route_batch(size: int = ROUTE_BATCH) -> int:
     whole batch: the messages stay pending for the next pass.
     """
     claimed: list[int] = []
+    if not queue.may_have_work(_pending()):
+        return 0
     try:
         with transaction.atomic():
             messages = _claim(size)
@@ -156,12 +159,12 @@ def _finish(batch: Batch) -> None:
     deliver(batch)
 
 
+def _pending():
+    return Message.objects.filter(routing_state=RoutingState.PENDING, direction=Direction.INBOUND)
+
+
 def _claim(size: int) -> list[Message]:
-    return list(
-        Message.objects.select_for_update(skip_locked=True)
-        .filter(routing_state=RoutingState.PENDING, direction=Direction.INBOUND)
-        .order_by("id")[:size]
-    )
+    return list(_pending().select_for_update(skip_locked=True).order_by("id")[:size])
 
 
 # ---------------------------------------------------------------- routing one message

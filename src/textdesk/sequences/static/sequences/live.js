@@ -114,6 +114,12 @@
   }
 
   function connectLive() {
+    const mark = function (state) { document.documentElement.dataset.sequencesLive = state; };
+    if (window.tdLive) {  // the web app's own stream: one connection per page
+      window.tdLive.on("sequence.changed", onChange);
+      window.tdLive.onState(mark);
+      return;
+    }
     if (!window.EventSource) { return; }
     const source = new EventSource("/live/events");
     const handle = function (ev) {

@@ -251,13 +251,38 @@
   }
 
   // ---- live events (server-sent) ----
+  // One connection per page, shared: other scripts (the sales accelerator's Up next) register their events
+  // through window.tdLive instead of opening a stream of their own (browsers allow few per server).
+  var liveSource = null;
+  var liveHandlers = [];
+  var liveStateListeners = [];
+
+  function attachLive(name, fn) {
+    liveSource.addEventListener(name, function (ev) { var data = {}; try { data = JSON.parse(ev.data); } catch (_) {} fn(data); });
+  }
+
+  function setLiveState(state) {
+    document.body.dataset.liveState = state;
+    liveStateListeners.forEach(function (fn) { fn(state); });
+  }
+
+  window.tdLive = {
+    on: function (name, fn) {
+      liveHandlers.push([name, fn]);
+      if (liveSource) attachLive(name, fn);
+    },
+    onState: function (fn) {
+      liveStateListeners.push(fn);
+      if (document.body && document.body.dataset.liveState) fn(document.body.dataset.liveState);
+    },
+  };
+
   function connectLive() {
     var url = document.body.dataset.live;
     if (!url || !window.EventSource) return;
-    var source = new EventSource(url);
-    function on(name, fn) {
-      source.addEventListener(name, function (ev) { var data = {}; try { data = JSON.parse(ev.data); } catch (_) {} fn(data); });
-    }
+    liveSource = new EventSource(url);
+    liveHandlers.forEach(function (h) { attachLive(h[0], h[1]); });
+    var on = window.tdLive.on;
     function onUnread(d) {
       var badge = document.getElementById("bell-count");
       if (badge && typeof d.unread === "number") {
@@ -283,8 +308,8 @@
       refreshIdlePane();
       refreshGrid();
     });
-    source.addEventListener("open", function () { document.body.dataset.liveState = "open"; });
-    source.addEventListener("error", function () { document.body.dataset.liveState = "reconnecting"; });
+    liveSource.addEventListener("open", function () { setLiveState("open"); });
+    liveSource.addEventListener("error", function () { setLiveState("reconnecting"); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
