@@ -90,6 +90,8 @@ class DatabaseConfig:
                 ),
             }
             settings["TEST"] = {"NAME": str(Path(self.name).with_suffix(".test.sqlite3"))}
+            # Kept open like PostgreSQL's: opening one runs the PRAGMAs above (a few ms per webhook otherwise).
+            settings["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
             return settings
         settings.update(
             USER=self.user,
