@@ -97,3 +97,64 @@ def test_two_workers_send_each_automated_step_once(is_postgres, sim, line, selle
     received = sorted(m["to"] for m in sim.state.list_messages(direction="outbound"))
     assert received == sorted(r.mobile_phone_e164 for r in records)
     assert SequenceConnection.objects.filter(state="completed").count() == 20
+
+
+def test_an_automated_text_refused_by_the_provider_reopens_its_step_failed_with_the_reason(
+        sim, line, seller, manager, make_record, make_template):
+    """The step had completed when the text was queued; the provider's refusal sends the record back to it."""
+    from textdesk.messaging.models import Message, Notification
+
+    template = make_template(manager, body="Hi {{ContactFirstName}}.")
+    sequence = actions.create_sequence(manager, name="Refused", steps=[
+        actions.StepInput(kind="text_automated", template_id=template.pk),
+        actions.StepInput(kind="wait", wait=dt.timedelta(days=2)),
+        actions.StepInput(kind="call"),
+    ])
+    record = make_record("contact", seller, first_name="Bea", mobile_phone="+14155550177")
+    sim.state.add_rule({"to_pattern": "+14155550177", "error_code": 21211, "times": 1})  # invalid 'To'
+    [result] = actions.connect(seller, sequence.pk, [record.record_key])
+    _drain("worker-a")
+    message = Message.objects.get(direction="outbound")
+    assert message.status == "failed" and message.failure_reason
+    conn = SequenceConnection.objects.get(pk=result.connection_id)
+    assert (conn.state, conn.current_step.kind) == ("failed", "text_automated")
+    assert conn.failure_reason == message.failure_reason
+    assert [(h.step_kind, h.outcome, h.message_id) for h in conn.history.order_by("id")] == [
+        ("text_automated", "completed", message.pk), ("text_automated", "failed", message.pk)]
+    assert Notification.objects.filter(user=seller, kind="sequence_step_failed").count() == 1
+    # A repeated report of the same failure changes nothing.
+    assert actions.text_not_delivered(message) is False
+    # The number is fine now (the rule was for one send): retrying sends again and moves on to the wait.
+    actions.retry_step(seller, conn.pk, conn.current_step_id)
+    _drain("worker-b")
+    conn.refresh_from_db()
+    assert (conn.state, conn.current_step.kind) == ("active", "wait")
+    assert [m["to"] for m in sim.state.list_messages(direction="outbound")] == ["+14155550177"]
+
+
+def test_a_text_reported_undelivered_after_the_seller_moved_on_leaves_the_sequence_where_it_is(
+        sim, line, seller, manager, make_record, make_template):
+    from textdesk.messaging.actions.status import apply_status_report
+    from textdesk.messaging.models import Message
+    from textdesk.providers.base import StatusReport
+
+    template = make_template(manager, body="Hi.")
+    sequence = actions.create_sequence(manager, name="Moved on", steps=[
+        actions.StepInput(kind="text_automated", template_id=template.pk),
+        actions.StepInput(kind="call"),
+        actions.StepInput(kind="email"),
+    ])
+    record = make_record("contact", seller, first_name="Cy", mobile_phone="+14155550178")
+    [result] = actions.connect(seller, sequence.pk, [record.record_key])
+    _drain("worker-a")
+    message = Message.objects.get(direction="outbound")
+    conn = SequenceConnection.objects.get(pk=result.connection_id)
+    actions.complete_step(seller, conn.pk, conn.current_step_id)  # the call is made
+    apply_status_report(message.provider_account, StatusReport(
+        provider_message_id=message.provider_message_id, status="undelivered", provider_status="undelivered",
+        error_code="30003", error_text="Unreachable destination handset", failure_reason="UnreachableDestination",
+        permanent=True))
+    message.refresh_from_db()
+    conn.refresh_from_db()
+    assert message.status == "undelivered"
+    assert (conn.state, conn.current_step.kind) == ("active", "email")

@@ -30,7 +30,7 @@ from textdesk.domain import failures, phones, quiet_hours
 from textdesk.domain import status as st
 from textdesk.jobs.queue import RetryLater
 from textdesk.live import bus
-from textdesk.messaging import ratelimit
+from textdesk.messaging import ratelimit, signals
 from textdesk.messaging.actions.consent import is_opted_out, record_consent
 from textdesk.messaging.models import (
     ConsentAction, Conversation, Message, MessageEvent, MessagePart, Notification, NotificationKind,
@@ -524,6 +524,7 @@ def _fail(message: Message, reason: str, *, permanent: bool, code: str = "", tex
         current.conversation = message.conversation
         _push(current)
         _notify_failure(current)
+        signals.text_not_delivered.send(sender=Message, message=current)
     message.status = st.FAILED
 
 

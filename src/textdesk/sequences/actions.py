@@ -571,7 +571,40 @@ def failure_text(code: str) -> tuple[str, str]:
     return str(reason.title), str(reason.fix)
 
 
-def _fail(connection: SequenceConnection, step: SequenceStep, now: dt.datetime, reason: str, detail: str) -> RunResult:
+@transaction.atomic
+def text_not_delivered(message, *, now: dt.datetime | None = None) -> bool:
+    """The text an automated step sent did not arrive (refused at sending, or reported undelivered later).
+
+    If the record has not moved on since (its current step is still the one after the text, untouched), the
+    connection goes back to the text step, failed with the reason, as if the step had failed when it ran: the
+    seller sees why and may retry it (e.g. after correcting the number) or skip it. Once a seller has acted on a
+    later step, the sequence is left where it is; the failed message itself is shown in the conversation and
+    its author or record owner was told. Returns whether the step was reopened. Idempotent.
+    """
+    now = _now(now)
+    sent = (SequenceStepHistory.objects.filter(message=message, outcome=StepOutcome.COMPLETED)
+            .select_related("step").order_by("-at", "-id").first())
+    if sent is None or sent.step is None:
+        return False
+    connection = SequenceConnection.objects.select_for_update().filter(pk=sent.connection_id).first()
+    if connection is None or connection.state != ConnectionState.ACTIVE:
+        return False
+    if connection.history.filter(pk__gt=sent.pk).exists():
+        return False  # the record moved on: a later step was done, skipped or failed
+    orders = list(connection.sequence.steps.values_list("order", flat=True))
+    following = rules.next_position(orders, sent.step.order)
+    if connection.current_step is None or connection.current_step.order != following:
+        return False
+    connection.current_step = sent.step
+    connection.attempt += 1  # a job scheduled for the following step is stale now
+    connection.due_at = None
+    detail = message.provider_error_text or ""
+    _fail(connection, sent.step, now, message.failure_reason or failures.UNKNOWN, detail, message=message)
+    return True
+
+
+def _fail(connection: SequenceConnection, step: SequenceStep, now: dt.datetime, reason: str, detail: str,
+          message=None) -> RunResult:
     from textdesk.messaging.models import Notification, NotificationKind
 
     title, fix = failure_text(reason)
@@ -580,7 +613,7 @@ def _fail(connection: SequenceConnection, step: SequenceStep, now: dt.datetime, 
     connection.failure_reason = reason[:40]
     connection.failure_detail = detail[:1000]
     connection.save()
-    _record_history(connection, step, StepOutcome.FAILED, now, detail=f"{reason}: {detail}")
+    _record_history(connection, step, StepOutcome.FAILED, now, detail=f"{reason}: {detail}", message=message)
     record = connection.record
     audience = record_audience(record)
     heading = _("Sequence step failed: %(record)s") % {"record": record}

@@ -16,7 +16,7 @@ from textdesk.domain import failures
 from textdesk.domain import status as st
 from textdesk.live import bus
 from textdesk.messaging.models import (
-    ConsentAction, Message, MessageEvent, MessagePart, ProviderAccount, UnmatchedStatusUpdate,
+    ConsentAction, Direction, Message, MessageEvent, MessagePart, ProviderAccount, UnmatchedStatusUpdate,
 )
 from textdesk.providers.base import StatusReport
 
@@ -112,6 +112,10 @@ def _apply(message: Message, report: StatusReport, part: MessagePart | None = No
         message.delivered_at = now
         fields.append("delivered_at")
     message.save(update_fields=fields)
+    if new_status in (st.UNDELIVERED, st.FAILED) and message.direction == Direction.OUTBOUND:
+        from textdesk.messaging import signals
+
+        signals.text_not_delivered.send(sender=Message, message=message)
     if message.conversation_id:
         from textdesk.messaging.models import Conversation
 
