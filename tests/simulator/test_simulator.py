@@ -210,3 +210,19 @@ def test_simulator_command_runs_as_its_own_process(tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_simulator_keeps_only_its_latest_records(simulator):
+    """A simulator left running (a demo, a benchmark) forgets its oldest messages and webhook records."""
+    from textdesk.simulator.state import SimulatorState
+
+    state = SimulatorState()
+    state.settings.update({"keep_records": 3})
+    for i in range(5):
+        state.record_message(sid=f"SM{i}", direction="outbound", body=str(i))
+        state.record_webhook(url=f"http://sink/{i}", status_code=200)
+    assert [m["sid"] for m in state.list_messages()] == ["SM2", "SM3", "SM4"]
+    assert state.find_message("SM0") is None and state.find_message("SM4")["body"] == "4"
+    assert [w["seq"] for w in state.list_webhooks()] == [3, 4, 5]  # numbering goes on
+    answer = http.post(simulator.url + "/_sim/config", json={"keep_records": 0})
+    assert answer.status_code == 400

@@ -6,6 +6,7 @@ Plain data behind one lock, so the HTTP handlers (in the simulator's event loop)
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import fnmatch
 import itertools
@@ -129,6 +130,9 @@ class Settings:
     retry_delay: float = 0.2
     webhook_timeout: float = 15.0
     seed: int | None = None
+    # Messages and webhook records kept (each); the oldest are forgotten, so a long-running simulator
+    # (a demo left on, a benchmark) does not grow without bound.
+    keep_records: int = 10_000
 
     def update(self, data: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}
@@ -139,6 +143,8 @@ class Settings:
             setattr(self, name, value)
         if len(self.callback_delays) != 2 or any(float(d) < 0 for d in self.callback_delays):
             raise ValueError("callback_delays must be two non-negative numbers")
+        if int(self.keep_records) < 1:
+            raise ValueError("keep_records must be at least 1")
 
 
 class SimulatorState:
@@ -147,8 +153,9 @@ class SimulatorState:
         self.numbers: dict[str, Number] = {}
         self.rules: list[Rule] = []
         self.settings = Settings()
-        self.messages: list[dict[str, Any]] = []
-        self.webhooks: list[dict[str, Any]] = []
+        self.messages: dict[str, dict[str, Any]] = {}  # by sid, oldest first
+        self.webhooks: collections.deque[dict[str, Any]] = collections.deque()
+        self._webhook_seq = itertools.count(1)
         self.opted_out: set[tuple[str, str]] = set()  # (our number, customer number)
         self.idempotency: dict[tuple[str, str], str] = {}  # (api key, our id) → message sid
         self._rule_ids = itertools.count(1)
@@ -195,6 +202,7 @@ class SimulatorState:
             self.rules.clear()
             self.messages.clear()
             self.webhooks.clear()
+            self._webhook_seq = itertools.count(1)
             self.opted_out.clear()
             self.idempotency.clear()
             self.settings = Settings()
@@ -236,15 +244,14 @@ class SimulatorState:
     def record_message(self, **message: Any) -> dict[str, Any]:
         message.setdefault("created_at", now_utc().isoformat())
         with self.lock:
-            self.messages.append(message)
+            self.messages[message["sid"]] = message
+            while len(self.messages) > self.settings.keep_records:
+                del self.messages[next(iter(self.messages))]
         return message
 
     def find_message(self, sid: str) -> dict[str, Any] | None:
         with self.lock:
-            for message in self.messages:
-                if message["sid"] == sid:
-                    return message
-        return None
+            return self.messages.get(sid)
 
     def update_message(self, sid: str, **changes: Any) -> None:
         with self.lock:
@@ -255,13 +262,15 @@ class SimulatorState:
     def record_webhook(self, **webhook: Any) -> dict[str, Any]:
         webhook.setdefault("posted_at", now_utc().isoformat())
         with self.lock:
-            webhook["seq"] = len(self.webhooks) + 1
+            webhook["seq"] = next(self._webhook_seq)
             self.webhooks.append(webhook)
+            while len(self.webhooks) > self.settings.keep_records:
+                self.webhooks.popleft()
         return webhook
 
     def list_messages(self, **filters: str) -> list[dict[str, Any]]:
         with self.lock:
-            return [dict(m) for m in self.messages
+            return [dict(m) for m in self.messages.values()
                     if all(not value or str(m.get(name, "")) == value for name, value in filters.items())]
 
     def list_webhooks(self, **filters: str) -> list[dict[str, Any]]:
