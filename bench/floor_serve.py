@@ -4,23 +4,18 @@
 algorithm on, so each answer waits ~40 ms for the client's delayed ACK and throughput becomes
 connections ÷ 40 ms instead of what the code can do. TextDesk's ``serve`` sets the option on its
 listening socket (see textdesk.web.serving); the floor gets the same treatment here so the two are
-compared on equal terms. Usage: python floor_serve.py <port> <workers>
+compared on equal terms (the floor's endpoint stays free of TextDesk's code; only the server socket is
+shared). Usage: python floor_serve.py <port> <workers>
 """
 
 from __future__ import annotations
 
-import socket
 import sys
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-
-class NoDelayConfig(uvicorn.Config):
-    def bind_socket(self) -> socket.socket:
-        sock = super().bind_socket()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+from textdesk.web.serving import NoDelayConfig  # the same server socket as TextDesk's
 
 
 def main() -> None:
