@@ -29,7 +29,6 @@ def test_signed_inbound_is_stored_once_and_answered_with_empty_twiml(asgi_server
     assert (message.status, message.routing_state) == ("received", "pending")
     assert message.provider_message_id == "SM" + "a" * 32
     assert (message.from_number, message.to_number) == (CUSTOMER, seller_setup.number.e164)
-    assert message.idempotency_key is None  # its identity is the provider's id; the key is for our sends
 
 
 def test_unsigned_and_mis_signed_requests_are_refused_and_store_nothing(asgi_server, seller_setup):

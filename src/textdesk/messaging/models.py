@@ -220,10 +220,7 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Outbound only: a unique key sent to providers that support idempotent sends.
-    # The key providers deduplicate our resends by: outbound messages only. An inbound row leaves it empty (its
-    # identity is the provider's message id), so the unique index below holds outbound rows only and a webhook's
-    # insert (and its routing update) writes no random UUID into it.
-    idempotency_key = models.UUIDField(default=uuid.uuid4, null=True, blank=True, editable=False)
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     send_after = models.DateTimeField(_("send after"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
@@ -240,11 +237,7 @@ class Message(models.Model):
                 fields=["provider_account", "provider_message_id"],
                 condition=Q(provider_message_id__isnull=False),
                 name="message_unique_provider_id",
-            ),
-            models.UniqueConstraint(
-                fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
-                name="message_unique_idempotency_key",
-            ),
+            )
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="message_conv_time"),
