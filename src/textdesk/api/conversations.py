@@ -223,7 +223,7 @@ def list_notifications(request, filters: Query[NotificationFilters]):
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut, summary="Mark one as read")
 def read_notification(request, notification_id: int):
-    from textdesk.messaging.actions.notifications import mark_read
+    from textdesk.messaging.actions.reading import mark_read
 
     notification = mark_read(request.user, notification_id)
     if notification is None:
@@ -233,7 +233,7 @@ def read_notification(request, notification_id: int):
 
 @router.post("/notifications/read-all", response=ReadAllOut, summary="Mark every notification as read")
 def read_all_notifications(request):
-    from textdesk.messaging.actions.notifications import mark_all_read
+    from textdesk.messaging.actions.reading import mark_all_read
 
     marked = mark_all_read(request.user)
     return {"marked": marked, "unread": _unread(request.user)}

@@ -17,19 +17,28 @@ def unread_notifications(user) -> int:
 
 def _push_unread(user) -> None:
     # Other open tabs of the same user update their bell too.
-    bus.notify_users_on_commit([user.pk], "notification.new", {"unread": unread_notifications(user)})
+    bus.notify_users_on_commit([user.pk], "notification.read", {"unread": unread_notifications(user)})
 
 
 @transaction.atomic
-def mark_notification_read(user, notification: Notification) -> Notification:
-    """Mark one of the user's notifications read (and the conversation it points to)."""
-    if notification.user_id != user.pk:
-        raise PermissionError("not your notification")
+def mark_read(user, notification_id: int) -> Notification | None:
+    """Mark one of the user's notifications read; None when it is not theirs (or does not exist)."""
+    notification = Notification.objects.select_for_update().filter(pk=notification_id, user=user).first()
+    if notification is None:
+        return None
     if notification.read_at is None:
         notification.read_at = timezone.now()
         notification.save(update_fields=["read_at"])
         _push_unread(user)
     return notification
+
+
+@transaction.atomic
+def mark_all_read(user) -> int:
+    marked = Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+    if marked:
+        _push_unread(user)
+    return marked
 
 
 @transaction.atomic

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from textdesk.messaging.actions.reading import mark_notification_read
+from textdesk.messaging.actions.reading import mark_read
 from textdesk.messaging.models import Notification, NotificationKind
 from textdesk.messaging.visibility import visible_conversations
 from textdesk.web.views.pane import render_pane
@@ -21,8 +22,9 @@ def notification_list(request):
 @login_required
 @require_POST
 def notification_open(request, notification_id: int):
-    notification = get_object_or_404(Notification, pk=notification_id, user=request.user)
-    mark_notification_read(request.user, notification)
+    notification = mark_read(request.user, notification_id)
+    if notification is None:
+        raise Http404
     if notification.conversation_id:
         conversation = visible_conversations(request.user).filter(pk=notification.conversation_id).first()
         if conversation is not None:
