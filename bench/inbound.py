@@ -6,7 +6,8 @@
 
 What it does, and prints (figures only; nothing is asserted):
 1. loads CRM records with phone numbers in stages (10k, 100k, 1M) and measures the routing time per message
-   (candidate lookup + the routing rules), 1,000 lookups after each stage's VACUUM ANALYZE and checkpoint;
+   (candidate lookup + the routing rules), 1,000 lookups after each stage's VACUUM ANALYZE and checkpoint, one
+   message at a time and, on PostgreSQL, as the worker does it there: 50 messages ranked in one statement;
 2. starts TextDesk as it is deployed: ``textdesk serve`` (several uvicorn processes), ``textdesk worker``(s),
    Redis for cross-process wake-ups;
 3. posts correctly signed Twilio webhooks (one distinct message each) with wrk at rising concurrency: acknowledged
@@ -203,6 +204,30 @@ def measure_routing(known: list[str], rng: random.Random, samples: int) -> tuple
         started = time.perf_counter()
         choose_record(gather_candidates(customer, number), receiving_number(number))
         timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings), pct(timings, 99)
+
+
+def measure_batch_ranking(known: list[str], rng: random.Random, samples: int) -> tuple[float, float] | None:
+    """What the worker does on PostgreSQL: candidates of 50 messages gathered and ranked in one statement
+    (``routing_sql.choose``); time per message, half known numbers, half unknown. None on SQLite."""
+    from django.utils import timezone
+
+    from textdesk.messaging.actions import routing_sql
+    from textdesk.messaging.models import SenderNumber
+
+    if not routing_sql.available():
+        return None
+    numbers = list(SenderNumber.objects.filter(e164__in=OUR_NUMBERS).select_related("owner_team"))
+    now, timings = timezone.now(), []
+    for _ in range(max(1, samples // 50)):
+        batch = []
+        for i in range(50):
+            customer = rng.choice(known) if i % 2 == 0 else phone(rng)
+            number = numbers[i % len(numbers)]
+            batch.append((routing_sql.Pending(i + 1, customer, number.e164, "", "", now), number, customer))
+        started = time.perf_counter()
+        routing_sql.choose(batch)
+        timings.append((time.perf_counter() - started) * 1000 / len(batch))
     return statistics.median(timings), pct(timings, 99)
 
 
@@ -437,6 +462,10 @@ def stage_and_measure(total: int, rng: random.Random, known: list[str], samples:
         figures.append((stage, median, p99))
         log(f"{stage:>10,} records (loaded in {time.time() - started:.0f}s): routing median {median:.2f} ms, "
             f"p99 {p99:.2f} ms per message")
+        batched = measure_batch_ranking(known, rng, samples)
+        if batched is not None:
+            log(f"{'':>10} set-based ranking (PostgreSQL), batches of 50: median {batched[0]:.3f} ms, "
+                f"p99 {batched[1]:.3f} ms per message")
     return figures
 
 

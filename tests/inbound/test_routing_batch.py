@@ -119,20 +119,20 @@ def test_repeated_customers_in_one_batch_share_one_lead_and_one_conversation(num
 
 
 def test_one_bad_message_of_a_batch_is_flagged_and_the_others_commit(number, seller, make_user, monkeypatch):
-    from textdesk.messaging.actions import inbound
+    from textdesk.messaging.actions import inbound, inbound_notify
     from textdesk.messaging.models import Message, Notification
     from textdesk.org.roles import SYSTEM_ADMINISTRATOR
 
     admin = make_user("admin", role=SYSTEM_ADMINISTRATOR)
-    real = inbound.gather_candidates
+    real = inbound_notify.notices
     bad = "+14155554002"
 
-    def failing(customer, our_number):
+    def failing(number, customer, body):
         if customer == bad:
             raise ValueError("corrupt record")
-        return real(customer, our_number)
+        return real(number, customer, body)
 
-    monkeypatch.setattr(inbound, "gather_candidates", failing)
+    monkeypatch.setattr(inbound_notify, "notices", failing)  # both routing paths tell the receivers through it
     _store(5, "bad", ["+14155554001", bad, "+14155554003", "+14155554004", "+14155554005"])
     assert inbound.route_pending("test", limit=10) == 5
     states = dict(Message.objects.values_list("from_number", "routing_state"))
@@ -144,34 +144,52 @@ def test_one_bad_message_of_a_batch_is_flagged_and_the_others_commit(number, sel
     assert Notification.objects.filter(user=seller, kind="inbound_message").count() == 4
 
 
-@pytest.mark.parametrize("ids_returned", [True, False], ids=["ids-returned", "ids-not-returned"])
+@pytest.mark.parametrize("path", ["set-based", "per-message", "per-message-ids-not-returned"])
 def test_a_conversation_created_meanwhile_is_reused_not_duplicated(number, seller, make_record, monkeypatch, caplog,
-                                                                   ids_returned):
+                                                                   path):
     """A seller's first send creates the conversation after the batch read its customers' conversations: the
     batch's insert finds it (its conflict clause, or a read where the database returns no ids) and routes there.
     Where the database returns no ids, the new leads are inserted one by one instead."""
     from django.db import connection
 
     from textdesk.crm.models import Lead
-    from textdesk.messaging.actions import inbound
+    from textdesk.messaging.actions import inbound, routing_sql
     from textdesk.messaging.models import Conversation, Message, Notification
 
-    if not ids_returned:
+    if path == "set-based" and not routing_sql.available():
+        pytest.skip("the set-based routing is PostgreSQL's")
+    if path != "set-based":
+        monkeypatch.setattr(routing_sql, "available", lambda: False)
+    if path == "per-message-ids-not-returned":
         monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
     customer = "+14155557001"
     contact = make_record("contact", seller, mobile_phone=customer)
-    real = inbound.gather_candidates
     created = []
 
-    def seller_writes_first(customer_e164, our_number):
-        if customer_e164 == customer:
-            conversation = Conversation(customer_e164=customer, sender_number=our_number)
-            conversation.set_record(contact)
-            conversation.save()
-            created.append(conversation)
-        return real(customer_e164, our_number)
+    def seller_writes_first(number):
+        conversation = Conversation(customer_e164=customer, sender_number=number)
+        conversation.set_record(contact)
+        conversation.save()
+        created.append(conversation)
 
-    monkeypatch.setattr(inbound, "gather_candidates", seller_writes_first)
+    if path == "set-based":
+        real_choose = routing_sql.choose
+
+        def choose_then_seller_writes(chosen):
+            winners = real_choose(chosen)
+            seller_writes_first(chosen[0][1])
+            return winners
+
+        monkeypatch.setattr(routing_sql, "choose", choose_then_seller_writes)
+    else:
+        real = inbound.gather_candidates
+
+        def gather_then_seller_writes(customer_e164, our_number):
+            if customer_e164 == customer:
+                seller_writes_first(our_number)
+            return real(customer_e164, our_number)
+
+        monkeypatch.setattr(inbound, "gather_candidates", gather_then_seller_writes)
     _store(3, "meanwhile", ["+14155557000", customer, "+14155557002"])
     with caplog.at_level("WARNING"):
         assert inbound.route_pending("test", limit=3) == 3

@@ -270,19 +270,19 @@ def test_a_sender_that_is_not_a_phone_number_still_gets_a_conversation(number, s
 def test_a_message_that_breaks_routing_is_flagged_and_does_not_block_the_rest(number, seller, make_user,
                                                                               monkeypatch):
     """Fault injection: routing raises for one customer's message; it is kept, flagged, and the next one routes."""
-    from textdesk.messaging.actions import inbound
+    from textdesk.messaging.actions import inbound_notify
     from textdesk.messaging.models import Message, Notification
     from textdesk.org.roles import SYSTEM_ADMINISTRATOR
 
     admin = make_user("admin", role=SYSTEM_ADMINISTRATOR)
-    real = inbound.gather_candidates
+    real = inbound_notify.notices
 
-    def failing(customer, our_number):
+    def failing(number, customer, body):
         if customer == "+14155550123":
             raise ValueError("corrupt record")
-        return real(customer, our_number)
+        return real(number, customer, body)
 
-    monkeypatch.setattr(inbound, "gather_candidates", failing)
+    monkeypatch.setattr(inbound_notify, "notices", failing)  # both routing paths tell the receivers through it
     broken = receive("first", from_="+14155550123")
     fine = receive("second")
     broken.refresh_from_db()

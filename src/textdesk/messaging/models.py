@@ -139,8 +139,10 @@ class Conversation(RecordLink, models.Model):
     contact = models.ForeignKey("crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
     opportunity = models.ForeignKey("crm.Opportunity", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
     lead = models.ForeignKey("crm.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
-    record_key = models.CharField(max_length=40, db_index=True, editable=False)
-    customer_e164 = models.CharField(_("customer number"), max_length=16, db_index=True)
+    # record_key is searched through the unique binding (it leads it); customer_e164 has a plain index (no LIKE
+    # twin: nothing searches it by prefix). Every routed message writes this row, so each index counts.
+    record_key = models.CharField(max_length=40, editable=False)
+    customer_e164 = models.CharField(_("customer number"), max_length=16)
     sender_number = models.ForeignKey(
         SenderNumber, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("our number")
     )
@@ -160,6 +162,7 @@ class Conversation(RecordLink, models.Model):
                 fields=["record_key", "customer_e164", "sender_number"], name="conversation_unique_binding"
             )
         ]
+        indexes = [models.Index(fields=["customer_e164"], name="conversation_customer")]
 
     def __str__(self) -> str:
         return f"{self.record_key} ↔ {self.customer_e164} via {self.sender_number_id}"

@@ -31,7 +31,7 @@ from textdesk.crm.models import RECORD_MODELS, Lead, OwnedRecord
 from textdesk.domain import optout, phones
 from textdesk.domain.routing import Candidate, ReceivingNumber, choose_record
 from textdesk.jobs import queue
-from textdesk.messaging.actions import routing_batch
+from textdesk.messaging.actions import routing_batch, routing_sql
 from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
 from textdesk.messaging.actions.inbound_notify import deliver, mark_failed, notify
 from textdesk.messaging.actions.routing_batch import (
@@ -83,10 +83,18 @@ def route_batch(size: int = ROUTE_BATCH) -> int:
         return 0
     try:
         with transaction.atomic():
-            messages = _claim(size)
+            if routing_sql.available():
+                pending = routing_sql.claim(size)
+                claimed = [m.id for m in pending]
+                rest = routing_sql.route(pending)
+                messages = list(Message.objects.filter(pk__in=rest).order_by("id")) if rest else []
+                if not messages:
+                    return len(claimed)
+            else:
+                messages = _claim(size)
+                claimed = [m.pk for m in messages]
             if not messages:
                 return 0
-            claimed = [m.pk for m in messages]
             batch = Batch.prepare(messages, deferred=True)
             routing_batch.start(batch)
             try:
@@ -96,7 +104,7 @@ def route_batch(size: int = ROUTE_BATCH) -> int:
                 _finish(batch)
             finally:
                 routing_batch.stop()
-        return len(messages)
+        return len(claimed)
     except OperationalError:
         raise
     except Exception:
@@ -282,16 +290,23 @@ def create_lead(customer: str, number: SenderNumber) -> Lead:
     """The seed's "unknown number": a new lead named after the number, owned by the number's owner.
 
     In a deferred batch it is inserted with the batch's other new leads (it has no id until then)."""
-    lead = Lead(
-        last_name=phones.display(customer)[:100], mobile_phone=customer, source=Lead.Source.INBOUND_TEXT,
-        country=phones.region_of(customer) or "", owner_user_id=number.owner_user_id,
-        owner_team_id=number.owner_team_id,
-    )
+    lead = new_lead(customer, number)
     batch = current()
     if batch is not None and batch.deferred:
         batch.defer_lead(lead)
     else:
         lead.save(force_insert=True)
+    return lead
+
+
+def new_lead(customer: str, number: SenderNumber) -> Lead:
+    """The lead an unknown number becomes, not saved yet (its derived fields are set, as a bulk insert needs)."""
+    lead = Lead(
+        last_name=phones.display(customer)[:100], mobile_phone=customer, source=Lead.Source.INBOUND_TEXT,
+        country=phones.region_of(customer) or "", owner_user_id=number.owner_user_id,
+        owner_team_id=number.owner_team_id,
+    )
+    lead.derive_fields()
     return lead
 
 

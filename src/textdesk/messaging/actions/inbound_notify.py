@@ -9,6 +9,8 @@ pushes after commit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db.models import Q
 from django.utils import translation
@@ -74,7 +76,7 @@ def _number_audience(number: SenderNumber | None) -> set[int]:
     return set(team_members(number.owner_team_id))
 
 
-def _conversation_audience(conversation: Conversation, record: OwnedRecord, number: SenderNumber) -> set[int]:
+def _conversation_audience(record: OwnedRecord, number: SenderNumber) -> set[int]:
     """As :func:`textdesk.messaging.notify.conversation_audience`, for the record and number at hand."""
     users = _number_audience(number)
     if record.owner_user_id:
@@ -84,43 +86,78 @@ def _conversation_audience(conversation: Conversation, record: OwnedRecord, numb
     return users
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One notification a routed message gives one user, as plain data (``linked``: it points at the message)."""
+
+    user_id: int
+    kind: str
+    title: str
+    body: str
+    linked: bool
+
+
+def notices(number: SenderNumber, customer_e164: str, body: str) -> list[Notice]:
+    """What each of the receiving number's owners is told of a message from this customer, in their language:
+    the message itself for those holding the privilege to receive it, whom to ask for it for the others."""
+    out = []
+    customer = None
+    for user in active_users(_number_audience(number)):
+        kind, title, fixed_body = _what_to_tell(user)
+        if fixed_body is None:
+            customer = customer or phones.display(customer_e164)
+            out.append(Notice(user.pk, kind, (title % {"number": customer})[:200], body[:1000], True))
+        else:
+            out.append(Notice(user.pk, kind, title, fixed_body, False))
+    return out
+
+
+def _what_to_tell(user) -> tuple[str, str, str | None]:
+    """(kind, title, body) of this user's notifications, in their language: for one who may receive messages, the
+    title is a template for the customer's number and the body (None) is the message's. Once per user per batch."""
+    batch = current()
+    if batch is not None and user.pk in batch.told:
+        return batch.told[user.pk]
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        if may_receive(user):
+            told = (NotificationKind.INBOUND_MESSAGE, _("New text message from %(number)s"), None)
+        else:
+            told = (NotificationKind.MISSING_PRIVILEGE, _("A text message arrived for you, but you cannot see it")[:200],
+                    (_("You lack the privilege “%(privilege)s”. Ask %(whom)s to grant it.")
+                     % {"privilege": _("Receive inbound text messages"), "whom": _whom_to_ask(user)})[:1000])
+    if batch is not None:
+        batch.told[user.pk] = told
+    return told
+
+
+def watchers(told: list[Notice], record: OwnedRecord, number: SenderNumber) -> list[int]:
+    """Who is pushed the message live: the receivers told of it, and whoever else sees the conversation (the
+    record's owners) and may receive messages."""
+    informed = {n.user_id for n in told if n.linked}
+    others = _conversation_audience(record, number) - {n.user_id for n in told}
+    return sorted(informed | {u.pk for u in active_users(others) if may_receive(u)})
+
+
 def notify(message: Message, conversation: Conversation, number: SenderNumber) -> None:
     """Notify the receiving number's owners of a routed message and push it to whoever sees the conversation."""
-    receivers = active_users(_number_audience(number))
-    informed, notified, created = [], [], []
-    customer = phones.display(conversation.customer_e164)
-    for user in receivers:
-        with translation.override(user.language or settings.LANGUAGE_CODE):
-            if may_receive(user):
-                created.append(Notification(
-                    user=user, kind=NotificationKind.INBOUND_MESSAGE, conversation=conversation, message=message,
-                    title=(_("New text message from %(number)s") % {"number": customer})[:200],
-                    body=message.body[:1000],
-                ))
-                informed.append(user.pk)
-            else:
-                created.append(Notification(
-                    user=user, kind=NotificationKind.MISSING_PRIVILEGE,
-                    title=_("A text message arrived for you, but you cannot see it")[:200],
-                    body=(_("You lack the privilege “%(privilege)s”. Ask %(whom)s to grant it.")
-                          % {"privilege": _("Receive inbound text messages"), "whom": _whom_to_ask(user)})[:1000],
-                ))
-            notified.append(user.pk)
+    told = notices(number, conversation.customer_e164, message.body)
+    created = [
+        Notification(user_id=n.user_id, kind=n.kind, title=n.title, body=n.body,
+                     conversation=conversation if n.linked else None, message=message if n.linked else None)
+        for n in told
+    ]
     batch = current()
     if batch is not None:
         batch.pending_notifications += created  # written with the batch's others (see deliver)
     else:
         Notification.objects.bulk_create(created)
-    watchers = set(informed)
-    record = conversation.record
-    others = _conversation_audience(conversation, record, number) - {u.pk for u in receivers}
-    watchers |= {u.pk for u in active_users(others) if may_receive(u)}
-    if watchers:
+    pushed = watchers(told, conversation.record, number)
+    if pushed:
         if batch is not None:
-            batch.pending_pushes.append((sorted(watchers), message, conversation))  # built in deliver
+            batch.pending_pushes.append((pushed, message, conversation))  # built in deliver
         else:
-            bus.notify_users_on_commit(watchers, "message.new", _news(message, conversation))
-    push_unread(notified)
+            bus.notify_users_on_commit(pushed, "message.new", _news(message, conversation))
+    push_unread([n.user_id for n in told])
 
 
 def push_unread(user_ids) -> None:

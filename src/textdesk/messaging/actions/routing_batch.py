@@ -59,6 +59,7 @@ class Batch:
     users: dict[int, object] = field(default_factory=dict)  # active users by id
     may_receive: set[int] = field(default_factory=set)  # those of ``users`` holding RECEIVE_PERMISSION
     whom: dict[int, str] = field(default_factory=dict)
+    told: dict[int, tuple[str, str, str | None]] = field(default_factory=dict)  # see inbound_notify._what_to_tell
     # Per customer, for that customer's first message of the batch only:
     conversations: dict[str, list[Conversation]] = field(default_factory=dict)
     records: dict[tuple[str, int], OwnedRecord] = field(default_factory=dict)
@@ -148,9 +149,13 @@ class Batch:
         """Everyone the batch's rules and notifications are likely to need, with their receive privilege: the
         owners of its numbers and of the prefetched records, and the members of the teams owning any of them
         (three queries). Anyone else (the owner of a record read later) is read when needed."""
+        self.read_people([n for n in self.numbers.values() if n is not None] + list(self.records.values()))
+
+    def read_people(self, owned) -> None:
+        """The owners of these (records, numbers: anything with ``owner_user_id`` and ``owner_team_id``) and the
+        members of their teams, with their receive privilege; what the batch knows already is not read again."""
         from textdesk.org.models import Team
 
-        owned = [n for n in self.numbers.values() if n is not None] + list(self.records.values())
         team_ids = {o.owner_team_id for o in owned if o.owner_team_id} - self.team_members.keys()
         people = {o.owner_user_id for o in owned if o.owner_user_id}
         if team_ids:
@@ -160,7 +165,8 @@ class Batch:
                 members[team_id].add(user_id)
             for team_id in team_ids:
                 self.team_members[team_id] = frozenset(members[team_id])
-                people |= members[team_id]
+        for team_id in {o.owner_team_id for o in owned if o.owner_team_id}:
+            people |= self.team_members[team_id]
         self.read_users(people - self.users.keys())
 
     def read_users(self, ids: set[int]) -> None:
@@ -192,8 +198,7 @@ class Batch:
 
     def defer_lead(self, lead: Lead) -> None:
         """A new lead, inserted when the batch writes (its id is unknown until then)."""
-        lead.derive_fields()  # what save() would do before its insert
-        self.leads.append(lead)
+        self.leads.append(lead)  # derived fields set by inbound.new_lead, as save() would
 
     def defer_conversation(self, conversation: Conversation) -> None:
         """A new conversation, inserted when the batch writes (after the leads: its key needs its record's id)."""
