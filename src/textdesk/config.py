@@ -100,7 +100,10 @@ class DatabaseConfig:
             PORT=self.port,
             CONN_MAX_AGE=env_int("DB_CONN_MAX_AGE", 60),
             CONN_HEALTH_CHECKS=True,
-            OPTIONS=self.options or {},
+            # No JIT: TextDesk's queries are short, and compiling one costs more than running it (the set-based
+            # routing statement of a 200-message batch: 9 ms to run, 60 ms more to compile). A URL's own
+            # ``options`` replaces this.
+            OPTIONS={"options": "-c jit=off", **(self.options or {})},
         )
         return settings
 

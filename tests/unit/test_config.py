@@ -11,7 +11,13 @@ def test_sqlite_url_relative_and_absolute():
 def test_postgres_url():
     db = config.parse_database_url("postgres://u:p%40ss@db.example:6543/textdesk?sslmode=require")
     assert (db.user, db.password, db.host, db.port, db.name) == ("u", "p@ss", "db.example", "6543", "textdesk")
-    assert db.as_django()["OPTIONS"] == {"sslmode": "require"}
+    assert db.as_django()["OPTIONS"] == {"options": "-c jit=off", "sslmode": "require"}
+
+
+def test_postgres_connections_run_without_jit_unless_the_url_says_otherwise():
+    assert config.parse_database_url("postgres://db/x").as_django()["OPTIONS"]["options"] == "-c jit=off"
+    own = config.parse_database_url("postgres://db/x?options=-c%20work_mem%3D64MB").as_django()["OPTIONS"]
+    assert own["options"] == "-c work_mem=64MB"
 
 
 def test_unknown_scheme_is_a_clear_error():

@@ -68,8 +68,7 @@ ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 """
 
 _PHONE_MATCH = " UNION ".join(
-    f"SELECT n.message_id, '{record_type}' AS record_type, r.id AS record_id "
-    f"FROM n JOIN crm_{record_type} r ON r.{column} = n.customer"
+    f"SELECT '{record_type}' AS record_type, id AS record_id FROM crm_{record_type} WHERE {column} = n.customer"
     for record_type in ("contact", "account", "lead") for column in ("mobile_phone_e164", "business_phone_e164")
 )
 _RECORD = " UNION ALL ".join(
@@ -89,7 +88,8 @@ WITH n AS (
 ), talks AS (
     -- records already talking with the customer (through any number); talk_at: their latest message through
     -- the seller's numbers (the receiving number, or any number of its owner)
-    -- (LATERAL: a customer's conversations are read through the index, whatever the planner guesses of n's size)
+    -- (LATERAL, here and for the phone fields below: each customer's rows are read through the index, whatever
+    -- the planner guesses of the batch's size; joined as sets, a large batch made it scan whole tables)
     SELECT n.message_id, c.record_type, COALESCE(c.contact_id, c.account_id, c.opportunity_id, c.lead_id) AS record_id,
            max(c.last_message_at) FILTER (WHERE s.id = n.number_id OR s.owner_user_id = n.number_user
                                           OR (n.number_user IS NULL AND s.owner_team_id = n.number_team)) AS talk_at
@@ -101,7 +101,8 @@ WITH n AS (
 ), keys AS (
     SELECT message_id, record_type, record_id, max(talk_at) AS talk_at FROM (
         SELECT message_id, record_type, record_id, talk_at FROM talks WHERE record_id IS NOT NULL
-        UNION ALL SELECT message_id, record_type, record_id, NULL FROM ({_PHONE_MATCH}) AS phone
+        UNION ALL SELECT n.message_id, phone.record_type, phone.record_id, NULL
+        FROM n CROSS JOIN LATERAL ({_PHONE_MATCH}) AS phone
     ) AS found GROUP BY 1, 2, 3
 ), scored AS (
     SELECT k.message_id, k.record_type, k.record_id, k.talk_at, r.owner_user_id, r.owner_team_id, r.is_active,
@@ -186,7 +187,12 @@ def _run(sql: str, params: list) -> list[tuple]:
     """Run one of this module's statements, prepared: they are planned once per connection, not per batch (the
     plan of :data:`CHOOSE` costs more than running it). Errors come out as Django's, like any query's."""
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's prepared statements off (None), which also ignores ``prepare=True``. A threshold
+        # nobody reaches keeps every other statement unprepared and lets these be prepared when asked.
+        raw.prepare_threshold = 2**31 - 1
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall() if cursor.description else []
 
@@ -197,12 +203,22 @@ def claim(size: int) -> list[Pending]:
     Routed messages leave dead entries in the pending index until vacuum, thousands of them at a high rate. A plain
     index scan marks those it meets as dead, so the next claim skips them; a bitmap scan (which the planner
     prefers, as it expects few pending rows) visits their table pages on every claim. Hence no bitmap scans in
-    this transaction."""
+    this transaction.
+
+    The routing transaction does not wait for its commit to reach the disk (``synchronous_commit = off``): what
+    it writes is derived from messages already stored durably by their webhooks. Should PostgreSQL itself crash
+    in the next fraction of a second, the transaction is lost as a whole, its messages are pending again and
+    are routed again; nothing is lost and nothing is doubled. (A process that dies loses nothing either way.)
+
+    The routing statements that follow run with their generic plans: planning :data:`CHOOSE` for each batch cost
+    more than running it, and its plan does not depend on the batch (every lookup is by index, per customer)."""
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        # One round trip: no parameters, so the three go as one simple query (the size is an int of ours).
-        cursor.execute(f"SET LOCAL enable_bitmapscan = off; {CLAIM % int(size)}; SET LOCAL enable_bitmapscan = on")
-        cursor.nextset()
+        # One round trip: no parameters, so these go as one simple query (the size is an int of ours).
+        cursor.execute(f"SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL synchronous_commit = off; "
+                       f"SET LOCAL enable_bitmapscan = off; {CLAIM % int(size)}; SET LOCAL enable_bitmapscan = on")
+        while cursor.description is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
+            cursor.nextset()
         return [Pending(*row) for row in cursor.fetchall()]
 
 
