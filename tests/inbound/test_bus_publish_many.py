@@ -1,4 +1,4 @@
-"""Events published together (one Redis pipeline per routing batch) arrive one by one, in order."""
+"""Events published together (one Redis pipeline per routing batch) arrive one by one, in order per channel."""
 
 from __future__ import annotations
 
@@ -39,8 +39,32 @@ def test_publish_many_delivers_each_event_to_its_channel_in_order(kind):
                 received.append(event)
             if len(received) == 3:
                 break
-    assert received == [(one, {"event": "message.new", "n": 1}), (two, {"event": "message.new", "n": 2}),
-                        (one, {"event": "notification.new", "unread": 3})]
+    assert [e for e in received if e[0] == one] == [(one, {"event": "message.new", "n": 1}),
+                                                     (one, {"event": "notification.new", "unread": 3})]
+    assert [e for e in received if e[0] == two] == [(two, {"event": "message.new", "n": 2})]
+
+
+def test_over_redis_a_channels_events_are_one_publish():
+    """A routing batch tells one seller of many messages: one PUBLISH carries them (what a plain Redis subscriber
+    sees), and a subscription hands them out one by one."""
+    import json
+
+    import redis
+
+    bus = _redis_or_skip()
+    channel = f"test-{uuid.uuid4().hex}:user:1"
+    raw = redis.Redis.from_url(REDIS_URL).pubsub(ignore_subscribe_messages=True)
+    raw.subscribe(channel)
+    assert raw.get_message(timeout=1.0) is None  # the confirmation
+    with bus.subscribe([channel]) as sub:
+        assert sub.get(1.0) is None
+        bus.publish_many([(channel, {"event": "message.new", "n": n}) for n in range(30)])
+        received = [sub.get(1.0) for _ in range(30)]
+    assert received == [(channel, {"event": "message.new", "n": n}) for n in range(30)]
+    published = raw.get_message(timeout=1.0)
+    assert json.loads(published["data"]) == {"bundle": [{"event": "message.new", "n": n} for n in range(30)]}
+    assert raw.get_message(timeout=0.2) is None
+    raw.close()
 
 
 def test_a_burst_of_wake_requests_becomes_a_few_publishes_and_the_last_one_follows_the_last_request():

@@ -82,13 +82,18 @@ class RedisBus:
             log.warning("could not publish to %s", channel, exc_info=True)
 
     def publish_many(self, items: list[tuple[str, dict]]) -> None:
-        """Many events in one round trip (a pipeline without MULTI: each is still its own PUBLISH)."""
+        """Many events in one round trip (a pipeline without MULTI), one ``PUBLISH`` per channel: a channel's
+        several events travel as one :data:`BUNDLE` (a routing batch tells one seller of dozens of messages), which
+        :class:`Subscription` hands out one by one again, in order."""
         if not items:
             return
+        by_channel: dict[str, list[dict]] = {}
+        for channel, data in items:
+            by_channel.setdefault(channel, []).append(data)
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for channel, data in items:
-                pipe.publish(channel, json.dumps(data))
+            for channel, events in by_channel.items():
+                pipe.publish(channel, json.dumps(events[0] if len(events) == 1 else {BUNDLE: events}))
             pipe.execute()
         except Exception:  # push is best effort; the data is already committed
             log.warning("could not publish %s events", len(items), exc_info=True)
@@ -142,10 +147,31 @@ class _CoalescingWaker:
             time.sleep(self._spacing)
 
 
+BUNDLE = "bundle"  # {"bundle": [event, …]}: several events of one channel in one publish
+
+
 class Subscription:
+    """What a subscriber reads: ``get(timeout)`` → ``(channel, data)`` or None, one event at a time (bundles
+    unpacked)."""
+
     def __init__(self, get, close) -> None:
-        self.get = get  # get(timeout) -> (channel, data) | None
+        self._get = get
+        self._unread: list[tuple[str, dict]] = []
         self.close = close
+
+    def get(self, timeout: float) -> tuple[str, dict] | None:
+        if not self._unread:
+            item = self._get(timeout)
+            if item is None:
+                return None
+            channel, data = item
+            bundled = data.get(BUNDLE) if isinstance(data, dict) else None
+            if not isinstance(bundled, list):
+                return item
+            self._unread = [(channel, event) for event in bundled if isinstance(event, dict)]
+            if not self._unread:
+                return None
+        return self._unread.pop(0)
 
     def __enter__(self) -> "Subscription":
         return self

@@ -1,0 +1,61 @@
+"""Wake-ups that piled up while a worker was busy cost one pass, not one pass each."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+
+def test_draining_takes_every_waiting_wake_up():
+    from textdesk.jobs.worker import _drain
+    from textdesk.live.bus import WAKE_CHANNEL, LocalBus
+
+    bus = LocalBus()
+    with bus.subscribe([WAKE_CHANNEL]) as wake:
+        for _ in range(500):
+            bus.wake()
+        _drain(wake)
+        assert wake.get(timeout=0) is None
+        bus.wake()  # a later one still wakes
+        assert wake.get(timeout=0.5) == (WAKE_CHANNEL, {})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_wake_ups_during_a_pass_makes_one_more_pass(monkeypatch):
+    """200 webhooks stored while the worker routes: the next pass serves all their wake-ups (the worker used to
+    make an empty pass per wake-up, thousands per second under load)."""
+    from textdesk.jobs import worker as worker_module
+    from textdesk.live import bus
+
+    local = bus.LocalBus()
+    monkeypatch.setattr(bus, "get_bus", lambda: local)
+    passes: list[float] = []
+    first_pass = threading.Event()
+    release = threading.Event()
+
+    def counting_poller(worker_id: str) -> int:
+        passes.append(time.monotonic())
+        if len(passes) == 1:
+            first_pass.set()
+            release.wait(5)  # a long pass: the wake-ups arrive meanwhile
+        return 0
+
+    monkeypatch.setattr(worker_module, "POLLERS", [counting_poller])
+    monkeypatch.setattr(worker_module, "load_handlers", lambda: None)
+    worker = worker_module.Worker(name="wakeups", idle_wait=5.0)
+    thread = worker.start_in_thread()
+    try:
+        assert first_pass.wait(5)
+        time.sleep(0.1)  # subscribed before the pass began
+        for _ in range(200):
+            local.wake()
+        release.set()
+        time.sleep(0.5)
+    finally:
+        worker.stop()
+        local.wake()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert 2 <= len(passes) <= 4, len(passes)
