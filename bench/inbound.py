@@ -219,7 +219,7 @@ def measure_batch_ranking(known: list[str], rng: random.Random, samples: int) ->
         return None
     numbers = list(SenderNumber.objects.filter(e164__in=OUR_NUMBERS).select_related("owner_team"))
     now, timings = timezone.now(), []
-    for _ in range(max(1, samples // 50)):
+    for _ in range(max(1, samples // 10)):
         batch = []
         for i in range(50):
             customer = rng.choice(known) if i % 2 == 0 else phone(rng)

@@ -205,3 +205,28 @@ def test_a_conversation_created_meanwhile_is_reused_not_duplicated(number, selle
     for other in Message.objects.exclude(from_number=customer).select_related("conversation__lead"):
         assert other.conversation.lead.mobile_phone_e164 == other.from_number
         assert Notification.objects.get(message=other, user=seller).conversation_id == other.conversation_id
+
+
+def test_a_customers_messages_of_one_batch_route_in_order_and_a_keyword_hands_the_rest_over(number, seller):
+    """Four messages from one new number, a STOP among them: one lead and one conversation, all four routed, the
+    STOP recorded, and the summary shows the last message."""
+    from textdesk.crm.models import Lead
+    from textdesk.messaging.actions.inbound import route_pending
+    from textdesk.messaging.actions.intake import store_inbound
+    from textdesk.messaging.models import Conversation, Message, OptOut, ProviderAccount
+
+    customer = "+14155553101"
+
+    account = ProviderAccount.objects.get()
+    bodies = ["hello", "are you there?", "STOP", "sorry, wrong button"]
+    store_inbound(account.pk, [InboundSMS(f"SMorder{i}", customer, OUR, body) for i, body in enumerate(bodies)])
+    assert route_pending("test", limit=10) == 4
+    assert Lead.objects.count() == 1
+    [conversation] = Conversation.objects.all()
+    assert conversation.unread_count == 4 and conversation.last_message_preview == "sorry, wrong button"
+    routed = list(Message.objects.order_by("id").values_list("body", "routing_state", "routing_rule",
+                                                             "conversation_id"))
+    assert [r[1] for r in routed] == ["routed"] * 4
+    assert {r[3] for r in routed} == {conversation.pk}
+    assert routed[0][2] == "new_lead" and routed[1][2] == "only_candidate"
+    assert OptOut.objects.get(customer_e164=customer, scope=OUR).is_opted_out

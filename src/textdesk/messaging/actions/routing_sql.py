@@ -14,10 +14,11 @@ The ranking in :data:`CHOOSE` is :func:`textdesk.domain.routing.choose_record` w
 are held to the same answers by a property test (tests/inbound/test_routing_sql.py) that feeds the same random
 candidates to each.
 
-A message takes the per-message path (:mod:`.inbound`) instead when it is a consent keyword or carries a provider
-consent signal, when it was sent to a number that is not ours, when its sender is empty, and when it is not its
-customer's first message in the batch (it must see what the first one created). A customer's later messages come
-after its first, and customers do not share rows, so routing these after the others changes nothing.
+A customer's several messages of one batch are routed in rounds, one per round, so each sees what the previous
+one created. A message takes the per-message path (:mod:`.inbound`) instead when it is a consent keyword or
+carries a provider consent signal, when it was sent to a number that is not ours, or when its sender is empty;
+so do its customer's later messages of the batch. Customers do not share rows, so routing these after the
+others changes nothing.
 """
 
 from __future__ import annotations
@@ -225,34 +226,43 @@ def claim(size: int) -> list[Pending]:
 def route(claimed: list[Pending]) -> list[int]:
     """Route the claimed messages that need nothing special; return the ids of the others, in order.
 
-    Runs inside the caller's transaction; pushes leave after its commit."""
+    A customer's messages are routed in rounds, one per round (its first in the first round, its second in the
+    second, …), so that each sees what the one before created. A customer's first special message (a consent
+    keyword, say) and everything after it take the per-message path. Runs inside the caller's transaction;
+    pushes leave after its commit."""
     batch = Batch(deferred=False)
     wanted = {dialled_number(m) for m in claimed}
     batch.numbers = dict.fromkeys(wanted)
     for number in SenderNumber.objects.select_related("owner_team").filter(e164__in=wanted):
         batch.numbers[number.e164] = number
 
-    chosen: list[tuple[Pending, SenderNumber, str]] = []
+    rounds: list[list[tuple[Pending, SenderNumber, str]]] = []
     others: list[int] = []
-    customers: set[str] = set()
+    seen: dict[str, int] = {}  # customer → messages of theirs routed set-based so far
+    handed_over: set[str] = set()  # customers whose remaining messages take the per-message path
     for message in claimed:
         number = batch.numbers[dialled_number(message)]
         customer = customer_number(message, number) if number is not None else ""
-        if (number is None or not customer or customer in customers
+        if (number is None or not customer or customer in handed_over
                 or message.provider_status in CONSENT_SIGNALS or optout.classify(message.body) is not None):
             others.append(message.id)
-        else:
-            chosen.append((message, number, customer))
-        customers.add(customer)
-    if not chosen:
+            handed_over.add(customer)
+            continue
+        turn = seen.get(customer, 0)
+        seen[customer] = turn + 1
+        if turn == len(rounds):
+            rounds.append([])
+        rounds[turn].append((message, number, customer))
+    if not rounds:
         return others
 
     from textdesk.messaging.actions import routing_batch
 
-    lock_customers(sorted({customer for _, _, customer in chosen}))
+    lock_customers(sorted(seen))
     routing_batch.start(batch)
     try:
-        _route(batch, chosen)
+        for chosen in rounds:
+            _route(batch, chosen)
     finally:
         routing_batch.stop()
     return others
