@@ -59,3 +59,18 @@ def test_a_burst_of_wake_ups_during_a_pass_makes_one_more_pass(monkeypatch):
         thread.join(10)
     assert not thread.is_alive()
     assert 2 <= len(passes) <= 4, len(passes)
+
+
+@pytest.mark.parametrize(("found", "lingers"), [(0, False), (3, False), (10, True), (199, True), (200, False)])
+def test_the_routing_poller_lingers_only_under_load(monkeypatch, settings, found, lingers):
+    """A trickle is routed at once; a pass that found many (not a full batch) waits for more; a full batch goes
+    straight on (more are waiting)."""
+    from textdesk.messaging import tasks
+
+    settings.ROUTING_LINGER_MS = 40
+    monkeypatch.setattr(tasks, "route_pending", lambda worker_id: found)
+    monkeypatch.setattr(tasks, "batch_size", lambda: 200)
+    slept: list[float] = []
+    monkeypatch.setattr(tasks, "_linger", slept.append)
+    assert tasks.route_inbound("w") == found
+    assert slept == ([0.04] if lingers else [])

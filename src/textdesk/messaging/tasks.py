@@ -14,15 +14,23 @@ from textdesk.messaging.actions.intake import sweep_concat_parts
 queue.handler("send_message", prepare=sending.prepare_batch, lane=sending.lane_of)(sending.handle_send_job)
 
 
+# A pass that found at least this many messages means they arrive faster than passes run: worth lingering.
+LINGER_FROM = 10
+
+
 @worker.poller
 def route_inbound(worker_id: str) -> int:
-    """Route pending inbound messages; after a partial batch, linger (``ROUTING_LINGER_MS``) so the next pass
-    finds more: at 1,300 webhooks/s two workers otherwise routed a few messages per pass, spending more on each
-    pass's fixed round trips than on the messages."""
+    """Route pending inbound messages. Under load (a pass found ``LINGER_FROM`` messages or more, but not a full
+    batch), linger ``ROUTING_LINGER_MS`` so the next pass finds more: a pass costs a dozen round trips whatever
+    its size. A trickle is routed at once (lingering there only added latency: visible p50 5 → 43 ms)."""
     handled = route_pending(worker_id)
-    if 0 < handled < batch_size() and settings.ROUTING_LINGER_MS > 0:
-        time.sleep(settings.ROUTING_LINGER_MS / 1000)
+    if LINGER_FROM <= handled < batch_size() and settings.ROUTING_LINGER_MS > 0:
+        _linger(settings.ROUTING_LINGER_MS / 1000)
     return handled
+
+
+def _linger(seconds: float) -> None:
+    time.sleep(seconds)
 
 SWEEP_EVERY = 60.0  # seconds; parts wait minutes, so a sweep a minute is plenty
 _last_sweep = {"at": 0.0}
