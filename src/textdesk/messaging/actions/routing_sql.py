@@ -62,6 +62,19 @@ class Owner:
     owner_team_id: int | None
 
 
+@dataclass
+class Decided:
+    """A message, where it goes, and why."""
+
+    message: Pending
+    number: SenderNumber
+    customer: str
+    record_type: str
+    record_id: int
+    owner: Owner
+    rule: str
+
+
 CLAIM = f"""
 SELECT id, from_number, to_number, body, provider_status, created_at FROM messaging_message
 WHERE routing_state = '{RoutingState.PENDING.value}' AND direction = '{Direction.INBOUND.value}'
@@ -281,42 +294,42 @@ def _route(batch: Batch, chosen: list[tuple[Pending, SenderNumber, str]]) -> Non
     leads = {m.id: new_lead(customer, number) for m, number, customer in chosen if m.id not in winners}
     if leads:
         insert_leads(list(leads.values()))
-    decided: list[tuple[Pending, SenderNumber, str, str, int, Owner, str]] = []
+    decided: list[Decided] = []
     for message, number, customer in chosen:
         if message.id in leads:
             lead = leads[message.id]
-            decided.append((message, number, customer, lead.record_type, lead.pk,
-                            Owner(lead.owner_user_id, lead.owner_team_id), routing.NEW_LEAD))
+            decided.append(Decided(message, number, customer, lead.record_type, lead.pk,
+                                   Owner(lead.owner_user_id, lead.owner_team_id), routing.NEW_LEAD))
         else:
             record_type, record_id, owner_user_id, owner_team_id, rule = winners[message.id]
-            decided.append((message, number, customer, record_type, record_id,
-                            Owner(owner_user_id, owner_team_id), rule))
+            decided.append(Decided(message, number, customer, record_type, record_id,
+                                   Owner(owner_user_id, owner_team_id), rule))
 
     now = timezone.now()
     conversation_of = dict(_run(ATTACH, [
-        [d[0].id for d in decided], [d[3] for d in decided], [d[4] for d in decided], [d[2] for d in decided],
-        [d[1].pk for d in decided], [d[0].created_at for d in decided], [d[0].body[:160] for d in decided],
-        [d[6] for d in decided], now, now,
+        [d.message.id for d in decided], [d.record_type for d in decided], [d.record_id for d in decided],
+        [d.customer for d in decided], [d.number.pk for d in decided], [d.message.created_at for d in decided],
+        [d.message.body[:160] for d in decided], [d.rule for d in decided], now, now,
     ]))
     _notify(batch, decided, conversation_of, now)
 
 
-def _notify(batch: Batch, decided: list, conversation_of: dict[int, int], now: dt.datetime) -> None:
+def _notify(batch: Batch, decided: list[Decided], conversation_of: dict[int, int], now: dt.datetime) -> None:
     """The notifications of the routed messages (one statement), then, after commit, their live pushes and each
     notified user's unread count."""
-    batch.read_people([d[1] for d in decided] + [d[5] for d in decided])  # everyone told or pushed, at once
+    batch.read_people([d.number for d in decided] + [d.owner for d in decided])  # everyone told or pushed, at once
     rows: list[tuple] = []
     events: list[tuple[str, dict]] = []
     notified: set[int] = set()
-    for message, number, customer, _, _, owner, _ in decided:
-        conversation_id = conversation_of[message.id]
-        told = inbound_notify.notices(number, customer, message.body)
+    for d in decided:
+        message, conversation_id = d.message, conversation_of[d.message.id]
+        told = inbound_notify.notices(d.number, d.customer, message.body)
         for n in told:
             rows.append((n.user_id, n.kind, n.title, n.body, conversation_id if n.linked else None,
                          message.id if n.linked else None))
             notified.add(n.user_id)
         news = {"event": "message.new", "conversation_id": conversation_id, "message_id": message.id}
-        events += [(bus.user_channel(user_id), news) for user_id in inbound_notify.watchers(told, owner, number)]
+        events += [(bus.user_channel(user_id), news) for user_id in inbound_notify.watchers(told, d.owner, d.number)]
     if rows:
         _run(NOTIFY, [now] + [list(column) for column in zip(*rows)])
     counts = unread.badge_counts(notified) if notified else {}
