@@ -200,9 +200,13 @@ class Message(models.Model):
         Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     direction = models.CharField(_("direction"), max_length=10, choices=Direction.choices)
-    provider_account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="messages")
+    # Indexed by message_unique_provider_id (account first). The other references are indexed only where set
+    # (see Meta.indexes): an inbound message is stored without them, and every index entry costs its webhook.
+    provider_account = models.ForeignKey(
+        ProviderAccount, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     sender_number = models.ForeignKey(
-        SenderNumber, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+        SenderNumber, null=True, blank=True, on_delete=models.PROTECT, related_name="messages", db_index=False
     )
     from_number = models.CharField(_("from"), max_length=32)
     to_number = models.CharField(_("to"), max_length=32)
@@ -220,10 +224,10 @@ class Message(models.Model):
     routing_state = models.CharField(max_length=10, choices=RoutingState.choices, blank=True)
     routing_rule = models.CharField(_("routing rule"), max_length=40, blank=True)
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
-    # Outbound only: a unique key sent to providers that support idempotent sends.
-    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Outbound only (inbound messages have none): a unique key sent to providers that support idempotent sends.
+    idempotency_key = models.UUIDField(default=uuid.uuid4, null=True, editable=False)
     send_after = models.DateTimeField(_("send after"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
@@ -240,14 +244,25 @@ class Message(models.Model):
                 fields=["provider_account", "provider_message_id"],
                 condition=Q(provider_message_id__isnull=False),
                 name="message_unique_provider_id",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                name="message_unique_idempotency_key",
+            ),
         ]
+        # Partial where a column is empty on most rows' first write: a webhook's insert (and the routing's update
+        # after it) touches only the indexes whose condition its row meets. Queries that filter on the column
+        # (``conversation_id = …``, ``status = 'failed'``) imply the condition, so the planner uses them alike.
         indexes = [
-            models.Index(fields=["conversation", "created_at"], name="message_conv_time"),
-            # For the admin's status filter. Declared here rather than with db_index, which on PostgreSQL
-            # adds a second (LIKE) index that no query uses and every write pays for.
-            models.Index(fields=["status"], name="message_status"),
+            models.Index(
+                fields=["conversation", "created_at"], condition=Q(conversation__isnull=False), name="message_conv_time"
+            ),
+            # For the admin's status filter; an inbound message's status ("received") never changes.
+            # Declared here rather than with db_index, which on PostgreSQL adds a second (LIKE) index.
+            models.Index(fields=["status"], condition=~Q(status="received"), name="message_status"),
             models.Index(fields=["id"], condition=Q(routing_state="pending"), name="message_routing_pending"),
+            models.Index(fields=["sender_number"], condition=Q(sender_number__isnull=False), name="message_sender"),
+            models.Index(fields=["author"], condition=Q(author__isnull=False), name="message_author"),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,6 @@ can record it with the message.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -63,8 +62,7 @@ def validate(sms: InboundSMS) -> None:
 _MESSAGE_COLUMNS = (
     "direction", "provider_account_id", "from_number", "to_number", "body", "segments", "encoding", "status",
     "provider_status", "provider_message_id", "failure_reason", "failure_permanent", "provider_error_code",
-    "provider_error_text", "routing_state", "routing_rule", "idempotency_key", "attempts", "created_at",
-    "updated_at",
+    "provider_error_text", "routing_state", "routing_rule", "attempts", "created_at", "updated_at",
 )
 INSERT_MESSAGE = (
     f'INSERT INTO {Message._meta.db_table} ({", ".join(_MESSAGE_COLUMNS)}) '
@@ -89,7 +87,7 @@ def message_values(account_id: int, sms: InboundSMS, body: str, segments: int, m
     return [
         Direction.INBOUND.value, account_id, clean_text(sms.from_number).strip(), clean_text(sms.to_number).strip(),
         body, max(1, min(segments, 32767)), "", MessageStatus.RECEIVED.value, (sms.opt_signal or "")[:40],
-        message_id or None, "", False, "", "", RoutingState.PENDING.value, "", uuid.uuid4(), 0, now, now,
+        message_id or None, "", False, "", "", RoutingState.PENDING.value, "", 0, now, now,
     ]
 
 
@@ -98,14 +96,12 @@ def single_message_values(account_id: int, sms: InboundSMS, now: dt.datetime) ->
     return message_values(account_id, sms, clean_text(sms.body), sms.segments or 1, sms.provider_message_id, now)
 
 
-_UUID_FIELD = Message._meta.get_field("idempotency_key")
-_KEY, _CREATED, _UPDATED = (_MESSAGE_COLUMNS.index(c) for c in ("idempotency_key", "created_at", "updated_at"))
+_CREATED, _UPDATED = (_MESSAGE_COLUMNS.index(c) for c in ("created_at", "updated_at"))
 
 
 def _message_row(account_id: int, sms: InboundSMS, body: str, segments: int, message_id: str | None, now) -> list:
-    """``message_values`` adapted for Django's connection (SQLite keeps timestamps and UUIDs as text)."""
+    """``message_values`` adapted for Django's connection (SQLite keeps timestamps as text)."""
     row = message_values(account_id, sms, body, segments, message_id, now)
-    row[_KEY] = _UUID_FIELD.get_db_prep_value(row[_KEY], connection)
     row[_CREATED] = row[_UPDATED] = connection.ops.adapt_datetimefield_value(now)
     return row
 
