@@ -72,5 +72,46 @@ def test_the_routing_poller_lingers_only_under_load(monkeypatch, settings, found
     monkeypatch.setattr(tasks, "batch_size", lambda: 200)
     slept: list[float] = []
     monkeypatch.setattr(tasks, "_linger", slept.append)
-    assert tasks.route_inbound("w") == found
+    done = tasks.route_inbound("w")
+    assert done == found
+    assert done.more == (found == 200)  # only a full batch may have left messages behind
     assert slept == ([0.04] if lingers else [])
+
+
+@pytest.mark.parametrize(("first", "passes_at_once"), [(("partial", 5), 1), (("full", 200), 2), (("count", 3), 2)])
+def test_after_a_pass_the_worker_goes_on_only_if_work_was_left(monkeypatch, first, passes_at_once):
+    """A pass that took less than a batch took everything there was: the worker waits for the next wake-up
+    instead of an empty pass (a claim, a transaction) after every pass. A full batch, or a poller that returns a
+    plain count, gets another pass at once."""
+    from textdesk.jobs import worker as worker_module
+    from textdesk.live import bus
+
+    local = bus.LocalBus()
+    monkeypatch.setattr(bus, "get_bus", lambda: local)
+    monkeypatch.setattr(worker_module.queue, "claim", lambda *args, **kwargs: [])
+    monkeypatch.setattr(worker_module.queue, "next_due_in", lambda max_wait: max_wait)
+    kind, handled = first
+    passes: list[int] = []
+
+    def poller(worker_id: str) -> int:
+        passes.append(len(passes))
+        if len(passes) > 1:
+            return worker_module.Pass(0, False)
+        if kind == "count":
+            return handled
+        return worker_module.Pass(handled, more=kind == "full")
+
+    monkeypatch.setattr(worker_module, "POLLERS", [poller])
+    monkeypatch.setattr(worker_module, "load_handlers", lambda: None)
+    worker = worker_module.Worker(name="more", idle_wait=5.0)
+    thread = worker.start_in_thread()
+    try:
+        time.sleep(0.5)
+        assert len(passes) == passes_at_once
+        local.wake()  # a new item's wake-up: one more pass
+        time.sleep(0.3)
+        assert len(passes) == passes_at_once + 1
+    finally:
+        worker.stop()
+        local.wake()
+        thread.join(10)

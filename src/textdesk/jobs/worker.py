@@ -4,7 +4,10 @@ Pollers are functions ``poll(worker_id) -> int`` (the number of items handled);
 other modules register them (e.g. routing of inbound messages). A worker wakes
 on the bus's wake channel, so work published after a commit starts at once;
 otherwise it polls every ``idle_wait`` seconds, which bounds the delay when a
-wake-up is lost.
+wake-up is lost. After a pass that handled something the worker goes straight on
+only if work was left (a poller returned :class:`Pass` with ``more``, or a plain
+count, which is taken to mean "maybe"; or a full batch of jobs); otherwise it
+waits for the next wake-up, which every stored item publishes after its commit.
 
 With ``threads`` > 1 a worker runs the lanes of each claimed batch in a small thread pool
 (e.g. the messages of different sender numbers at the same time). Each pool thread has its own
@@ -31,6 +34,18 @@ log = logging.getLogger(__name__)
 POLLERS: list[Callable[[str], int]] = []
 
 
+class Pass(int):
+    """How many items a pass handled (an ``int``), and whether it left work behind (``more``: it stopped at its
+    batch size). A pass that found less than a batch took everything there was: the next item's wake-up will come."""
+
+    more: bool
+
+    def __new__(cls, handled: int, more: bool) -> "Pass":
+        done = super().__new__(cls, handled)
+        done.more = more
+        return done
+
+
 def poller(fn: Callable[[str], int]) -> Callable[[str], int]:
     if fn not in POLLERS:
         POLLERS.append(fn)
@@ -51,17 +66,19 @@ def _run_lane(lane: list) -> None:
 
 
 def run_once(worker_id: str, batch: int = 20, pool: ThreadPoolExecutor | None = None) -> int:
-    """One pass over pollers and due jobs; returns how many items were handled.
+    """One pass over pollers and due jobs; returns how many items were handled (a :class:`Pass`).
 
     The claimed batch is prepared at once (see ``queue.prepare``) and split into lanes; with a ``pool``
     the lanes run in parallel, each in its own thread, otherwise one after another.
     """
-    done = 0
+    done, more = 0, False
     for poll in list(POLLERS):
-        done += poll(worker_id)
+        handled = poll(worker_id)
+        done += handled
+        more = more or getattr(handled, "more", handled > 0)
     jobs = queue.claim(worker_id, limit=batch)
     if not jobs:
-        return done
+        return Pass(done, more)
     queue.prepare(jobs)
     lanes = queue.lanes(jobs)
     if pool is None or len(lanes) == 1:
@@ -71,7 +88,7 @@ def run_once(worker_id: str, batch: int = 20, pool: ThreadPoolExecutor | None = 
     else:
         for future in [pool.submit(_run_lane, lane) for lane in lanes]:
             future.result()
-    return done + len(jobs)
+    return Pass(done + len(jobs), more or len(jobs) >= batch)
 
 
 def _close_thread_connections(pool: ThreadPoolExecutor, threads: int) -> None:
@@ -121,8 +138,8 @@ class Worker:
                         handled = run_once(self.worker_id, batch=self.batch, pool=pool)
                     except Exception:
                         log.exception("worker pass failed; retrying")
-                        handled = 0
-                    if handled:
+                        handled = Pass(0, False)
+                    if handled.more:
                         continue
                     # Sleep until woken, or until the next job is due, or the idle poll.
                     if wake.get(timeout=queue.next_due_in(self.idle_wait) or 0.01) is not None:

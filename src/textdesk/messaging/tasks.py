@@ -24,9 +24,10 @@ def route_inbound(worker_id: str) -> int:
     batch), linger ``ROUTING_LINGER_MS`` so the next pass finds more: a pass costs a dozen round trips whatever
     its size. A trickle is routed at once (lingering there only added latency: visible p50 5 → 43 ms)."""
     handled = route_pending(worker_id)
-    if LINGER_FROM <= handled < batch_size() and settings.ROUTING_LINGER_MS > 0:
+    full = handled >= batch_size()
+    if LINGER_FROM <= handled and not full and settings.ROUTING_LINGER_MS > 0:
         _linger(settings.ROUTING_LINGER_MS / 1000)
-    return handled
+    return worker.Pass(handled, more=full)
 
 
 def _linger(seconds: float) -> None:

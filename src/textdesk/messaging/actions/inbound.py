@@ -65,10 +65,11 @@ def route_pending(worker_id: str = "", limit: int | None = None) -> int:
     limit = size if limit is None else limit
     handled = 0
     while handled < limit:
-        done = route_batch(min(size, limit - handled))
-        if not done:
-            break
+        wanted = min(size, limit - handled)
+        done = route_batch(wanted)
         handled += done
+        if done < wanted:
+            break  # none left when it claimed (or other workers hold them): no empty claim to find that out again
     return handled
 
 

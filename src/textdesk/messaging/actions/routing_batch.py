@@ -15,6 +15,7 @@ afresh, after the batch wrote what it deferred (:meth:`Batch.before`), so they s
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -160,7 +161,10 @@ class Batch:
         people = {o.owner_user_id for o in owned if o.owner_user_id}
         if team_ids:
             members: dict[int, set[int]] = defaultdict(set)
-            rows = Team.members.through.objects.filter(team_id__in=team_ids).values_list("team_id", "user_id")
+            with connection.cursor() as cursor:  # plain SQL: this runs once per routing pass
+                cursor.execute(f"SELECT team_id, user_id FROM {Team.members.through._meta.db_table} "
+                               f"WHERE team_id IN ({', '.join(['%s'] * len(team_ids))})", sorted(team_ids))
+                rows = cursor.fetchall()
             for team_id, user_id in rows:
                 members[team_id].add(user_id)
             for team_id in team_ids:
@@ -176,9 +180,11 @@ class Batch:
         from textdesk.org.models import User
 
         self.users.update(dict.fromkeys(ids))
-        for user in User.objects.filter(pk__in=ids, is_active=True):
+        sql = _active_users_with_privilege().replace("{ids}", ", ".join(["%s"] * len(ids)))
+        for user in User.objects.raw(sql, [*RECEIVE_PERMISSION.split(".")[::-1] * 2, *sorted(ids)]):
             self.users[user.pk] = user
-        self.may_receive |= _receive_permission_holders(ids)
+            if user.may_receive:
+                self.may_receive.add(user.pk)
 
     def is_fresh(self, customer: str) -> bool:
         return customer in self.fresh
@@ -294,16 +300,30 @@ def active_users(ids) -> list:
     return [batch.users[i] for i in sorted(ids) if batch.users[i] is not None]
 
 
-def _receive_permission_holders(ids) -> set[int]:
-    """Which of these users may receive inbound messages, in one query (what ``user.has_perm`` answers with
-    Django's model backend: active superusers, and active users holding the permission directly or by group)."""
+@functools.cache
+def _active_users_with_privilege() -> str:
+    """Active users by id, each with ``may_receive``: what ``user.has_perm(RECEIVE_PERMISSION)`` answers with
+    Django's model backend (superusers, and users holding the permission directly or by group). Plain SQL run
+    through ``User.objects.raw``: one query, and no query compilation on every routing pass. Parameters: codename,
+    app label (twice), then the ids, whose placeholders the caller puts in place of ``{ids}``."""
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
     from textdesk.org.models import User
 
-    app_label, codename = RECEIVE_PERMISSION.split(".")
-    direct = Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app_label)
-    by_group = Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label=app_label)
-    return set(User.objects.filter(Q(is_superuser=True) | direct | by_group, pk__in=ids, is_active=True)
-               .values_list("pk", flat=True).distinct())
+    user = User._meta.db_table
+    permission, content_type = Permission._meta.db_table, ContentType._meta.db_table
+    direct = User.user_permissions.through._meta.db_table
+    groups, group_permissions = User.groups.through._meta.db_table, Group.permissions.through._meta.db_table
+    holds = (f"SELECT 1 FROM {permission} p JOIN {content_type} ct ON ct.id = p.content_type_id "
+             "WHERE p.id = {link}.permission_id AND p.codename = %s AND ct.app_label = %s")
+    return (
+        f"SELECT u.*, (u.is_superuser"
+        f" OR EXISTS (SELECT 1 FROM {direct} d WHERE d.user_id = u.id AND EXISTS ({holds.format(link='d')}))"
+        f" OR EXISTS (SELECT 1 FROM {groups} g JOIN {group_permissions} gp ON gp.group_id = g.group_id"
+        f"   WHERE g.user_id = u.id AND EXISTS ({holds.format(link='gp')}))"
+        f") AS may_receive FROM {user} u WHERE u.is_active AND u.id IN ({{ids}})"
+    )
 
 
 def may_receive(user) -> bool:
