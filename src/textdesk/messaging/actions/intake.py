@@ -59,14 +59,20 @@ def validate(sms: InboundSMS) -> None:
         raise InvalidInbound("concatenated part number out of range")
 
 
+# What every inbound message starts with, written into the statement (SQL literals of our own constants): the
+# webhook's driver then adapts only the values that vary, which is a good part of its CPU per message.
+_FIXED_COLUMNS = {
+    "direction": f"'{Direction.INBOUND.value}'", "encoding": "''", "status": f"'{MessageStatus.RECEIVED.value}'",
+    "failure_reason": "''", "failure_permanent": "false", "provider_error_code": "''", "provider_error_text": "''",
+    "routing_state": f"'{RoutingState.PENDING.value}'", "routing_rule": "''", "attempts": "0",
+}
 _MESSAGE_COLUMNS = (
-    "direction", "provider_account_id", "from_number", "to_number", "body", "segments", "encoding", "status",
-    "provider_status", "provider_message_id", "failure_reason", "failure_permanent", "provider_error_code",
-    "provider_error_text", "routing_state", "routing_rule", "attempts", "created_at", "updated_at",
+    "provider_account_id", "from_number", "to_number", "body", "segments", "provider_status", "provider_message_id",
+    "created_at", "updated_at",
 )
 INSERT_MESSAGE = (
-    f'INSERT INTO {Message._meta.db_table} ({", ".join(_MESSAGE_COLUMNS)}) '
-    f'VALUES ({", ".join(["%s"] * len(_MESSAGE_COLUMNS))}) '
+    f'INSERT INTO {Message._meta.db_table} ({", ".join([*_MESSAGE_COLUMNS, *_FIXED_COLUMNS])}) '
+    f'VALUES ({", ".join(["%s"] * len(_MESSAGE_COLUMNS) + list(_FIXED_COLUMNS.values()))}) '
     "ON CONFLICT (provider_account_id, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING"
 )
 _INSERT_PART = (
@@ -85,9 +91,8 @@ def message_values(account_id: int, sms: InboundSMS, body: str, segments: int, m
                    now: dt.datetime) -> list:
     """The values of ``INSERT_MESSAGE`` for one inbound message, as Python values (any driver adapts them)."""
     return [
-        Direction.INBOUND.value, account_id, clean_text(sms.from_number).strip(), clean_text(sms.to_number).strip(),
-        body, max(1, min(segments, 32767)), "", MessageStatus.RECEIVED.value, (sms.opt_signal or "")[:40],
-        message_id or None, "", False, "", "", RoutingState.PENDING.value, "", 0, now, now,
+        account_id, clean_text(sms.from_number).strip(), clean_text(sms.to_number).strip(), body,
+        max(1, min(segments, 32767)), (sms.opt_signal or "")[:40], message_id or None, now, now,
     ]
 
 
