@@ -61,18 +61,19 @@ def validate(sms: InboundSMS) -> None:
 
 # What every inbound message starts with, written into the statement (SQL literals of our own constants): the
 # webhook's driver then adapts only the values that vary, which is a good part of its CPU per message.
-_FIXED_COLUMNS = {
+FIXED_COLUMNS = {
     "direction": f"'{Direction.INBOUND.value}'", "encoding": "''", "status": f"'{MessageStatus.RECEIVED.value}'",
     "failure_reason": "''", "failure_permanent": "false", "provider_error_code": "''", "provider_error_text": "''",
     "routing_state": f"'{RoutingState.PENDING.value}'", "routing_rule": "''", "attempts": "0",
 }
-_MESSAGE_COLUMNS = (
+MESSAGE_COLUMNS = (
     "provider_account_id", "from_number", "to_number", "body", "segments", "provider_status", "provider_message_id",
     "created_at", "updated_at",
 )
+MESSAGE_TABLE = Message._meta.db_table
 INSERT_MESSAGE = (
-    f'INSERT INTO {Message._meta.db_table} ({", ".join([*_MESSAGE_COLUMNS, *_FIXED_COLUMNS])}) '
-    f'VALUES ({", ".join(["%s"] * len(_MESSAGE_COLUMNS) + list(_FIXED_COLUMNS.values()))}) '
+    f'INSERT INTO {MESSAGE_TABLE} ({", ".join([*MESSAGE_COLUMNS, *FIXED_COLUMNS])}) '
+    f'VALUES ({", ".join(["%s"] * len(MESSAGE_COLUMNS) + list(FIXED_COLUMNS.values()))}) '
     "ON CONFLICT (provider_account_id, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING"
 )
 _INSERT_PART = (
@@ -101,7 +102,7 @@ def single_message_values(account_id: int, sms: InboundSMS, now: dt.datetime) ->
     return message_values(account_id, sms, clean_text(sms.body), sms.segments or 1, sms.provider_message_id, now)
 
 
-_CREATED, _UPDATED = (_MESSAGE_COLUMNS.index(c) for c in ("created_at", "updated_at"))
+_CREATED, _UPDATED = (MESSAGE_COLUMNS.index(c) for c in ("created_at", "updated_at"))
 
 
 def _message_row(account_id: int, sms: InboundSMS, body: str, segments: int, message_id: str | None, now) -> list:
