@@ -6,11 +6,13 @@
 Throughput on two shared cores moves by ±30% from minute to minute; CPU seconds spent per message move much
 less, and they say where the time goes. Phases, each under the same wrk load (16 connections):
 1. the floor (bench/floor_app.py): its server processes, PostgreSQL, wrk;
-2. TextDesk acknowledging with no worker running: web processes, PostgreSQL, wrk;
-3. ``textdesk worker``s started on the backlog of phase 2: worker processes and PostgreSQL per routed message;
+2. TextDesk acknowledging while its workers are frozen (SIGSTOP): web processes, PostgreSQL, wrk;
+3. the workers thawed on the backlog of phase 2: worker processes and PostgreSQL per routed message (their
+   start-up is not counted: they started before phase 2 and routed the warm-up's messages);
 4. TextDesk as deployed (web + workers) under a paced load of ``--pace`` msg/s: every component per message.
 Prints microseconds of CPU per message (user + system) for each component of each phase. Needs wrk, PostgreSQL
-and Redis on 127.0.0.1 (as bench/inbound.py).
+and Redis on 127.0.0.1 (as bench/inbound.py). Counted from /proc: processes that exit during a phase are missed
+(none of these do).
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ What it does, and prints (figures only; nothing is asserted):
 3. posts correctly signed Twilio webhooks (one distinct message each) with wrk at rising concurrency: acknowledged
    messages/s with p50/p99; the saturation point is the best of these (each server first gets 3 s of warm-up
    load, so its processes have opened their connections);
-4. sustained runs paced at half the floor's saturation rate (the goal; not on SQLite), at half and at a quarter
-   of TextDesk's own saturation (each pace is calibrated by two short runs at it): time from webhook to message
-   visible in its conversation (p50/p99), and the routed rate;
+4. sustained runs paced at half the floor's saturation rate (the goal, asked with 5% to spare; not on SQLite),
+   at half and at a quarter of TextDesk's own saturation (each pace is calibrated by three short runs at it):
+   time from webhook to message visible in its conversation (p50/p99), and the routed rate;
 5. the floor, measured before TextDesk: a minimal Starlette + asyncpg endpoint (bench/floor_app.py) doing the same
    job in one statement, served like TextDesk (same number of processes, TCP_NODELAY; bench/floor_serve.py),
    under the same load, and the ratios.
@@ -53,6 +53,7 @@ WEB_PORT, FLOOR_PORT = 8101, 8102
 # Distinct requests written per second of a level: more than any server here answers, so wrk never replays a
 # request (a replayed message is a duplicate, which the database answers without writing: a cheaper request).
 MAX_RATE = 12_000
+GOAL_PACE = 0.5 * 1.05  # of the floor's saturation: see run_postgresql
 AREA_CODES = ["212", "213", "305", "312", "415", "503", "617", "646", "702", "718", "917", "206"]
 OUR_NUMBERS = ["+14155550101", "+14155550102", "+14155550103", "+14155550104"]
 
@@ -371,7 +372,7 @@ def run_product(label: str, env: dict, work: Path, levels: list[int], duration: 
         best = max(results["levels"].values(), key=lambda r: r["rps"])
         results["saturation"] = best
         light_p50_ms = results["levels"][min(results["levels"])]["p50_us"] / 1000
-        runs = [("goal", pace, "half of the floor")] if pace else []
+        runs = [("goal", pace, "the goal's pace: half of the floor, and 5%")] if pace else []
         runs.append(("own", max(1.0, best["rps"] / 2), "half of TextDesk's saturation"))
         runs.append(("quarter", max(1.0, best["rps"] / 4), "a quarter of TextDesk's saturation"))
         for key, rate, meaning in runs:
@@ -393,13 +394,16 @@ def sustained_run(label: str, tag: str, work: Path, rate: float, meaning: str, l
     # plus the answer's latency (the lightest level's p50 estimates it); enough connections for the pace.
     connections = 64
     delay_ms = max(1, int(connections * 1000 / rate - light_p50_ms))
-    # The lightest level's latency is not the latency at this pace: short calibration runs measure the
-    # answer's latency (p50) at the pace and the delay is corrected so the pace lands near the rate.
-    for attempt in range(2):
+    # The lightest level's latency is not the cycle at this pace: short calibration runs measure what a cycle
+    # takes beyond the pause (the answer's latency, whatever its spread, and wrk's own timing) from the rate they
+    # reach, and the pause is corrected so the pace lands on the rate. (Correcting by the p50 latency alone left
+    # the pace 5-10% short: a cycle waits for the mean, not the median, and for wrk's timer.)
+    for attempt in range(3):
         file = work / f"{label}-{tag}-calibrate{attempt}.txt"
         write_requests(file, int(rate * 4 * 1.5) + 100, f"ca{attempt}{tag}", known, rng)  # not counted below
         trial = wrk(WEB_PORT, connections, 4, file, delay_ms=delay_ms)
-        delay_ms = max(1, int(connections * 1000 / rate - trial["p50_us"] / 1000))
+        beyond_pause_ms = max(0.0, connections * 1000 / trial["rps"] - delay_ms)
+        delay_ms = max(1, int(round(connections * 1000 / rate - beyond_pause_ms)))
         log(f"calibration at ~{rate:.0f} msg/s: {trial['rps']:.0f} msg/s at p50 {trial['p50_us'] / 1000:.1f} ms; "
             f"pacing delay now {delay_ms} ms")
         wait_drained()
@@ -506,9 +510,10 @@ def run_postgresql(args, levels: list[int]) -> float:
     (work / "logs").mkdir(exist_ok=True)
     floor = run_floor(db_name, work, levels, args.duration, known, rng, args.web_workers)
     fsat = floor["saturation"]["rps"]
-    # The goal is a sustained rate of half the floor: that is the pace of the sustained run.
+    # The goal is a sustained rate of half the floor. The pacer lands within a few percent of the rate it is
+    # asked for, under or over; asked for 5% more, it tests the goal rather than its own aim.
     product = run_product("postgresql", env, work, levels, args.duration, known, rng, args.web_workers,
-                          args.route_workers, pace=fsat / 2)
+                          args.route_workers, pace=fsat * GOAL_PACE)
 
     sat = product["saturation"]["rps"]
     log("\n== Summary (PostgreSQL)")

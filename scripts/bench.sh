@@ -8,4 +8,5 @@ if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk; fi
 fi
 python bench/inbound.py "$@"
+python bench/cpu_per_message.py
 if [ -f bench/outbound.py ]; then python bench/outbound.py --threads 1,4; fi
