@@ -84,7 +84,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": config.database(DATA_DIR).as_django()}
-# Under load (a routing pass found 10 messages or more, but not a full batch), a worker waits this long before
+# Under load (a routing pass found 2 messages or more, but not a full batch), a worker waits this long before
 # its next pass, so that each pass routes many messages at once (a pass costs a dozen round trips whatever its
 # size); a trickle of messages is routed at once, and none waits more than this in addition.
 ROUTING_LINGER_MS = config.env_int("ROUTING_LINGER_MS", 40)

@@ -15,14 +15,17 @@ queue.handler("send_message", prepare=sending.prepare_batch, lane=sending.lane_o
 
 
 # A pass that found at least this many messages means they arrive faster than passes run: worth lingering.
-LINGER_FROM = 10
+# (At ~500 msg/s with two workers, lingering from 2 rather than 10 cut the machine time per routed message from
+# 3.0-3.6 to 2.0-2.1 ms, for a visible p50 of 17-19 ms instead of 9-14 ms; one message at a time is routed at once.)
+LINGER_FROM = 2
 
 
 @worker.poller
 def route_inbound(worker_id: str) -> int:
     """Route pending inbound messages. Under load (a pass found ``LINGER_FROM`` messages or more, but not a full
     batch), linger ``ROUTING_LINGER_MS`` so the next pass finds more: a pass costs a dozen round trips whatever
-    its size. A trickle is routed at once (lingering there only added latency: visible p50 5 → 43 ms)."""
+    its size. A trickle, one message per pass, is routed at once (lingering there only added latency: visible p50
+    5 → 43 ms)."""
     handled = route_pending(worker_id)
     full = handled >= batch_size()
     if LINGER_FROM <= handled and not full and settings.ROUTING_LINGER_MS > 0:
