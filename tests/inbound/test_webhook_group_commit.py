@@ -105,3 +105,30 @@ def test_the_same_message_twice_in_one_statement_is_new_once(transactional_db, s
     assert [(r.stored, r.duplicates) for r in results[1:]] == [(1, 0), (0, 1), (0, 1)]
     assert Message.objects.filter(provider_message_id="SMtwice").count() == 1
     assert batch_sizes == [1, 3]
+
+
+def test_a_writer_cancelled_with_its_loop_leaves_no_webhook_waiting(transactional_db, seller_setup, batch_sizes):
+    """Its statement's messages and those waiting for the next one are cancelled, not left hanging."""
+    from textdesk.messaging import intake_pg
+    from textdesk.providers.base import InboundSMS
+
+    def store(i: int):
+        return asyncio.ensure_future(intake_pg.store_single(
+            seller_setup.account.pk, InboundSMS(f"SMcancel{i}", CUSTOMER, seller_setup.number.e164, "x")))
+
+    async def webhooks():
+        stores = [store(0)]
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the writer has started its statement, with the first message alone
+        stores += [store(1), store(2)]
+        await asyncio.sleep(0)  # these two wait for the next statement
+        for task in list(intake_pg._writer().tasks):
+            task.cancel()
+        return await asyncio.wait_for(asyncio.gather(*stores, return_exceptions=True), timeout=5)
+
+    try:
+        results = asyncio.run(webhooks())
+    finally:
+        intake_pg.close_pools()
+    assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+    assert batch_sizes == [1]  # the waiting two were not written by a writer meant to stop

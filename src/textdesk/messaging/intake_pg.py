@@ -172,8 +172,13 @@ class _Writer:
                 batch, self.waiting = self.waiting[:self.rows], self.waiting[self.rows:]
                 try:
                     results = await self._write(batch)
-                except BaseException as failed:  # each webhook answers 503; the provider retries
+                except Exception as failed:  # each webhook answers 503; the provider retries
                     results = [failed] * len(batch)
+                except BaseException:  # this task is cancelled (its loop is closing): nobody may wait in vain
+                    for _, done in batch + self.waiting:
+                        done.cancel()
+                    self.waiting = []
+                    raise
                 for (_, done), result in zip(batch, results):
                     if done.done():
                         continue  # its request was cancelled (the client left): the row is written all the same
@@ -200,7 +205,7 @@ class _Writer:
             for values in rows:
                 try:
                     results.append(await _execute(self.pool, intake.INSERT_MESSAGE, values, many=False))
-                except BaseException as failed:
+                except Exception as failed:
                     results.append(failed)
             return results
         # A message written twice in one batch (a provider's quick retry) is new only the first time.
