@@ -135,21 +135,8 @@ def main() -> None:
     bench.log(f"{args.records:,} records loaded; {args.web_workers} web processes, {args.route_workers} workers")
 
     # 1. the floor
-    dsn = f"postgres://postgres@127.0.0.1:5432/{args.database}"
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS floor_message; DROP TABLE IF EXISTS floor_account;")
-        conn.execute("CREATE TABLE floor_account (id serial PRIMARY KEY, key text UNIQUE NOT NULL, "
-                     "auth_token text NOT NULL)")
-        conn.execute("INSERT INTO floor_account (key, auth_token) VALUES (%s, %s)", [bench.WEBHOOK_KEY,
-                                                                                     bench.AUTH_TOKEN])
-    floor_env = dict(os.environ, FLOOR_DSN=dsn, FLOOR_PUBLIC_URL=bench.PUBLIC_URL,
-                     PYTHONPATH=str(bench.ROOT / "bench"))
-    floor = bench.start([sys.executable, str(bench.ROOT / "bench" / "floor_serve.py"), str(bench.FLOOR_PORT),
-                         str(args.web_workers)], floor_env, work / "logs" / "floor.log")
+    floor = bench.start_floor(args.database, work, args.web_workers)
     try:
-        bench.wait_http(f"http://127.0.0.1:{bench.FLOOR_PORT}/webhooks/{bench.WEBHOOK_KEY}/inbound")
         bench.warm_up(bench.FLOOR_PORT, work, "fw", known, rng)
         meter = Meter({"floor": session_of(floor)})
         meter.start()

@@ -422,8 +422,9 @@ def sustained_run(label: str, tag: str, work: Path, rate: float, meaning: str, l
     return s
 
 
-def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known: list[str],
-              rng: random.Random, web_workers: int) -> dict:
+def start_floor(db_name: str, work: Path, web_workers: int) -> subprocess.Popen:
+    """The floor's tables afresh in ``db_name`` (its account: the benchmark's key and token), its server started
+    and answering."""
     import psycopg
 
     dsn = f"postgres://postgres@127.0.0.1:5432/{db_name}"
@@ -435,9 +436,19 @@ def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known:
     env = dict(os.environ, FLOOR_DSN=dsn, FLOOR_PUBLIC_URL=PUBLIC_URL, PYTHONPATH=str(ROOT / "bench"))
     server = start([sys.executable, str(ROOT / "bench" / "floor_serve.py"), str(FLOOR_PORT), str(web_workers)], env,
                    work / "logs" / "floor.log")
-    results: dict = {"levels": {}}
     try:
         wait_http(f"http://127.0.0.1:{FLOOR_PORT}/webhooks/{WEBHOOK_KEY}/inbound")
+    except BaseException:
+        stop(server)
+        raise
+    return server
+
+
+def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known: list[str],
+              rng: random.Random, web_workers: int) -> dict:
+    server = start_floor(db_name, work, web_workers)
+    results: dict = {"levels": {}}
+    try:
         warm_up(FLOOR_PORT, work, "flwu", known, rng)
         log(f"\n[floor] Starlette + asyncpg, one statement per message ({duration}s each)")
         log(f"{'connections':>12} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
