@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import inbound as bench  # noqa: E402  (the inbound benchmark's setup, load and servers)
+import inbound as bench
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -41,8 +41,8 @@ def _stat(pid: str) -> tuple[str, int, int] | None:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    command = raw[raw.index("(") + 1:raw.rindex(")")]
-    fields = raw[raw.rindex(")") + 2:].split()
+    command = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
     return command, int(fields[3]), int(fields[11]) + int(fields[12])
 
 
@@ -98,8 +98,9 @@ def report(title: str, used: dict[str, float], messages: int) -> None:
     bench.log(f"{title:<34} {messages:>7} msgs  µs CPU per message: {parts}  | total {total:6.0f}")
 
 
-def wrk_load(port: int, work: Path, tag: str, duration: int, known: list[str], rng: random.Random,
-             delay_ms: int = 0) -> dict:
+def wrk_load(
+    port: int, work: Path, tag: str, duration: int, known: list[str], rng: random.Random, delay_ms: int = 0
+) -> dict:
     file = work / f"{tag}.txt"
     bench.write_requests(file, bench.MAX_RATE * duration, tag, known, rng)
     return bench.wrk(port, 16, duration, file, delay_ms=delay_ms)
@@ -123,8 +124,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="textdesk-cpu-"))
     (work / "logs").mkdir()
     bench.recreate_pg_database(args.database)
-    env = bench.setup_environment(f"postgres://postgres@127.0.0.1:5432/{args.database}", str(work / "data"),
-                                  f"cpu{os.getpid()}")
+    env = bench.setup_environment(
+        f"postgres://postgres@127.0.0.1:5432/{args.database}", str(work / "data"), f"cpu{os.getpid()}"
+    )
     subprocess.run([str(bench.BIN / "textdesk"), "migrate", "-v0"], env=env, check=True)
     bench.django_setup(env)
     bench.seed_organisation()
@@ -146,16 +148,21 @@ def main() -> None:
         bench.stop(floor)
 
     # 2. acknowledgement alone
-    web = bench.start([str(bench.BIN / "textdesk"), "serve", "--port", str(bench.WEB_PORT), "--workers",
-                       str(args.web_workers)], env, work / "logs" / "web.log")
+    web = bench.start(
+        [str(bench.BIN / "textdesk"), "serve", "--port", str(bench.WEB_PORT), "--workers", str(args.web_workers)],
+        env,
+        work / "logs" / "web.log",
+    )
     workers: list[subprocess.Popen] = []
     try:
         bench.wait_http(f"http://127.0.0.1:{bench.WEB_PORT}/healthz")
         bench.warm_up(bench.WEB_PORT, work, "tw", known, rng)
         # The workers start now (their start-up is not routing), route the warm-up's messages, and are frozen
         # while the backlog of phase 2 builds up; phase 3 thaws them.
-        workers = [bench.start([str(bench.BIN / "textdesk"), "worker"], env, work / "logs" / f"worker{i}.log")
-                   for i in range(args.route_workers)]
+        workers = [
+            bench.start([str(bench.BIN / "textdesk"), "worker"], env, work / "logs" / f"worker{i}.log")
+            for i in range(args.route_workers)
+        ]
         bench.wait_drained()
         time.sleep(1)
         for process in workers:

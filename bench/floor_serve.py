@@ -20,8 +20,9 @@ from textdesk.web.serving import NoDelayConfig  # the same server socket as Text
 
 def main() -> None:
     port, workers = int(sys.argv[1]), int(sys.argv[2])
-    config = NoDelayConfig("floor_app:app", host="127.0.0.1", port=port, workers=workers, log_level="warning",
-                           access_log=False)
+    config = NoDelayConfig(
+        "floor_app:app", host="127.0.0.1", port=port, workers=workers, log_level="warning", access_log=False
+    )
     sock = config.bind_socket()
     if workers > 1:
         Multiprocess(config, sockets=[sock]).run()

@@ -79,9 +79,14 @@ def phone(rng: random.Random) -> str:
 def setup_environment(db_url: str, data_dir: str, prefix: str) -> dict:
     env = dict(os.environ)
     env.update(
-        TEXTDESK_DATABASE_URL=db_url, TEXTDESK_DATA_DIR=data_dir, TEXTDESK_SECRET_KEY="bench-secret-key",
-        TEXTDESK_PUBLIC_URL=PUBLIC_URL, TEXTDESK_REDIS_URL="redis://127.0.0.1:6379/0", TEXTDESK_BUS_PREFIX=prefix,
-        TEXTDESK_LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="textdesk.settings",
+        TEXTDESK_DATABASE_URL=db_url,
+        TEXTDESK_DATA_DIR=data_dir,
+        TEXTDESK_SECRET_KEY="bench-secret-key",
+        TEXTDESK_PUBLIC_URL=PUBLIC_URL,
+        TEXTDESK_REDIS_URL="redis://127.0.0.1:6379/0",
+        TEXTDESK_BUS_PREFIX=prefix,
+        TEXTDESK_LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="textdesk.settings",
     )
     return env
 
@@ -121,7 +126,9 @@ def seed_organisation() -> None:
         account.save()
     for i, number in enumerate(OUR_NUMBERS):
         owner = {"owner_team": team} if i == 3 else {"owner_user": sellers[i]}
-        SenderNumber.objects.get_or_create(e164=number, defaults=dict(name=f"bench {i}", provider_account=account, **owner))
+        SenderNumber.objects.get_or_create(
+            e164=number, defaults=dict(name=f"bench {i}", provider_account=account, **owner)
+        )
 
 
 def load_records(start: int, stop: int, rng: random.Random, known: list[str]) -> None:
@@ -139,8 +146,20 @@ def load_records(start: int, stop: int, rng: random.Random, known: list[str]) ->
         "crm_account": ["name", "email", "website", "city"],
         "crm_lead": ["first_name", "last_name", "topic", "company_name", "email", "source"],
     }
-    common = ["owner_user_id", "owner_team_id", "is_active", "external_id", "country", "created_at", "modified_at",
-              "business_phone", "business_phone_e164", "mobile_phone", "mobile_phone_e164", "status_reason"]
+    common = [
+        "owner_user_id",
+        "owner_team_id",
+        "is_active",
+        "external_id",
+        "country",
+        "created_at",
+        "modified_at",
+        "business_phone",
+        "business_phone_e164",
+        "mobile_phone",
+        "mobile_phone_e164",
+        "status_reason",
+    ]
     rows: dict[str, list[tuple]] = {t: [] for t in tables}
     for n in range(start, stop):
         table = "crm_contact" if n % 4 < 2 else ("crm_account" if n % 4 == 2 else "crm_lead")
@@ -150,10 +169,25 @@ def load_records(start: int, stop: int, rng: random.Random, known: list[str]) ->
         owner = owners[n % len(owners)]
         by_team = n % 10 == 0
         active = n % 7 != 0
-        status = {"crm_contact": "active" if active else "inactive", "crm_account": "active" if active else "inactive",
-                  "crm_lead": "new" if active else "disqualified"}[table]
-        base = [None if by_team else owner, team_id if by_team else None, active, None, "US", now, now,
-                business, business, mobile, mobile, status]
+        status = {
+            "crm_contact": "active" if active else "inactive",
+            "crm_account": "active" if active else "inactive",
+            "crm_lead": "new" if active else "disqualified",
+        }[table]
+        base = [
+            None if by_team else owner,
+            team_id if by_team else None,
+            active,
+            None,
+            "US",
+            now,
+            now,
+            business,
+            business,
+            mobile,
+            mobile,
+            status,
+        ]
         extra = {
             "crm_contact": [f"First{n}", f"Last{n}", "", ""],
             "crm_account": [f"Account {n}", "", "", ""],
@@ -171,8 +205,9 @@ def load_records(start: int, stop: int, rng: random.Random, known: list[str]) ->
             else:
                 marks = ", ".join(["%s"] * len(columns))
                 for i in range(0, len(table_rows), 5000):
-                    cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                                       table_rows[i:i + 5000])
+                    cursor.executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", table_rows[i : i + 5000]
+                    )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE crm_contact; ANALYZE crm_account; ANALYZE crm_lead;")
@@ -194,7 +229,7 @@ def settle_database() -> None:
 def measure_routing(known: list[str], rng: random.Random, samples: int) -> tuple[float, float]:
     """Routing time per message: candidate lookup + the rules, in process, half known numbers, half unknown."""
     from textdesk.domain.routing import choose_record
-    from textdesk.messaging.actions.inbound import gather_candidates, receiving_number
+    from textdesk.messaging.inbound.router import gather_candidates, receiving_number
     from textdesk.messaging.models import SenderNumber
 
     numbers = list(SenderNumber.objects.filter(e164__in=OUR_NUMBERS).select_related("owner_team"))
@@ -213,7 +248,7 @@ def measure_batch_ranking(known: list[str], rng: random.Random, samples: int) ->
     (``routing_sql.choose``); time per message, half known numbers, half unknown. None on SQLite."""
     from django.utils import timezone
 
-    from textdesk.messaging.actions import routing_sql
+    from textdesk.messaging.inbound import routing_sql
     from textdesk.messaging.models import SenderNumber
 
     if not routing_sql.available():
@@ -245,10 +280,18 @@ def write_requests(path: Path, count: int, tag: str, known: list[str], rng: rand
     with path.open("w") as out:
         for i in range(count):
             params = {
-                "ToCountry": "US", "SmsMessageSid": "", "NumMedia": "0", "SmsSid": "", "SmsStatus": "received",
-                "Body": f"Hi, this is about order {i} — can you call me? 👍", "NumSegments": "1",
-                "MessageSid": f"SM{tag}{i:012d}", "AccountSid": "AC" + "b" * 32, "ApiVersion": "2010-04-01",
-                "From": rng.choice(known) if i % 3 else phone(rng), "To": OUR_NUMBERS[i % len(OUR_NUMBERS)],
+                "ToCountry": "US",
+                "SmsMessageSid": "",
+                "NumMedia": "0",
+                "SmsSid": "",
+                "SmsStatus": "received",
+                "Body": f"Hi, this is about order {i} — can you call me? 👍",
+                "NumSegments": "1",
+                "MessageSid": f"SM{tag}{i:012d}",
+                "AccountSid": "AC" + "b" * 32,
+                "ApiVersion": "2010-04-01",
+                "From": rng.choice(known) if i % 3 else phone(rng),
+                "To": OUR_NUMBERS[i % len(OUR_NUMBERS)],
             }
             params["SmsMessageSid"] = params["SmsSid"] = params["MessageSid"]
             sig = twilio_signature(PUBLIC_URL + route, params)
@@ -259,10 +302,23 @@ def wrk(port: int, connections: int, duration: int, requests_file: Path, delay_m
     env = dict(os.environ, WRK_DELAY_MS=str(delay_ms))
     threads = 2 if connections >= 2 else 1
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-         "-s", str(ROOT / "bench" / "wrk_replay.lua"), f"http://127.0.0.1:{port}", "--", str(requests_file),
-         str(threads)],
-        capture_output=True, text=True, env=env,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(ROOT / "bench" / "wrk_replay.lua"),
+            f"http://127.0.0.1:{port}",
+            "--",
+            str(requests_file),
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
@@ -276,8 +332,10 @@ def wrk(port: int, connections: int, duration: int, requests_file: Path, delay_m
     with requests_file.open() as lines:
         written = sum(1 for _ in lines)
     if result["requests"] > written:
-        raise RuntimeError(f"wrk sent {result['requests']} requests but {requests_file.name} has {written}: "
-                           "replayed duplicates would flatter the figure; write more")
+        raise RuntimeError(
+            f"wrk sent {result['requests']} requests but {requests_file.name} has {written}: "
+            "replayed duplicates would flatter the figure; write more"
+        )
     return result
 
 
@@ -338,22 +396,37 @@ def visible_latencies(tag: str) -> list[float]:
     from textdesk.messaging.models import Message
 
     rows = Message.objects.filter(provider_message_id__startswith=f"SM{tag}", routing_state="routed").values_list(
-        "created_at", "updated_at")
+        "created_at", "updated_at"
+    )
     return [(routed - created).total_seconds() for created, routed in rows]
 
 
 # ---------------------------------------------------------------- the run
 
 
-def run_product(label: str, env: dict, work: Path, levels: list[int], duration: int, known: list[str],
-                rng: random.Random, web_workers: int, route_workers: int = 1, pace: float = 0.0) -> dict:
+def run_product(
+    label: str,
+    env: dict,
+    work: Path,
+    levels: list[int],
+    duration: int,
+    known: list[str],
+    rng: random.Random,
+    web_workers: int,
+    route_workers: int = 1,
+    pace: float = 0.0,
+) -> dict:
     """Acknowledged rate at each level, then a sustained run at ``pace`` msg/s (default: half the saturation)."""
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
-    web = start([str(BIN / "textdesk"), "serve", "--port", str(WEB_PORT), "--workers", str(web_workers)], env,
-                logs / f"{label}-web.log")
-    workers = [start([str(BIN / "textdesk"), "worker"], env, logs / f"{label}-worker{i}.log")
-               for i in range(route_workers)]
+    web = start(
+        [str(BIN / "textdesk"), "serve", "--port", str(WEB_PORT), "--workers", str(web_workers)],
+        env,
+        logs / f"{label}-web.log",
+    )
+    workers = [
+        start([str(BIN / "textdesk"), "worker"], env, logs / f"{label}-worker{i}.log") for i in range(route_workers)
+    ]
     results: dict = {"levels": {}}
     try:
         wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
@@ -376,8 +449,9 @@ def run_product(label: str, env: dict, work: Path, levels: list[int], duration: 
         runs.append(("own", max(1.0, best["rps"] / 2), "half of TextDesk's saturation"))
         runs.append(("quarter", max(1.0, best["rps"] / 4), "a quarter of TextDesk's saturation"))
         for key, rate, meaning in runs:
-            results[f"sustained_{key}"] = sustained_run(label, f"{label[:2]}s{key[0]}", work, rate, meaning,
-                                                       light_p50_ms, known, rng)
+            results[f"sustained_{key}"] = sustained_run(
+                label, f"{label[:2]}s{key[0]}", work, rate, meaning, light_p50_ms, known, rng
+            )
         results["sustained"] = results[f"sustained_{runs[0][0]}"]
     finally:
         stop(web)
@@ -386,8 +460,16 @@ def run_product(label: str, env: dict, work: Path, levels: list[int], duration: 
     return results
 
 
-def sustained_run(label: str, tag: str, work: Path, rate: float, meaning: str, light_p50_ms: float,
-                  known: list[str], rng: random.Random) -> dict:
+def sustained_run(
+    label: str,
+    tag: str,
+    work: Path,
+    rate: float,
+    meaning: str,
+    light_p50_ms: float,
+    known: list[str],
+    rng: random.Random,
+) -> dict:
     """Webhooks paced at ``rate`` msg/s for a while: the acknowledged rate, and the time from each webhook's
     durable write to its message being visible in its conversation."""
     # Each connection waits ``delay_ms`` after an answer before it sends again, so one cycle is the delay
@@ -404,8 +486,10 @@ def sustained_run(label: str, tag: str, work: Path, rate: float, meaning: str, l
         trial = wrk(WEB_PORT, connections, 4, file, delay_ms=delay_ms)
         beyond_pause_ms = max(0.0, connections * 1000 / trial["rps"] - delay_ms)
         delay_ms = max(1, int(round(connections * 1000 / rate - beyond_pause_ms)))
-        log(f"calibration at ~{rate:.0f} msg/s: {trial['rps']:.0f} msg/s at p50 {trial['p50_us'] / 1000:.1f} ms; "
-            f"pacing delay now {delay_ms} ms")
+        log(
+            f"calibration at ~{rate:.0f} msg/s: {trial['rps']:.0f} msg/s at p50 {trial['p50_us'] / 1000:.1f} ms; "
+            f"pacing delay now {delay_ms} ms"
+        )
         wait_drained()
     file = work / f"{label}-{tag}.txt"
     duration = 10
@@ -414,11 +498,21 @@ def sustained_run(label: str, tag: str, work: Path, rate: float, meaning: str, l
     r = wrk(WEB_PORT, connections, duration, file, delay_ms=delay_ms)
     drained = wait_drained()
     lat = visible_latencies(tag)
-    s = {"rate": rate, "rps": r["rps"], "p50_visible": pct(lat, 50), "p99_visible": pct(lat, 99),
-         "ack_p50": r["p50_us"] / 1000, "ack_p99": r["p99_us"] / 1000, "drained": drained, "routed": len(lat)}
-    log(f"acknowledged {s['rps']:.0f} msg/s (ack p50 {s['ack_p50']:.1f} ms, p99 {s['ack_p99']:.1f} ms); "
+    s = {
+        "rate": rate,
+        "rps": r["rps"],
+        "p50_visible": pct(lat, 50),
+        "p99_visible": pct(lat, 99),
+        "ack_p50": r["p50_us"] / 1000,
+        "ack_p99": r["p99_us"] / 1000,
+        "drained": drained,
+        "routed": len(lat),
+    }
+    log(
+        f"acknowledged {s['rps']:.0f} msg/s (ack p50 {s['ack_p50']:.1f} ms, p99 {s['ack_p99']:.1f} ms); "
         f"{s['routed']} routed; webhook → visible in conversation p50 {s['p50_visible'] * 1000:.0f} ms, "
-        f"p99 {s['p99_visible'] * 1000:.0f} ms; backlog after the run drained in {drained:.1f}s")
+        f"p99 {s['p99_visible'] * 1000:.0f} ms; backlog after the run drained in {drained:.1f}s"
+    )
     return s
 
 
@@ -431,11 +525,15 @@ def start_floor(db_name: str, work: Path, web_workers: int) -> subprocess.Popen:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS floor_message; DROP TABLE IF EXISTS floor_account;")
         conn.execute(
-            "CREATE TABLE floor_account (id serial PRIMARY KEY, key text UNIQUE NOT NULL, auth_token text NOT NULL)")
+            "CREATE TABLE floor_account (id serial PRIMARY KEY, key text UNIQUE NOT NULL, auth_token text NOT NULL)"
+        )
         conn.execute("INSERT INTO floor_account (key, auth_token) VALUES (%s, %s)", [WEBHOOK_KEY, AUTH_TOKEN])
     env = dict(os.environ, FLOOR_DSN=dsn, FLOOR_PUBLIC_URL=PUBLIC_URL, PYTHONPATH=str(ROOT / "bench"))
-    server = start([sys.executable, str(ROOT / "bench" / "floor_serve.py"), str(FLOOR_PORT), str(web_workers)], env,
-                   work / "logs" / "floor.log")
+    server = start(
+        [sys.executable, str(ROOT / "bench" / "floor_serve.py"), str(FLOOR_PORT), str(web_workers)],
+        env,
+        work / "logs" / "floor.log",
+    )
     try:
         wait_http(f"http://127.0.0.1:{FLOOR_PORT}/webhooks/{WEBHOOK_KEY}/inbound")
     except BaseException:
@@ -444,8 +542,9 @@ def start_floor(db_name: str, work: Path, web_workers: int) -> subprocess.Popen:
     return server
 
 
-def run_floor(db_name: str, work: Path, levels: list[int], duration: int, known: list[str],
-              rng: random.Random, web_workers: int) -> dict:
+def run_floor(
+    db_name: str, work: Path, levels: list[int], duration: int, known: list[str], rng: random.Random, web_workers: int
+) -> dict:
     server = start_floor(db_name, work, web_workers)
     results: dict = {"levels": {}}
     try:
@@ -475,12 +574,16 @@ def stage_and_measure(total: int, rng: random.Random, known: list[str], samples:
         settle_database()
         median, p99 = measure_routing(known, rng, samples)
         figures.append((stage, median, p99))
-        log(f"{stage:>10,} records (loaded in {time.time() - started:.0f}s): routing median {median:.2f} ms, "
-            f"p99 {p99:.2f} ms per message")
+        log(
+            f"{stage:>10,} records (loaded in {time.time() - started:.0f}s): routing median {median:.2f} ms, "
+            f"p99 {p99:.2f} ms per message"
+        )
         batched = measure_batch_ranking(known, rng, samples)
         if batched is not None:
-            log(f"{'':>10} set-based ranking (PostgreSQL), batches of 50: median {batched[0]:.3f} ms, "
-                f"p99 {batched[1]:.3f} ms per message")
+            log(
+                f"{'':>10} set-based ranking (PostgreSQL), batches of 50: median {batched[0]:.3f} ms, "
+                f"p99 {batched[1]:.3f} ms per message"
+            )
     return figures
 
 
@@ -497,9 +600,11 @@ def run_sqlite(args, levels: list[int], floor_rps: float) -> None:
     # SQLite has one writer at a time: the embedded topology, one web process and one worker.
     sqlite = run_product("sqlite", env, work, levels, args.duration, known, rng, 1, 1)
     sat, sus = sqlite["saturation"]["rps"], sqlite["sustained"]
-    log(f"\n== Summary (SQLite): acknowledged at saturation {sat:.0f} msg/s"
+    log(
+        f"\n== Summary (SQLite): acknowledged at saturation {sat:.0f} msg/s"
         + (f" ({sat / floor_rps:.2f}× the PostgreSQL floor)" if floor_rps else "")
-        + f"; sustained {sus['rps']:.0f} msg/s with visible p99 {sus['p99_visible'] * 1000:.0f} ms")
+        + f"; sustained {sus['rps']:.0f} msg/s with visible p99 {sus['p99_visible'] * 1000:.0f} ms"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -508,36 +613,53 @@ def run_postgresql(args, levels: list[int]) -> float:
     work = Path(tempfile.mkdtemp(prefix="textdesk-bench-"))
     db_name = args.database
     recreate_pg_database(db_name)
-    env = setup_environment(f"postgres://postgres@127.0.0.1:5432/{db_name}", str(work / "data"),
-                            f"bench{os.getpid()}")
+    env = setup_environment(f"postgres://postgres@127.0.0.1:5432/{db_name}", str(work / "data"), f"bench{os.getpid()}")
     subprocess.run([str(BIN / "textdesk"), "migrate", "-v0"], env=env, check=True)
     django_setup(env)
     seed_organisation()
     known: list[str] = []
-    log("\n[PostgreSQL] routing time per message as the CRM grows "
+    log(
+        "\n[PostgreSQL] routing time per message as the CRM grows "
         f"({args.routing_samples} lookups after each load stage and its VACUUM ANALYZE + CHECKPOINT; "
-        "nothing is read ahead)")
+        "nothing is read ahead)"
+    )
     routing = stage_and_measure(args.records, rng, known, args.routing_samples)
     (work / "logs").mkdir(exist_ok=True)
     floor = run_floor(db_name, work, levels, args.duration, known, rng, args.web_workers)
     fsat = floor["saturation"]["rps"]
     # The goal is a sustained rate of half the floor. The pacer lands within a few percent of the rate it is
     # asked for, under or over; asked for 5% more, it tests the goal rather than its own aim.
-    product = run_product("postgresql", env, work, levels, args.duration, known, rng, args.web_workers,
-                          args.route_workers, pace=fsat * GOAL_PACE)
+    product = run_product(
+        "postgresql",
+        env,
+        work,
+        levels,
+        args.duration,
+        known,
+        rng,
+        args.web_workers,
+        args.route_workers,
+        pace=fsat * GOAL_PACE,
+    )
 
     sat = product["saturation"]["rps"]
     log("\n== Summary (PostgreSQL)")
-    log(f"acknowledged at saturation: {sat:.0f} msg/s vs floor {fsat:.0f} msg/s → {sat / fsat:.2f}× the floor "
-        "(goal ≥ 0.60)")
+    log(
+        f"acknowledged at saturation: {sat:.0f} msg/s vs floor {fsat:.0f} msg/s → {sat / fsat:.2f}× the floor "
+        "(goal ≥ 0.60)"
+    )
     for key in ("goal", "own", "quarter"):
         sus = product[f"sustained_{key}"]
-        log(f"sustained at ~{sus['rate']:.0f} msg/s: {sus['rps']:.0f} msg/s acknowledged "
+        log(
+            f"sustained at ~{sus['rate']:.0f} msg/s: {sus['rps']:.0f} msg/s acknowledged "
             f"({sus['rps'] / fsat:.2f}× the floor; goal ≥ 0.50), {sus['routed']} routed, visible p99 "
-            f"{sus['p99_visible'] * 1000:.0f} ms (goal ≤ 1000 ms), backlog drained {sus['drained']:.1f}s after")
+            f"{sus['p99_visible'] * 1000:.0f} ms (goal ≤ 1000 ms), backlog drained {sus['drained']:.1f}s after"
+        )
     if len(routing) > 1:
-        log(f"routing median at {routing[-1][0]:,} records / at {routing[0][0]:,}: "
-            f"{routing[-1][1] / routing[0][1]:.2f}× (goal ≤ 1.3×)")
+        log(
+            f"routing median at {routing[-1][0]:,} records / at {routing[0][0]:,}: "
+            f"{routing[-1][1] / routing[0][1]:.2f}× (goal ≤ 1.3×)"
+        )
     shutil.rmtree(work, ignore_errors=True)
     return fsat
 
@@ -549,13 +671,24 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per load level")
     parser.add_argument("--levels", default="4,16,64", help="wrk connections per level")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--route-workers", type=int, default=2,
-                        help="`textdesk worker` processes (the README's production setup runs at least two)")
-    parser.add_argument("--routing-samples", type=int, default=1000,
-                        help="routing lookups timed after each load stage (nothing is warmed beforehand)")
+    parser.add_argument(
+        "--route-workers",
+        type=int,
+        default=2,
+        help="`textdesk worker` processes (the README's production setup runs at least two)",
+    )
+    parser.add_argument(
+        "--routing-samples",
+        type=int,
+        default=1000,
+        help="routing lookups timed after each load stage (nothing is warmed beforehand)",
+    )
     parser.add_argument("--engine", choices=["all", "postgresql", "sqlite"], default="all")
-    parser.add_argument("--database", default="textdesk_bench",
-                        help="PostgreSQL database to drop and recreate for the run (use a name of your own)")
+    parser.add_argument(
+        "--database",
+        default="textdesk_bench",
+        help="PostgreSQL database to drop and recreate for the run (use a name of your own)",
+    )
     parser.add_argument("--floor-rps", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -564,15 +697,36 @@ def main() -> None:
     if args.engine == "sqlite":
         run_sqlite(args, levels, args.floor_rps)
         return
-    log(f"== Inbound benchmark ({os.cpu_count()} cores, {args.web_workers} web + {args.route_workers} worker "
-        "processes; figures drift between runs, compare within one run)")
+    log(
+        f"== Inbound benchmark ({os.cpu_count()} cores, {args.web_workers} web + {args.route_workers} worker "
+        "processes; figures drift between runs, compare within one run)"
+    )
     floor_rps = run_postgresql(args, levels)
     if args.engine == "all" and args.sqlite_records:
         # A fresh process: Django's settings are read once per process.
-        subprocess.run([sys.executable, __file__, "--engine", "sqlite", "--floor-rps", str(floor_rps),
-                        "--sqlite-records", str(args.sqlite_records), "--duration", str(args.duration),
-                        "--levels", args.levels, "--web-workers", str(args.web_workers),
-                        "--route-workers", str(args.route_workers), "--routing-samples", str(args.routing_samples)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--engine",
+                "sqlite",
+                "--floor-rps",
+                str(floor_rps),
+                "--sqlite-records",
+                str(args.sqlite_records),
+                "--duration",
+                str(args.duration),
+                "--levels",
+                args.levels,
+                "--web-workers",
+                str(args.web_workers),
+                "--route-workers",
+                str(args.route_workers),
+                "--routing-samples",
+                str(args.routing_samples),
+            ],
+            check=True,
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,8 +82,8 @@ def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: in
 
     from textdesk.crm.models import Contact
     from textdesk.jobs.models import Job
-    from textdesk.messaging.actions.outbound import send_message
     from textdesk.messaging.models import Conversation, Message, MessageEvent, ProviderAccount, SenderNumber
+    from textdesk.messaging.outbound.send import send_message
     from textdesk.org.models import User
     from textdesk.org.roles import SALESPERSON
 
@@ -99,20 +98,29 @@ def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: in
     ours = []
     for i in range(numbers):
         e164 = f"+1555{prefix:04d}{i:03d}"
-        ours.append(SenderNumber.objects.create(
-            e164=e164, name=f"bench {tag} {i}", provider_account=account, owner_user=user, rate_per_second=rate))
+        ours.append(
+            SenderNumber.objects.create(
+                e164=e164, name=f"bench {tag} {i}", provider_account=account, owner_user=user, rate_per_second=rate
+            )
+        )
         sim.state.add_number({"number": e164, "account_sid": sid, "auth_token": token})
     contact = Contact.objects.create(last_name=f"Bench {tag}", owner_user=user, mobile_phone="+5511912340000")
     for i in range(messages):
-        send_message(user=user, record=contact, sender_number=ours[i % numbers],
-                     to_number=f"+55119{(12340000 + i) % 100000000:08d}", body=f"Benchmark message {i}")
+        send_message(
+            user=user,
+            record=contact,
+            sender_number=ours[i % numbers],
+            to_number=f"+55119{(12340000 + i) % 100000000:08d}",
+            body=f"Benchmark message {i}",
+        )
     ids = list(Message.objects.filter(provider_account=account).values_list("id", flat=True))
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     start = time.time()
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", f"bench-{tag}-{w}", "--threads", str(threads)],
-                              env=env)
-             for w in range(workers)]
+    procs = [
+        subprocess.Popen([sys.executable, __file__, "--worker", f"bench-{tag}-{w}", "--threads", str(threads)], env=env)
+        for w in range(workers)
+    ]
     for proc in procs:
         proc.wait()
     elapsed = time.time() - start
@@ -121,11 +129,14 @@ def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: in
         e.message_id: e.at.timestamp()
         for e in MessageEvent.objects.filter(message_id__in=ids, detail__startswith="accepted as").order_by("at")
     }
-    from textdesk.messaging.sending import slot_of
+    from textdesk.messaging.outbound.dispatch import slot_of
 
     sending, slots = {}, {}
-    for e in MessageEvent.objects.filter(message_id__in=ids, status="sending").exclude(
-            detail__startswith="accepted as").order_by("at"):
+    for e in (
+        MessageEvent.objects.filter(message_id__in=ids, status="sending")
+        .exclude(detail__startswith="accepted as")
+        .order_by("at")
+    ):
         sending[e.message_id] = e.at.timestamp()  # the last attempt's start
         slot = slot_of(e.detail)
         if slot is not None:
@@ -141,24 +152,37 @@ def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: in
     drain = (max(accepted.values()) - first) if accepted else elapsed
     queue_latency = [t - first for t in accepted.values()]
     round_trip = [accepted[m] - sending[m] for m in accepted if m in sending]
-    statuses = dict(Message.objects.filter(id__in=ids).values("status").annotate(n=Count("id"))
-                    .values_list("status", "n"))
+    statuses = dict(
+        Message.objects.filter(id__in=ids).values("status").annotate(n=Count("id")).values_list("status", "n")
+    )
 
-    print(f"\n{workers} worker(s) x {threads} thread(s), {messages} messages, {numbers} numbers at {rate:g}/s each "
-          f"(ceiling {numbers * rate:g}/s)")
+    print(
+        f"\n{workers} worker(s) x {threads} thread(s), {messages} messages, {numbers} numbers at {rate:g}/s each "
+        f"(ceiling {numbers * rate:g}/s)"
+    )
     print(f"  workers started in {first - start:.2f}s")
-    print(f"  handed to the provider: {done}/{messages} in {drain:.2f}s -> {done / drain if drain else 0:.1f} messages/s"
-          f"   statuses: {statuses} (delivery reports are not collected here)")
-    print(f"  queue-to-provider latency: p50 {percentile(queue_latency, 50) * 1000:.0f} ms, "
-          f"p99 {percentile(queue_latency, 99) * 1000:.0f} ms")
-    print(f"  provider round trip:       p50 {percentile(round_trip, 50) * 1000:.1f} ms, "
-          f"p99 {percentile(round_trip, 99) * 1000:.1f} ms")
+    print(
+        f"  handed to the provider: {done}/{messages} in {drain:.2f}s -> {done / drain if drain else 0:.1f} messages/s"
+        f"   statuses: {statuses} (delivery reports are not collected here)"
+    )
+    print(
+        f"  queue-to-provider latency: p50 {percentile(queue_latency, 50) * 1000:.0f} ms, "
+        f"p99 {percentile(queue_latency, 99) * 1000:.0f} ms"
+    )
+    print(
+        f"  provider round trip:       p50 {percentile(round_trip, 50) * 1000:.1f} ms, "
+        f"p99 {percentile(round_trip, 99) * 1000:.1f} ms"
+    )
     for number in ours:
         times = sorted(by_number.get(number.pk, []))
-        observed = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
+        observed = (
+            (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
+        )
         busiest = max((sum(1 for t in times if s <= t < s + 1) for s in times), default=0)
-        print(f"  {number.e164}: {len(times)} sent, observed {observed:.1f}/s, busiest 1-second window {busiest} "
-              f"(limit {rate:g}/s; by reserved slot)")
+        print(
+            f"  {number.e164}: {len(times)} sent, observed {observed:.1f}/s, busiest 1-second window {busiest} "
+            f"(limit {rate:g}/s; by reserved slot)"
+        )
 
     # Remove what this run created.
     Job.objects.filter(kind="send_message", payload__message_id__in=ids).delete()
@@ -176,10 +200,15 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts to try")
     parser.add_argument("--numbers", type=int, default=4, help="sender numbers the messages are spread over")
-    parser.add_argument("--rate", type=float, default=5.0,
-                        help="messages per second allowed per number (low by default, so the limit is what binds)")
-    parser.add_argument("--threads", default="1",
-                        help="comma-separated sending threads per worker to try (textdesk worker --threads)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=5.0,
+        help="messages per second allowed per number (low by default, so the limit is what binds)",
+    )
+    parser.add_argument(
+        "--threads", default="1", help="comma-separated sending threads per worker to try (textdesk worker --threads)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

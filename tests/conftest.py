@@ -8,7 +8,7 @@ import tempfile
 os.environ.setdefault("TEXTDESK_DATA_DIR", tempfile.mkdtemp(prefix="textdesk-test-"))
 os.environ.setdefault("TEXTDESK_SECRET_KEY", "test-secret-key-not-for-production")
 
-import pytest  # noqa: E402
+import pytest
 
 
 def pytest_report_header(config):
@@ -34,8 +34,11 @@ def _compiled_translations():
     package = Path(textdesk.__file__).resolve().parent
 
     def stale() -> list[Path]:
-        return [po for po in package.glob("**/locale/*/LC_MESSAGES/*.po")
-                if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime]
+        return [
+            po
+            for po in package.glob("**/locale/*/LC_MESSAGES/*.po")
+            if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime
+        ]
 
     if not stale():
         return
@@ -67,13 +70,15 @@ def _no_connection_left_behind(django_db_setup, django_db_blocker):
     yield
     from django.db import connection
 
-    from textdesk.messaging import intake_pg
+    from textdesk.messaging.inbound import intake_pg
 
     intake_pg.close_pools()
     if connection.vendor == "postgresql":
         with django_db_blocker.unblock(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -147,8 +152,11 @@ def make_sender_number(db, make_provider_account):
         counter["n"] += 1
         owner_field = "owner_team" if isinstance(owner, Team) else "owner_user"
         return SenderNumber.objects.create(
-            e164=e164 or f"+1415555{counter['n']:04d}", name=fields.pop("name", f"Line {counter['n']}"),
-            provider_account=provider_account or make_provider_account(), **{owner_field: owner}, **fields,
+            e164=e164 or f"+1415555{counter['n']:04d}",
+            name=fields.pop("name", f"Line {counter['n']}"),
+            provider_account=provider_account or make_provider_account(),
+            **{owner_field: owner},
+            **fields,
         )
 
     return make

@@ -11,8 +11,8 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "textdesk.settings")
 
-from django.conf import settings  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
+from django.conf import settings
+from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 STATIC_PREFIX = "/" + settings.STATIC_URL.strip("/")
@@ -27,7 +27,8 @@ def static_files():
         from starlette.staticfiles import StaticFiles
 
         packages = [
-            (config.name, "static") for config in apps.get_app_configs()
+            (config.name, "static")
+            for config in apps.get_app_configs()
             if os.path.isdir(os.path.join(config.path, "static"))
         ]
         _static_files = StaticFiles(packages=packages)
@@ -38,7 +39,7 @@ async def application(scope, receive, send):
     if scope["type"] == "http":
         path = scope["path"]
         if path.startswith("/webhooks/"):
-            from textdesk.messaging.intake_asgi import webhook_app
+            from textdesk.messaging.inbound.intake_asgi import webhook_app
 
             return await webhook_app(scope, receive, send)
         if path == "/live/events":
@@ -46,6 +47,6 @@ async def application(scope, receive, send):
 
             return await sse_app(scope, receive, send)
         if path.startswith(STATIC_PREFIX + "/"):
-            inner = dict(scope, path=path[len(STATIC_PREFIX):], root_path=scope.get("root_path", "") + STATIC_PREFIX)
+            inner = dict(scope, path=path[len(STATIC_PREFIX) :], root_path=scope.get("root_path", "") + STATIC_PREFIX)
             return await static_files()(inner, receive, send)
     return await django_application(scope, receive, send)

@@ -114,7 +114,7 @@ def parse_database_url(url: str) -> DatabaseConfig:
     scheme = parsed.scheme.lower()
     if scheme == "sqlite":
         # sqlite:///relative/path or sqlite:////absolute/path
-        name = unquote(url[len("sqlite://"):])[1:] or ":memory:"
+        name = unquote(url[len("sqlite://") :])[1:] or ":memory:"
         return DatabaseConfig(engine="django.db.backends.sqlite3", name=name)
     if scheme in {"postgres", "postgresql", "pgsql"}:
         options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
@@ -127,9 +127,7 @@ def parse_database_url(url: str) -> DatabaseConfig:
             port=str(parsed.port or ""),
             options=options,
         )
-    raise ConfigurationError(
-        f"TEXTDESK_DATABASE_URL must start with sqlite:// or postgres://, got {url!r}"
-    )
+    raise ConfigurationError(f"TEXTDESK_DATABASE_URL must start with sqlite:// or postgres://, got {url!r}")
 
 
 def database(folder: Path) -> DatabaseConfig:

@@ -88,14 +88,15 @@ DATABASES = {"default": config.database(DATA_DIR).as_django()}
 # its next pass, so that each pass routes many messages at once (a pass costs a dozen round trips whatever its
 # size); a trickle of messages is routed at once, and none waits more than this in addition.
 ROUTING_LINGER_MS = config.env_int("ROUTING_LINGER_MS", 40)
-# Webhook messages of one process written together under load (messaging/intake_pg.py): statements in flight
+# Webhook messages of one process written together under load (messaging/inbound/intake_pg.py): statements in flight
 # at once, and rows per statement at most.
 WEBHOOK_WRITERS = config.env_int("WEBHOOK_WRITERS", 2)
 WEBHOOK_BATCH_ROWS = config.env_int("WEBHOOK_BATCH_ROWS", 64)
 # Threads per web process writing webhooks. SQLite has one writer at a time: more threads would only queue on
 # its lock through the busy handler's sleeps. PostgreSQL (which mostly takes the event-loop path) takes several.
 WEBHOOK_DB_THREADS = config.env_int(
-    "WEBHOOK_DB_THREADS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8)
+    "WEBHOOK_DB_THREADS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

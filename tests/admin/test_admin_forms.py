@@ -31,8 +31,9 @@ def test_provider_form_shows_the_adapters_credential_fields(admin_client):
 
 def test_provider_form_encrypts_and_never_shows_secrets(admin_client):
     url = reverse("admin:messaging_provideraccount_add")
-    response = admin_client.post(url + "?kind=twilio", _provider_post(
-        credential__account_sid=SID, credential__auth_token="pa55-secret-word"))
+    response = admin_client.post(
+        url + "?kind=twilio", _provider_post(credential__account_sid=SID, credential__auth_token="pa55-secret-word")
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     account = ProviderAccount.objects.get(name="Twilio main")
     assert account.credentials == {"account_sid": SID, "auth_token": "pa55-secret-word"}
@@ -45,23 +46,31 @@ def test_provider_form_encrypts_and_never_shows_secrets(admin_client):
 
 
 def test_provider_form_keeps_secret_left_empty_and_replaces_given_one(admin_client, make_provider_account):
-    account = make_provider_account(kind="twilio", name="Twilio main",
-                                    credentials={"account_sid": SID, "auth_token": "old-secret"})
+    account = make_provider_account(
+        kind="twilio", name="Twilio main", credentials={"account_sid": SID, "auth_token": "old-secret"}
+    )
     url = reverse("admin:messaging_provideraccount_change", args=[account.pk])
     other_sid = "AC" + "2" * 32
-    assert admin_client.post(url, _provider_post(credential__account_sid=other_sid,
-                                                 credential__auth_token="")).status_code == 302
+    assert (
+        admin_client.post(url, _provider_post(credential__account_sid=other_sid, credential__auth_token="")).status_code
+        == 302
+    )
     account.refresh_from_db()
     assert account.credentials == {"account_sid": other_sid, "auth_token": "old-secret"}
-    assert admin_client.post(url, _provider_post(credential__account_sid=other_sid,
-                                                 credential__auth_token="new-secret")).status_code == 302
+    assert (
+        admin_client.post(
+            url, _provider_post(credential__account_sid=other_sid, credential__auth_token="new-secret")
+        ).status_code
+        == 302
+    )
     account.refresh_from_db()
     assert account.credentials == {"account_sid": other_sid, "auth_token": "new-secret"}
 
 
 def test_changing_the_provider_asks_for_the_new_providers_credentials(admin_client, make_provider_account):
-    account = make_provider_account(kind="twilio", name="Twilio main",
-                                    credentials={"account_sid": SID, "auth_token": "old-secret"})
+    account = make_provider_account(
+        kind="twilio", name="Twilio main", credentials={"account_sid": SID, "auth_token": "old-secret"}
+    )
     url = reverse("admin:messaging_provideraccount_change", args=[account.pk])
     response = admin_client.post(url, _provider_post(kind="generic"))
     assert response.status_code == 200
@@ -72,8 +81,9 @@ def test_changing_the_provider_asks_for_the_new_providers_credentials(admin_clie
 
 
 def test_provider_form_requires_required_credentials(admin_client):
-    response = admin_client.post(reverse("admin:messaging_provideraccount_add") + "?kind=twilio",
-                                 _provider_post(credential__account_sid=SID))
+    response = admin_client.post(
+        reverse("admin:messaging_provideraccount_add") + "?kind=twilio", _provider_post(credential__account_sid=SID)
+    )
     assert response.status_code == 200
     assert "This field is required" in response.content.decode()
     assert not ProviderAccount.objects.exists()
@@ -95,9 +105,17 @@ def test_provider_form_falls_back_to_json_without_an_adapter(admin_client, monke
 
 
 def _number_post(provider, owner, **overrides):
-    return {"e164": "+5511955550003", "name": "Brazil line", "number_type": "geo",
-            "provider_account": provider.pk, "owner_user": owner.pk, "owner_team": "", "rate_per_second": "",
-            "is_active": "on", **overrides}
+    return {
+        "e164": "+5511955550003",
+        "name": "Brazil line",
+        "number_type": "geo",
+        "provider_account": provider.pk,
+        "owner_user": owner.pk,
+        "owner_team": "",
+        "rate_per_second": "",
+        "is_active": "on",
+        **overrides,
+    }
 
 
 def test_sender_number_form_requires_e164(admin_client, make_provider_account, make_user):
@@ -127,10 +145,15 @@ def test_giving_the_administrator_role_in_the_admin_grants_staff(admin_client, m
     assert page.status_code == 200
     form = page.context["adminform"].form
     data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
-    data.update({
-        "groups": [group.pk], "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-        "Team_members-TOTAL_FORMS": "0", "Team_members-INITIAL_FORMS": "0",
-    })
+    data.update(
+        {
+            "groups": [group.pk],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "Team_members-TOTAL_FORMS": "0",
+            "Team_members-INITIAL_FORMS": "0",
+        }
+    )
     data.pop("last_login", None)
     data = {k: v for k, v in data.items() if v is not False}
     response = admin_client.post(url, data)
@@ -139,10 +162,17 @@ def test_giving_the_administrator_role_in_the_admin_grants_staff(admin_client, m
 
 
 def test_admin_adds_a_user_through_the_add_form(admin_client):
-    response = admin_client.post(reverse("admin:org_user_add"), {
-        "username": "newseller", "password1": "a-Long-passw0rd", "password2": "a-Long-passw0rd",
-        "usable_password": "true", "Team_members-TOTAL_FORMS": "0", "Team_members-INITIAL_FORMS": "0",
-    })
+    response = admin_client.post(
+        reverse("admin:org_user_add"),
+        {
+            "username": "newseller",
+            "password1": "a-Long-passw0rd",
+            "password2": "a-Long-passw0rd",
+            "usable_password": "true",
+            "Team_members-TOTAL_FORMS": "0",
+            "Team_members-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     user = User.objects.get(username="newseller")
     assert user.check_password("a-Long-passw0rd") and not user.is_staff

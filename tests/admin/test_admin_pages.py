@@ -19,8 +19,13 @@ def some_of_everything(make_user, make_team, make_record, make_sender_number):
     records.append(make_record("contact", team, mobile_phone="555"))
     number = make_sender_number("+14155550001", owner=team)
     message = Message.objects.create(
-        direction="outbound", provider_account=number.provider_account, sender_number=number,
-        from_number=number.e164, to_number="+14155550999", body="Hello", status="sent",
+        direction="outbound",
+        provider_account=number.provider_account,
+        sender_number=number,
+        from_number=number.e164,
+        to_number="+14155550999",
+        body="Hello",
+        status="sent",
     )
     MessageEvent.objects.create(message=message, status="sent", provider_status="sent")
     return message
@@ -48,8 +53,18 @@ def test_every_registered_model_has_a_working_changelist_and_add_form(admin_clie
             response = admin_client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk]))
             assert response.status_code == 200, (model, "change", response.status_code)
         opened.append(model._meta.label)
-    for label in ("org.User", "org.Team", "crm.Contact", "crm.Account", "crm.Lead", "crm.Opportunity",
-                  "messaging.ProviderAccount", "messaging.SenderNumber", "messaging.Message", "jobs.Job"):
+    for label in (
+        "org.User",
+        "org.Team",
+        "crm.Contact",
+        "crm.Account",
+        "crm.Lead",
+        "crm.Opportunity",
+        "messaging.ProviderAccount",
+        "messaging.SenderNumber",
+        "messaging.Message",
+        "jobs.Job",
+    ):
         assert label in opened
 
 

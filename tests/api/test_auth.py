@@ -12,8 +12,12 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_no_token_is_401_on_every_resource(client_for, resource):
     anonymous = client_for(None)
-    for response in (anonymous.get(f"/{resource}"), anonymous.get(f"/{resource}/1"),
-                     anonymous.post(f"/{resource}", {}), anonymous.patch(f"/{resource}/1", {})):
+    for response in (
+        anonymous.get(f"/{resource}"),
+        anonymous.get(f"/{resource}/1"),
+        anonymous.post(f"/{resource}", {}),
+        anonymous.patch(f"/{resource}/1", {}),
+    ):
         assert response.status_code == 401
         assert response.json() == {"detail": "Unauthorized"}
 

@@ -17,9 +17,15 @@ def test_post_contact_over_http_returns_e164(live_server, make_user):
     seller = make_user("sam")
     token = ApiToken.issue(seller)[1]
     with httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {token}"}) as http:
-        response = http.post("/api/v1/contacts", json={
-            "last_name": "Costa", "mobile_phone": "(11) 91234-5678", "country": "BR", "owner_user_id": seller.pk,
-        })
+        response = http.post(
+            "/api/v1/contacts",
+            json={
+                "last_name": "Costa",
+                "mobile_phone": "(11) 91234-5678",
+                "country": "BR",
+                "owner_user_id": seller.pk,
+            },
+        )
         assert response.status_code == 201
         assert response.json()["mobile_phone"]["e164"] == "+5511912345678"
         assert http.get("/api/v1/contacts", params={"phone": "+5511912345678"}).json()["count"] == 1
@@ -38,7 +44,9 @@ def test_simultaneous_upserts_of_one_external_id_make_one_record(make_user):
     def sync(n: int) -> None:
         try:
             barrier.wait()
-            _record, created = upsert_record(Contact, "crm-race", {"last_name": f"Writer {n}", "owner_user_id": seller.pk})
+            _record, created = upsert_record(
+                Contact, "crm-race", {"last_name": f"Writer {n}", "owner_user_id": seller.pk}
+            )
             outcomes.append(created)
         except Exception as exc:  # reported below, with the others
             outcomes.append(exc)

@@ -16,19 +16,31 @@ def provider(make_provider_account):
 
 def test_admin_adds_a_sender_number_in_e164(people, client_for, provider):
     api = client_for(people.admin)
-    response = api.post("/sender-numbers", {
-        "e164": "+5511955550003", "name": "Brazil line", "number_type": "geo",
-        "provider_account_id": provider.pk, "owner_team_id": people.team_b.pk,
-    })
+    response = api.post(
+        "/sender-numbers",
+        {
+            "e164": "+5511955550003",
+            "name": "Brazil line",
+            "number_type": "geo",
+            "provider_account_id": provider.pk,
+            "owner_team_id": people.team_b.pk,
+        },
+    )
     assert response.status_code == 201, response.content
     assert response.json()["owner_team_id"] == people.team_b.pk
 
 
 @pytest.mark.parametrize("e164", ["(11) 95555-0003", "+55 11 95555 0003", "+1555", ""])
 def test_sender_number_must_be_e164(people, client_for, provider, e164):
-    response = client_for(people.admin).post("/sender-numbers", {
-        "e164": e164, "name": "Bad", "provider_account_id": provider.pk, "owner_user_id": people.seller.pk,
-    })
+    response = client_for(people.admin).post(
+        "/sender-numbers",
+        {
+            "e164": e164,
+            "name": "Bad",
+            "provider_account_id": provider.pk,
+            "owner_user_id": people.seller.pk,
+        },
+    )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "e164"]
     assert "E.164" in response.json()["detail"][0]["msg"]
@@ -38,7 +50,12 @@ def test_sender_number_must_be_e164(people, client_for, provider, e164):
 def test_sender_number_errors(people, client_for, provider, make_sender_number):
     make_sender_number("+14155550001", owner=people.seller, provider_account=provider, name="Taken")
     api = client_for(people.admin)
-    base = {"e164": "+14155550002", "name": "Line", "provider_account_id": provider.pk, "owner_user_id": people.seller.pk}
+    base = {
+        "e164": "+14155550002",
+        "name": "Line",
+        "provider_account_id": provider.pk,
+        "owner_user_id": people.seller.pk,
+    }
     assert api.post("/sender-numbers", {**base, "e164": "+14155550001"}).status_code == 422
     assert api.post("/sender-numbers", {**base, "name": "Taken"}).status_code == 422
     assert api.post("/sender-numbers", {**base, "owner_team_id": people.team_a.pk}).status_code == 422
@@ -55,8 +72,18 @@ def test_numbers_seen_and_changed_by_role(people, client_for, provider, make_sen
     assert [n["id"] for n in seller.get("/sender-numbers").json()["items"]] == [own.pk]
     assert seller.get(f"/sender-numbers/{others.pk}").status_code == 404
     assert seller.patch(f"/sender-numbers/{own.pk}", {"name": "Mine"}).status_code == 403
-    assert seller.post("/sender-numbers", {"e164": "+14155550009", "name": "N", "provider_account_id": provider.pk,
-                                           "owner_user_id": people.seller.pk}).status_code == 403
+    assert (
+        seller.post(
+            "/sender-numbers",
+            {
+                "e164": "+14155550009",
+                "name": "N",
+                "provider_account_id": provider.pk,
+                "owner_user_id": people.seller.pk,
+            },
+        ).status_code
+        == 403
+    )
     manager = client_for(people.manager)
     assert manager.get("/sender-numbers").json()["count"] == 3
     assert manager.patch(f"/sender-numbers/{mates.pk}", {"owner_team_id": people.team_a.pk}).status_code == 200
@@ -69,10 +96,15 @@ def test_numbers_seen_and_changed_by_role(people, client_for, provider, make_sen
 
 def test_provider_account_never_shows_credentials(people, client_for):
     api = client_for(people.admin)
-    response = api.post("/provider-accounts", {
-        "kind": "generic", "name": "Gateway", "options": {"base_url": "http://127.0.0.1:9"},
-        "credentials": {"api_key": "top-secret-123", "signing_secret": "sign-secret-456"},
-    })
+    response = api.post(
+        "/provider-accounts",
+        {
+            "kind": "generic",
+            "name": "Gateway",
+            "options": {"base_url": "http://127.0.0.1:9"},
+            "credentials": {"api_key": "top-secret-123", "signing_secret": "sign-secret-456"},
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert "top-secret-123" not in response.content.decode()
@@ -119,8 +151,10 @@ def test_provider_credentials_are_checked_against_the_adapter(people, client_for
     api = client_for(people.admin)
     missing = api.post("/provider-accounts", {"kind": "twilio", "name": "T", "credentials": {"account_sid": "AC1"}})
     assert missing.status_code == 422 and "auth_token" in missing.json()["detail"][0]["msg"]
-    unknown = api.post("/provider-accounts", {"kind": "twilio", "name": "T",
-                                              "credentials": {"account_sid": "AC1", "auth_token": "x", "pin": "1"}})
+    unknown = api.post(
+        "/provider-accounts",
+        {"kind": "twilio", "name": "T", "credentials": {"account_sid": "AC1", "auth_token": "x", "pin": "1"}},
+    )
     assert unknown.status_code == 422 and "pin" in unknown.json()["detail"][0]["msg"]
     assert not ProviderAccount.objects.filter(name="T").exists()
 
@@ -130,8 +164,9 @@ def test_changing_the_provider_kind_needs_the_new_kinds_credentials(people, clie
     api = client_for(people.admin)
     refused = api.patch(f"/provider-accounts/{account.pk}", {"kind": "generic"})
     assert refused.status_code == 422 and "api_key" in refused.json()["detail"][0]["msg"]
-    changed = api.patch(f"/provider-accounts/{account.pk}", {
-        "kind": "generic", "credentials": {"api_key": "k", "signing_secret": "s"}})
+    changed = api.patch(
+        f"/provider-accounts/{account.pk}", {"kind": "generic", "credentials": {"api_key": "k", "signing_secret": "s"}}
+    )
     assert changed.status_code == 200 and changed.json()["credentials_set"] == ["api_key", "signing_secret"]
     account.refresh_from_db()
     assert account.kind == "generic" and account.credentials == {"api_key": "k", "signing_secret": "s"}

@@ -18,7 +18,8 @@ def test_every_member_lists_and_reads_users_and_teams(people, client_for):
     assert me["role"] == roles.SALESPERSON and me["team_ids"] == [people.team_a.pk]
     assert "password" not in me
     assert api.get(f"/teams/{people.team_a.pk}").json()["member_ids"] == sorted(
-        [people.seller.pk, people.mate.pk, people.manager.pk])
+        [people.seller.pk, people.mate.pk, people.manager.pk]
+    )
     assert api.get("/users/999999").status_code == 404
     assert api.get("/teams/999999").status_code == 404
 
@@ -36,10 +37,17 @@ def test_only_administrators_create_and_change_people(people, client_for, who):
 
 def test_admin_creates_a_user_with_role_teams_and_password(people, client_for):
     api = client_for(people.admin)
-    response = api.post("/users", {
-        "username": "nina", "first_name": "Nina", "email": "nina@example.com", "password": "a-Long-passw0rd",
-        "role": roles.SALES_MANAGER, "team_ids": [people.team_b.pk],
-    })
+    response = api.post(
+        "/users",
+        {
+            "username": "nina",
+            "first_name": "Nina",
+            "email": "nina@example.com",
+            "password": "a-Long-passw0rd",
+            "role": roles.SALES_MANAGER,
+            "team_ids": [people.team_b.pk],
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["role"] == roles.SALES_MANAGER and body["team_ids"] == [people.team_b.pk]
@@ -57,13 +65,16 @@ def test_system_administrator_role_grants_admin_site_and_taking_it_revokes(peopl
     assert demoted["is_staff"] is False and demoted["role"] == roles.SALESPERSON
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"username": "seller"}, "username"),
-    ({"username": "x", "role": "Overlord"}, "role"),
-    ({"username": "x", "password": "123"}, "body"),
-    ({"username": "x", "team_ids": [999999]}, "team_ids"),
-    ({"username": "x", "email": "nope"}, "email"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"username": "seller"}, "username"),
+        ({"username": "x", "role": "Overlord"}, "role"),
+        ({"username": "x", "password": "123"}, "body"),
+        ({"username": "x", "team_ids": [999999]}, "team_ids"),
+        ({"username": "x", "email": "nope"}, "email"),
+    ],
+)
 def test_invalid_users_are_422(people, client_for, body, field):
     response = client_for(people.admin).post("/users", body)
     assert response.status_code == 422, response.content

@@ -11,10 +11,16 @@ pytestmark = pytest.mark.django_db
 
 def test_post_contact_with_national_number_returns_e164(people, client_for):
     api = client_for(people.seller)
-    response = api.post("/contacts", {
-        "last_name": "Costa", "first_name": "Bruno", "mobile_phone": "(11) 91234-5678", "country": "BR",
-        "owner_user_id": people.seller.pk,
-    })
+    response = api.post(
+        "/contacts",
+        {
+            "last_name": "Costa",
+            "first_name": "Bruno",
+            "mobile_phone": "(11) 91234-5678",
+            "country": "BR",
+            "owner_user_id": people.seller.pk,
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["mobile_phone"] == {"raw": "(11) 91234-5678", "e164": "+5511912345678", "is_valid": True}
@@ -24,16 +30,34 @@ def test_post_contact_with_national_number_returns_e164(people, client_for):
 
 def test_national_number_uses_default_region_without_country(people, client_for, settings):
     settings.DEFAULT_REGION = "BR"
-    body = client_for(people.seller).post("/contacts", {
-        "last_name": "Lima", "mobile_phone": "(11) 91234-5678", "owner_user_id": people.seller.pk,
-    }).json()
+    body = (
+        client_for(people.seller)
+        .post(
+            "/contacts",
+            {
+                "last_name": "Lima",
+                "mobile_phone": "(11) 91234-5678",
+                "owner_user_id": people.seller.pk,
+            },
+        )
+        .json()
+    )
     assert body["mobile_phone"]["e164"] == "+5511912345678"
 
 
 def test_unreadable_number_is_kept_raw_and_flagged(people, client_for):
-    body = client_for(people.seller).post("/leads", {
-        "last_name": "Short", "mobile_phone": "555", "owner_user_id": people.seller.pk,
-    }).json()
+    body = (
+        client_for(people.seller)
+        .post(
+            "/leads",
+            {
+                "last_name": "Short",
+                "mobile_phone": "555",
+                "owner_user_id": people.seller.pk,
+            },
+        )
+        .json()
+    )
     assert body["mobile_phone"] == {"raw": "555", "e164": "", "is_valid": False}
     assert body["source"] == "api"
 
@@ -54,12 +78,15 @@ def test_inactive_user_token_is_refused(people, client_for):
     assert api.get("/contacts").status_code == 401
 
 
-@pytest.mark.parametrize("path,fields", [
-    ("/accounts", {"name": "Acme"}),
-    ("/contacts", {"last_name": "Moreno"}),
-    ("/leads", {"last_name": "Silva"}),
-    ("/opportunities", {"name": "Fleet renewal"}),
-])
+@pytest.mark.parametrize(
+    "path,fields",
+    [
+        ("/accounts", {"name": "Acme"}),
+        ("/contacts", {"last_name": "Moreno"}),
+        ("/leads", {"last_name": "Silva"}),
+        ("/opportunities", {"name": "Fleet renewal"}),
+    ],
+)
 def test_crud_cycle_for_every_record_type(people, client_for, path, fields):
     api = client_for(people.seller)
     created = api.post(path, {**fields, "owner_user_id": people.seller.pk, "external_id": "x-1"})
@@ -128,7 +155,9 @@ def test_admin_changes_everything(people, client_for, make_record):
 
 def test_owner_must_be_exactly_one(people, client_for, make_record):
     api = client_for(people.admin)
-    both = api.post("/contacts", {"last_name": "X", "owner_user_id": people.seller.pk, "owner_team_id": people.team_a.pk})
+    both = api.post(
+        "/contacts", {"last_name": "X", "owner_user_id": people.seller.pk, "owner_team_id": people.team_a.pk}
+    )
     assert both.status_code == 422
     assert "not both" in both.json()["detail"][0]["msg"]
     assert both.json()["detail"][0]["loc"] == ["body", "owner"]
@@ -140,13 +169,16 @@ def test_owner_must_be_exactly_one(people, client_for, make_record):
     assert Contact.objects.count() == 1
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"last_name": "X", "email": "not-an-email"}, "email"),
-    ({"last_name": "X", "country": "ZZ"}, "country"),
-    ({"last_name": "X", "status_reason": "sleeping"}, "status_reason"),
-    ({"last_name": "X", "account_id": 987654}, "account"),
-    ({"last_name": ""}, "last_name"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"last_name": "X", "email": "not-an-email"}, "email"),
+        ({"last_name": "X", "country": "ZZ"}, "country"),
+        ({"last_name": "X", "status_reason": "sleeping"}, "status_reason"),
+        ({"last_name": "X", "account_id": 987654}, "account"),
+        ({"last_name": ""}, "last_name"),
+    ],
+)
 def test_invalid_input_is_422_naming_the_field(people, client_for, body, field):
     response = client_for(people.seller).post("/contacts", {**body, "owner_user_id": people.seller.pk})
     assert response.status_code == 422, response.content
@@ -173,12 +205,22 @@ def test_opportunity_customer_is_account_or_contact_not_both(people, client_for,
     account = make_record("account", people.seller)
     contact = make_record("contact", people.seller)
     api = client_for(people.seller)
-    both = api.post("/opportunities", {"name": "D", "owner_user_id": people.seller.pk,
-                                       "account_id": account.pk, "customer_contact_id": contact.pk})
+    both = api.post(
+        "/opportunities",
+        {"name": "D", "owner_user_id": people.seller.pk, "account_id": account.pk, "customer_contact_id": contact.pk},
+    )
     assert both.status_code == 422
     assert "not both" in both.json()["detail"][0]["msg"]
-    ok = api.post("/opportunities", {"name": "D", "owner_user_id": people.seller.pk, "account_id": account.pk,
-                                     "contact_ids": [contact.pk], "estimated_value": "1200.50"})
+    ok = api.post(
+        "/opportunities",
+        {
+            "name": "D",
+            "owner_user_id": people.seller.pk,
+            "account_id": account.pk,
+            "contact_ids": [contact.pk],
+            "estimated_value": "1200.50",
+        },
+    )
     assert ok.status_code == 201
     assert ok.json()["contact_ids"] == [contact.pk] and ok.json()["estimated_value"] == "1200.50"
     missing = api.patch(f"/opportunities/{ok.json()['id']}", {"contact_ids": [contact.pk, 999999]})
@@ -211,7 +253,10 @@ def test_upsert_creating_needs_an_owner_and_respects_reach(people, client_for, m
 
 def test_duplicate_external_id_on_create_is_refused(people, client_for):
     api = client_for(people.seller)
-    assert api.post("/leads", {"last_name": "A", "external_id": "L1", "owner_user_id": people.seller.pk}).status_code == 201
+    assert (
+        api.post("/leads", {"last_name": "A", "external_id": "L1", "owner_user_id": people.seller.pk}).status_code
+        == 201
+    )
     again = api.post("/leads", {"last_name": "B", "external_id": "L1", "owner_user_id": people.seller.pk})
     assert again.status_code in (409, 422)
     assert Lead.objects.count() == 1
@@ -219,7 +264,9 @@ def test_duplicate_external_id_on_create_is_refused(people, client_for):
 
 def test_list_filters_and_pagination(people, client_for, make_record):
     make_record("contact", people.seller, first_name="Alice", last_name="Moreno", mobile_phone="+1 415 555 0134")
-    make_record("contact", people.team_a, first_name="Bruno", last_name="Costa", mobile_phone="(11) 91234-5678", country="BR")
+    make_record(
+        "contact", people.team_a, first_name="Bruno", last_name="Costa", mobile_phone="(11) 91234-5678", country="BR"
+    )
     for n in range(5):
         make_record("contact", people.other, last_name=f"Filler {n}")
     api = client_for(people.seller)
@@ -234,16 +281,26 @@ def test_list_filters_and_pagination(people, client_for, make_record):
 
 def test_contact_phone_uses_account_country(people, client_for, make_record):
     account = make_record("account", people.seller, country="IT")
-    body = client_for(people.seller).post("/contacts", {
-        "last_name": "Rossi", "business_phone": "06 6982 0000", "account_id": account.pk,
-        "owner_user_id": people.seller.pk,
-    }).json()
+    body = (
+        client_for(people.seller)
+        .post(
+            "/contacts",
+            {
+                "last_name": "Rossi",
+                "business_phone": "06 6982 0000",
+                "account_id": account.pk,
+                "owner_user_id": people.seller.pk,
+            },
+        )
+        .json()
+    )
     assert body["business_phone"]["e164"] == "+390669820000"
 
 
 def test_misspelt_field_is_refused_not_ignored(people, client_for):
-    response = client_for(people.seller).post("/contacts", {
-        "last_name": "X", "owner_user_id": people.seller.pk, "mobilePhone": "+1 415 555 0134"})
+    response = client_for(people.seller).post(
+        "/contacts", {"last_name": "X", "owner_user_id": people.seller.pk, "mobilePhone": "+1 415 555 0134"}
+    )
     assert response.status_code == 422
     assert "mobilePhone" in response.json()["detail"][0]["loc"]
     assert Contact.objects.count() == 0

@@ -10,12 +10,18 @@ import pytest
 # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from tests.web.conftest import make_conversation, scene  # noqa: E402,F401  (shared fixtures)
-from tests.web.liveserver import LiveServer  # noqa: E402
+from tests.web.conftest import make_conversation, scene  # noqa: F401  (shared fixtures)
+from tests.web.liveserver import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -69,9 +75,15 @@ def new_page(chromium, server):
 
             client = Client()
             client.force_login(user)
-            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                                  "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                                  "url": server.url}])
+            context.add_cookies(
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                        "url": server.url,
+                    }
+                ]
+            )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)

@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-pytest.importorskip("textdesk.messaging.actions.outbound")
-pytest.importorskip("textdesk.messaging.intake_asgi")
+pytest.importorskip("textdesk.messaging.outbound.send")
+pytest.importorskip("textdesk.messaging.inbound.intake_asgi")
 simulator_server = pytest.importorskip("textdesk.simulator.server")
 
 pytestmark = pytest.mark.browser
@@ -23,21 +23,30 @@ def simulator():
 
 
 @pytest.fixture
-def carrier_scene(settings, server, simulator, worker, make_user, make_record, make_provider_account,
-                  make_sender_number):
+def carrier_scene(
+    settings, server, simulator, worker, make_user, make_record, make_provider_account, make_sender_number
+):
+    from textdesk.demo.simulator import configure_from_database
     from textdesk.messaging.models import MessageTemplate
-    from textdesk.simulator.demo import configure_from_database
 
     # Webhook URLs of provider accounts are built from the public URL: the live server of this test.
     settings.PUBLIC_URL = server.url
     sam = make_user("sam", first_name="Sam", last_name="Seller")
-    account = make_provider_account("twilio", options={"base_url": simulator.url},
-                                    credentials={"account_sid": "AC" + "5e" * 16, "auth_token": "sim-token"})
+    account = make_provider_account(
+        "twilio",
+        options={"base_url": simulator.url},
+        credentials={"account_sid": "AC" + "5e" * 16, "auth_token": "sim-token"},
+    )
     line = make_sender_number("+14155550001", owner=sam, provider_account=account, name="Sam's line")
     acme = make_record("account", sam, name="Acme Logistics")
     alice = make_record("contact", sam, first_name="Alice", last_name="Moreno", account=acme, mobile_phone=CUSTOMER)
-    MessageTemplate.objects.create(owner=sam, name="Quote ready", category="contact", language="en",
-                                   body="Hi {{ContactFirstName}}, the {{AccountName}} quote is ready.")
+    MessageTemplate.objects.create(
+        owner=sam,
+        name="Quote ready",
+        category="contact",
+        language="en",
+        body="Hi {{ContactFirstName}}, the {{AccountName}} quote is ready.",
+    )
     assert configure_from_database(simulator.state, simulator.url) == 1
     return type("CarrierScene", (), dict(sam=sam, line=line, alice=alice, acme=acme))
 

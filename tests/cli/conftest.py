@@ -31,11 +31,16 @@ def textdesk(tmp_path):
     src = Path(__file__).resolve().parents[2] / "src"
 
     def run(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-        env = {**os.environ, "TEXTDESK_DATA_DIR": str(data_dir), "TEXTDESK_DATABASE_URL": "",
-               "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
+        env = {
+            **os.environ,
+            "TEXTDESK_DATA_DIR": str(data_dir),
+            "TEXTDESK_DATABASE_URL": "",
+            "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+        }
         env.pop("DJANGO_SETTINGS_MODULE", None)
-        result = subprocess.run([sys.executable, "-m", "textdesk", *args], env=env, capture_output=True,
-                                text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "textdesk", *args], env=env, capture_output=True, text=True, timeout=300
+        )
         if check:
             assert result.returncode == 0, result.stderr
         return result

@@ -36,8 +36,15 @@ def test_each_command_help_says_what_it_does(textdesk, command, words):
 def test_import_help_documents_the_columns(textdesk):
     out = textdesk("import", "--help", check=True).stdout
     assert out.startswith("usage: textdesk import ")
-    for column in ("external_id", "owner_username", "owner_team", "account_external_id", "mobile_phone",
-                   "related_contact_external_ids", "--errors"):
+    for column in (
+        "external_id",
+        "owner_username",
+        "owner_team",
+        "account_external_id",
+        "mobile_phone",
+        "related_contact_external_ids",
+        "--errors",
+    ):
         assert column in out, column
 
 

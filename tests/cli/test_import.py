@@ -81,8 +81,9 @@ def test_importing_the_same_file_twice_changes_nothing(org, write_csv, capsys):
     _import("account", path)
     assert "2 rows: 0 created, 2 updated, 0 failed" in capsys.readouterr().out
     after = list(Account.objects.order_by("pk").values())
-    assert [{k: v for k, v in r.items() if k != "modified_at"} for r in before] == \
-        [{k: v for k, v in r.items() if k != "modified_at"} for r in after]
+    assert [{k: v for k, v in r.items() if k != "modified_at"} for r in before] == [
+        {k: v for k, v in r.items() if k != "modified_at"} for r in after
+    ]
 
 
 def test_upsert_updates_the_existing_record(org, write_csv):
@@ -93,7 +94,9 @@ def test_upsert_updates_the_existing_record(org, write_csv):
 
 
 def test_rows_without_external_id_are_created_and_default_owner(org, write_csv):
-    path = write_csv("leads.csv", "first_name,last_name,company_name,mobile_phone\nDana,Silva,,+1 415 555 0177\n,,Silva SA,\n,,,\n")
+    path = write_csv(
+        "leads.csv", "first_name,last_name,company_name,mobile_phone\nDana,Silva,,+1 415 555 0177\n,,Silva SA,\n,,,\n"
+    )
     _import("lead", str(path), "--owner", "sam")
     leads = Lead.objects.order_by("pk")
     assert [lead.source for lead in leads] == ["import", "import"]
@@ -113,12 +116,15 @@ def test_lead_without_name_or_company_and_row_without_owner_fail(org, write_csv,
 def test_opportunities_with_customer_and_related_contacts(org, write_csv):
     _import("account", str(write_csv("a.csv", ACCOUNTS)))
     _import("contact", str(write_csv("c.csv", "external_id,last_name,owner_username\nC1,Moreno,sam\nC2,Costa,sam\n")))
-    path = write_csv("o.csv", (
-        "external_id,name,account_external_id,related_contact_external_ids,estimated_value,estimated_close_date,owner_username\n"
-        "O1,Fleet renewal,A1,C1;C2,48000.00,2027-03-31,sam\n"
-        "O2,Bad value,A1,,lots,,sam\n"
-        "O3,Bad date,A1,,,31/03/2027,sam\n"
-    ))
+    path = write_csv(
+        "o.csv",
+        (
+            "external_id,name,account_external_id,related_contact_external_ids,estimated_value,estimated_close_date,owner_username\n"
+            "O1,Fleet renewal,A1,C1;C2,48000.00,2027-03-31,sam\n"
+            "O2,Bad value,A1,,lots,,sam\n"
+            "O3,Bad date,A1,,,31/03/2027,sam\n"
+        ),
+    )
     with pytest.raises(CommandError):
         _import("opportunity", str(path))
     opp = Opportunity.objects.get()
@@ -126,11 +132,14 @@ def test_opportunities_with_customer_and_related_contacts(org, write_csv):
     assert sorted(opp.contacts.values_list("external_id", flat=True)) == ["C1", "C2"]
 
 
-@pytest.mark.parametrize("text,message", [
-    ("name,colour\nAcme,red\n", "Unknown column colour"),
-    ("external_id,city\nA1,Rome\n", "Missing column name"),
-    ("", "The file is empty"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("name,colour\nAcme,red\n", "Unknown column colour"),
+        ("external_id,city\nA1,Rome\n", "Missing column name"),
+        ("", "The file is empty"),
+    ],
+)
 def test_wrong_files_are_refused_before_any_row(org, write_csv, text, message):
     with pytest.raises(CommandError, match=message):
         _import("account", str(write_csv("bad.csv", text)))

@@ -22,12 +22,17 @@ pytestmark = pytest.mark.django_db
 BROWSERS = {"pt_BR": "pt-BR,pt;q=0.9", "es": "es-ES,es;q=0.9", "it": "it-IT,it;q=0.9"}
 
 EXPECTED = {
-    "login": {"pt_BR": ["Entrar", "Usuário", "Senha"], "es": ["Iniciar sesión", "Usuario", "Contraseña"],
-              "it": ["Accedi", "Nome utente"]},
-    "my_text_messages": {"pt_BR": ["Minhas mensagens de texto"], "es": ["Mis mensajes de texto"],
-                         "it": ["I miei messaggi di testo"]},
-    "record": {"pt_BR": ["Contato", "Celular"], "es": ["Contacto", "Teléfono móvil"],
-               "it": ["Contatto", "Cellulare"]},
+    "login": {
+        "pt_BR": ["Entrar", "Usuário", "Senha"],
+        "es": ["Iniciar sesión", "Usuario", "Contraseña"],
+        "it": ["Accedi", "Nome utente"],
+    },
+    "my_text_messages": {
+        "pt_BR": ["Minhas mensagens de texto"],
+        "es": ["Mis mensajes de texto"],
+        "it": ["I miei messaggi di testo"],
+    },
+    "record": {"pt_BR": ["Contato", "Celular"], "es": ["Contacto", "Teléfono móvil"], "it": ["Contatto", "Cellulare"]},
     "templates": {"pt_BR": ["Novo modelo"], "es": ["Nueva plantilla"], "it": ["Nuovo modello"]},
     "work_list": {"pt_BR": ["Lista de trabalho"], "es": ["Lista de trabajo"], "it": ["Elenco attività"]},
 }
@@ -99,10 +104,14 @@ def pages(make_user, make_sender_number, make_record):
     manager = make_user("marta", role=SALES_MANAGER, first_name="Marta")
     make_sender_number("+14155550001", owner=seller, name="Sofia's line")
     contact = make_record("contact", seller, first_name="Alice", last_name="Moreno", mobile_phone="+14155550134")
-    template = MessageTemplate.objects.create(owner=seller, name="Quote ready", category="contact",
-                                              body="Hi {{ContactFirstName}}, your quote is ready.")
-    sequence = actions.create_sequence(manager, name="Renewal cadence", steps=[
-        StepInput(kind="text_manual", template_id=template.pk), StepInput(kind="call")])
+    template = MessageTemplate.objects.create(
+        owner=seller, name="Quote ready", category="contact", body="Hi {{ContactFirstName}}, your quote is ready."
+    )
+    sequence = actions.create_sequence(
+        manager,
+        name="Renewal cadence",
+        steps=[StepInput(kind="text_manual", template_id=template.pk), StepInput(kind="call")],
+    )
     actions.connect(seller, sequence.pk, [contact.record_key])
     client = Client()
     client.force_login(seller)
@@ -136,8 +145,7 @@ def test_page_is_in_the_browsers_language(pages, page, language):
 def test_english_browser_gets_english(pages):
     """The check above can fail: the same page in English shows the English messages it looks for."""
     client, urls = pages
-    texts = visible_texts(client.get(urls["work_list"], HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode(),
-                          "en")
+    texts = visible_texts(client.get(urls["work_list"], HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode(), "en")
     assert "Work list" in texts
     assert texts & english_left_over("pt_BR")
 
@@ -156,8 +164,15 @@ def simulator():
     handle.stop()
 
 
-@pytest.mark.parametrize("language,title", [("pt_BR", "Telefone do cliente"), ("es", "Teléfono del cliente"),
-                                            ("it", "Telefono del cliente"), ("en", "Customer phone")])
+@pytest.mark.parametrize(
+    "language,title",
+    [
+        ("pt_BR", "Telefone do cliente"),
+        ("es", "Teléfono del cliente"),
+        ("it", "Telefono del cliente"),
+        ("en", "Customer phone"),
+    ],
+)
 def test_simulator_phone_page_is_in_the_browsers_language(simulator, language, title):
     import httpx
 

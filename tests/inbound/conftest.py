@@ -17,7 +17,7 @@ AUTH_TOKEN = "inbound-test-auth-token"
 @pytest.fixture(autouse=True)
 def _providers(monkeypatch):
     """A test-only provider that delivers messages in parts; a fresh account cache for every test."""
-    from textdesk.messaging.intake_asgi import account_cache
+    from textdesk.messaging.inbound.intake_asgi import account_cache
     from textdesk.providers import registry
 
     monkeypatch.setitem(registry.MODULES, "test_concat", "tests.inbound.fake_concat")
@@ -59,7 +59,7 @@ class LiveServer:
             time.sleep(0.01)
 
     def stop(self) -> None:
-        from textdesk.messaging import intake_pg
+        from textdesk.messaging.inbound import intake_pg
 
         self.server.should_exit = True
         self.thread.join(10)
@@ -104,12 +104,21 @@ def seller_setup(make_user, make_provider_account, make_sender_number):
 
 
 def twilio_form(sid: str, from_: str, to: str, body: str, **extra) -> dict[str, str]:
-    return {"MessageSid": sid, "AccountSid": "AC" + "1" * 32, "From": from_, "To": to, "Body": body,
-            "NumSegments": "1", "NumMedia": "0", **extra}
+    return {
+        "MessageSid": sid,
+        "AccountSid": "AC" + "1" * 32,
+        "From": from_,
+        "To": to,
+        "Body": body,
+        "NumSegments": "1",
+        "NumMedia": "0",
+        **extra,
+    }
 
 
-def post_signed(server: LiveServer, public_url: str, params: dict[str, str], *, signature: str | None = None,
-                **kwargs) -> httpx.Response:
+def post_signed(
+    server: LiveServer, public_url: str, params: dict[str, str], *, signature: str | None = None, **kwargs
+) -> httpx.Response:
     """POST a Twilio-style form to the live server at the path of ``public_url`` (signed for ``public_url``)."""
     path = public_url.split("://", 1)[1].split("/", 1)[1]
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -118,8 +127,7 @@ def post_signed(server: LiveServer, public_url: str, params: dict[str, str], *, 
     if signature:
         headers["X-Twilio-Signature"] = signature
     headers.update(kwargs.pop("headers", {}))
-    return httpx.post(f"{server.url}/{path}", content=urlencode(params).encode(), headers=headers, timeout=10,
-                      **kwargs)
+    return httpx.post(f"{server.url}/{path}", content=urlencode(params).encode(), headers=headers, timeout=10, **kwargs)
 
 
 def wait_for(predicate, timeout: float = 15.0, step: float = 0.02):

@@ -33,8 +33,17 @@ class FakeConcat:
         concat = None
         if data.get("ref"):
             concat = ConcatPart(reference=data["ref"], total=int(data["total"]), number=int(data["part"]))
-        return ParsedWebhook(inbound=[InboundSMS(provider_message_id=data["id"], from_number=data["from"],
-                                                 to_number=data["to"], body=data["text"], concat=concat)])
+        return ParsedWebhook(
+            inbound=[
+                InboundSMS(
+                    provider_message_id=data["id"],
+                    from_number=data["from"],
+                    to_number=data["to"],
+                    body=data["text"],
+                    concat=concat,
+                )
+            ]
+        )
 
     def parse_status(self, account, request):
         return ParsedWebhook()

@@ -12,8 +12,8 @@ OUR = "+14155550100"
 
 @pytest.fixture
 def world(make_user, make_sender_number, make_record, make_team):
-    from textdesk.messaging.actions.inbound import route_pending
-    from textdesk.messaging.actions.intake import store_inbound
+    from textdesk.messaging.inbound.intake import store_inbound
+    from textdesk.messaging.inbound.router import route_pending
     from textdesk.messaging.models import Message
     from textdesk.org.models import ApiToken
 
@@ -21,14 +21,24 @@ def world(make_user, make_sender_number, make_record, make_team):
     stranger = make_user("stranger")
     number = make_sender_number(e164=OUR, owner=seller)
     contact = make_record("contact", seller, mobile_phone=CUSTOMER)
-    store_inbound(number.provider_account_id, [
-        InboundSMS("SMapi1", CUSTOMER, OUR, "first"), InboundSMS("SMapi2", CUSTOMER, OUR, "STOP"),
-    ])
+    store_inbound(
+        number.provider_account_id,
+        [
+            InboundSMS("SMapi1", CUSTOMER, OUR, "first"),
+            InboundSMS("SMapi2", CUSTOMER, OUR, "STOP"),
+        ],
+    )
     route_pending("test")
     Message.objects.create(
-        direction="outbound", provider_account_id=number.provider_account_id, sender_number=number,
-        conversation=Message.objects.get(provider_message_id="SMapi1").conversation, from_number=OUR,
-        to_number=CUSTOMER, body="sorry", status="undelivered", failure_reason="RecipientOptedOut",
+        direction="outbound",
+        provider_account_id=number.provider_account_id,
+        sender_number=number,
+        conversation=Message.objects.get(provider_message_id="SMapi1").conversation,
+        from_number=OUR,
+        to_number=CUSTOMER,
+        body="sorry",
+        status="undelivered",
+        failure_reason="RecipientOptedOut",
         provider_message_id="SMapi3",
     )
     tokens = {u.username: ApiToken.issue(u)[1] for u in (seller, stranger)}
@@ -104,8 +114,9 @@ def test_without_the_receive_privilege_inbound_messages_are_hidden(client, world
 
     seller = world["seller"]
     seller.groups.set([])
-    seller.user_permissions.add(*Group.objects.get(name="Salesperson").permissions.exclude(
-        codename="receive_inbound_messages"))
+    seller.user_permissions.add(
+        *Group.objects.get(name="Salesperson").permissions.exclude(codename="receive_inbound_messages")
+    )
     conv_id = get(client, world, "seller", "/conversations").json()["items"][0]["id"]
     items = get(client, world, "seller", f"/conversations/{conv_id}/messages").json()["items"]
     assert [m["direction"] for m in items] == ["outbound"]

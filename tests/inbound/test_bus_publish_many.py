@@ -30,8 +30,13 @@ def test_publish_many_delivers_each_event_to_its_channel_in_order(kind):
     with bus.subscribe([one, two]) as sub:
         if kind == "redis":  # read the two subscription confirmations (nothing is published yet)
             assert sub.get(1.0) is None and sub.get(1.0) is None
-        bus.publish_many([(one, {"event": "message.new", "n": 1}), (two, {"event": "message.new", "n": 2}),
-                          (one, {"event": "notification.new", "unread": 3})])
+        bus.publish_many(
+            [
+                (one, {"event": "message.new", "n": 1}),
+                (two, {"event": "message.new", "n": 2}),
+                (one, {"event": "notification.new", "unread": 3}),
+            ]
+        )
         received = []
         for _ in range(10):
             event = sub.get(0.5)
@@ -39,8 +44,10 @@ def test_publish_many_delivers_each_event_to_its_channel_in_order(kind):
                 received.append(event)
             if len(received) == 3:
                 break
-    assert [e for e in received if e[0] == one] == [(one, {"event": "message.new", "n": 1}),
-                                                     (one, {"event": "notification.new", "unread": 3})]
+    assert [e for e in received if e[0] == one] == [
+        (one, {"event": "message.new", "n": 1}),
+        (one, {"event": "notification.new", "unread": 3}),
+    ]
     assert [e for e in received if e[0] == two] == [(two, {"event": "message.new", "n": 2})]
 
 

@@ -10,12 +10,17 @@ from textdesk.providers.base import ConcatPart, InboundSMS
 
 
 def part(number: int, total: int, text: str, ref: str = "77") -> InboundSMS:
-    return InboundSMS(f"P{ref}-{number}", "447700900001", "447700900100", text,
-                      concat=ConcatPart(reference=ref, total=total, number=number))
+    return InboundSMS(
+        f"P{ref}-{number}",
+        "447700900001",
+        "447700900100",
+        text,
+        concat=ConcatPart(reference=ref, total=total, number=number),
+    )
 
 
 def test_missing_part_is_marked_and_the_rest_is_stored(make_provider_account):
-    from textdesk.messaging.actions.intake import MISSING_PART, PART_WAIT, store_inbound, sweep_concat_parts
+    from textdesk.messaging.inbound.intake import MISSING_PART, PART_WAIT, store_inbound, sweep_concat_parts
     from textdesk.messaging.models import ConcatPartBuffer, Message
 
     account = make_provider_account(kind="vonage")
@@ -30,7 +35,7 @@ def test_missing_part_is_marked_and_the_rest_is_stored(make_provider_account):
 
 
 def test_parts_of_assembled_messages_are_forgotten_after_a_day(make_provider_account):
-    from textdesk.messaging.actions.intake import store_inbound, sweep_concat_parts
+    from textdesk.messaging.inbound.intake import store_inbound, sweep_concat_parts
     from textdesk.messaging.models import ConcatPartBuffer, Message
 
     account = make_provider_account(kind="vonage")
@@ -48,7 +53,7 @@ def test_parts_arriving_at_once_in_several_threads_make_one_message(transactiona
 
     from django.db import connections
 
-    from textdesk.messaging.actions.intake import store_inbound
+    from textdesk.messaging.inbound.intake import store_inbound
     from textdesk.messaging.models import Message
 
     account = make_provider_account(kind="vonage")
@@ -60,7 +65,7 @@ def test_parts_arriving_at_once_in_several_threads_make_one_message(transactiona
         try:
             start.wait()
             store_inbound(account.pk, [part(number, total, f"<{number}>", ref="race")])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
@@ -81,7 +86,7 @@ def test_the_last_two_parts_racing_still_assemble(transactional_db, make_provide
 
     from django.db import connections, transaction
 
-    from textdesk.messaging.actions.intake import store_inbound
+    from textdesk.messaging.inbound.intake import store_inbound
     from textdesk.messaging.models import Message
 
     account = make_provider_account(kind="vonage")
@@ -95,7 +100,7 @@ def test_the_last_two_parts_racing_still_assemble(transactional_db, make_provide
                 first_written.set()
                 # Without serialisation the second part would finish now, seeing no first part.
                 second_done.wait(2)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
@@ -105,7 +110,7 @@ def test_the_last_two_parts_racing_still_assemble(transactional_db, make_provide
             first_written.wait(30)
             store_inbound(account.pk, [part(2, 2, "two", ref="pair")])
             second_done.set()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()

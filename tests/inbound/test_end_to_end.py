@@ -69,8 +69,8 @@ def test_signed_inbound_lands_on_the_record_the_rules_pick(asgi_server, seller_s
 
 def test_a_lost_wake_up_is_still_routed_by_polling(transactional_db, seller_setup, monkeypatch):
     """The wake-up after commit never reaches the worker; its idle poll still routes the message."""
-    from textdesk.messaging.actions import intake
-    from textdesk.messaging.actions.intake import store_inbound
+    from textdesk.messaging.inbound import intake
+    from textdesk.messaging.inbound.intake import store_inbound
     from textdesk.providers.base import InboundSMS
 
     stop = start_worker("poller", 0.1)
@@ -94,8 +94,8 @@ def test_two_workers_routing_at_once_never_double_route(transactional_db, seller
     from django.db import connections
 
     from textdesk.crm.models import Lead
-    from textdesk.messaging.actions.inbound import route_pending
-    from textdesk.messaging.actions.intake import store_inbound
+    from textdesk.messaging.inbound.intake import store_inbound
+    from textdesk.messaging.inbound.router import route_pending
     from textdesk.messaging.models import Conversation, Message, Notification
     from textdesk.providers.base import InboundSMS
 
@@ -118,7 +118,7 @@ def test_two_workers_routing_at_once_never_double_route(transactional_db, seller
                 if not n:
                     break
                 handled.append(n)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
@@ -143,14 +143,19 @@ def test_two_messages_from_a_new_number_routed_at_once_make_one_lead(transaction
     from django.db import connections, transaction
 
     from textdesk.crm.models import Lead
-    from textdesk.messaging.actions.inbound import route_message, route_pending
-    from textdesk.messaging.actions.intake import store_inbound
+    from textdesk.messaging.inbound.intake import store_inbound
+    from textdesk.messaging.inbound.router import route_message, route_pending
     from textdesk.messaging.models import Message
     from textdesk.providers.base import InboundSMS
 
     new_number = "+14155550777"
-    store_inbound(seller_setup.account.pk, [InboundSMS("SMnew1", new_number, seller_setup.number.e164, "one"),
-                                            InboundSMS("SMnew2", new_number, seller_setup.number.e164, "two")])
+    store_inbound(
+        seller_setup.account.pk,
+        [
+            InboundSMS("SMnew1", new_number, seller_setup.number.e164, "one"),
+            InboundSMS("SMnew2", new_number, seller_setup.number.e164, "two"),
+        ],
+    )
     a_routed, b_done = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
@@ -161,7 +166,7 @@ def test_two_messages_from_a_new_number_routed_at_once_make_one_lead(transaction
                 route_message(message)
                 a_routed.set()
                 b_done.wait(2)  # without serialisation B would finish now, not seeing A's lead
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
@@ -171,7 +176,7 @@ def test_two_messages_from_a_new_number_routed_at_once_make_one_lead(transaction
             a_routed.wait(30)
             route_pending("b")
             b_done.set()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()

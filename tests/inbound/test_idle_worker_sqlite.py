@@ -12,7 +12,7 @@ def test_an_idle_pass_claims_nothing_without_asking_for_the_write_lock():
     from django.db import connection
 
     from textdesk.jobs import queue
-    from textdesk.messaging.actions.inbound import route_batch
+    from textdesk.messaging.inbound.router import route_batch
 
     if connection.vendor != "sqlite":
         pytest.skip("the write lock is SQLite's")

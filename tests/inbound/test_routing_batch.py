@@ -20,19 +20,21 @@ def number(seller, make_sender_number):
 
 
 def _store(count: int, prefix: str, customers: list[str]) -> None:
-    from textdesk.messaging.actions.intake import store_inbound
     from textdesk.messaging.models import ProviderAccount
+    from textdesk.messaging.inbound.intake import store_inbound
 
     account = ProviderAccount.objects.get()
-    store_inbound(account.pk, [InboundSMS(f"SM{prefix}{i:05d}", customers[i % len(customers)], OUR, f"hello {i}")
-                               for i in range(count)])
+    store_inbound(
+        account.pk,
+        [InboundSMS(f"SM{prefix}{i:05d}", customers[i % len(customers)], OUR, f"hello {i}") for i in range(count)],
+    )
 
 
 def _queries_to_route(count: int, prefix: str, customers: list[str]) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from textdesk.messaging.actions.inbound import route_pending
+    from textdesk.messaging.inbound.router import route_pending
 
     _store(count, prefix, customers)
     with CaptureQueriesContext(connection) as ctx:
@@ -72,7 +74,8 @@ def test_the_people_a_batch_notifies_are_read_once(make_user, make_team, make_se
 
 
 def test_a_batch_of_new_customers_costs_no_query_per_lead_or_conversation(
-        number, seller, django_capture_on_commit_callbacks):
+    number, seller, django_capture_on_commit_callbacks
+):
     """Unknown numbers: the new leads and the new conversations are inserted a statement each for the batch; the
     notifications and the live pushes point at the conversations' real ids."""
     from textdesk.crm.models import Lead
@@ -92,8 +95,7 @@ def test_a_batch_of_new_customers_costs_no_query_per_lead_or_conversation(
     assert Conversation.objects.count() == 40
     messages = list(Message.objects.select_related("conversation__lead"))
     assert len(messages) == 40 and all(m.routing_state == "routed" and m.routing_rule == "new_lead" for m in messages)
-    assert all(m.conversation.lead.mobile_phone_e164 == m.conversation.customer_e164 == m.from_number
-               for m in messages)
+    assert all(m.conversation.lead.mobile_phone_e164 == m.conversation.customer_e164 == m.from_number for m in messages)
     assert all(m.conversation.unread_count == 1 for m in messages)
     conversation_of = {m.pk: m.conversation_id for m in messages}
     notes = Notification.objects.filter(user=seller, kind="inbound_message")
@@ -107,8 +109,8 @@ def test_a_batch_of_new_customers_costs_no_query_per_lead_or_conversation(
 
 def test_repeated_customers_in_one_batch_share_one_lead_and_one_conversation(number, seller):
     from textdesk.crm.models import Lead
-    from textdesk.messaging.actions.inbound import route_pending
     from textdesk.messaging.models import Conversation, Message
+    from textdesk.messaging.inbound.router import route_pending
 
     _store(30, "rep", ["+14155553001", "+14155553002", "+14155553003"])
     assert route_pending("test", limit=30) == 30
@@ -119,12 +121,12 @@ def test_repeated_customers_in_one_batch_share_one_lead_and_one_conversation(num
 
 
 def test_one_bad_message_of_a_batch_is_flagged_and_the_others_commit(number, seller, make_user, monkeypatch):
-    from textdesk.messaging.actions import inbound, inbound_notify
+    from textdesk.messaging.inbound import notices, router
     from textdesk.messaging.models import Message, Notification
     from textdesk.org.roles import SYSTEM_ADMINISTRATOR
 
     admin = make_user("admin", role=SYSTEM_ADMINISTRATOR)
-    real = inbound_notify.notices
+    real = notices.notices
     bad = "+14155554002"
 
     def failing(number, customer, body):
@@ -132,9 +134,9 @@ def test_one_bad_message_of_a_batch_is_flagged_and_the_others_commit(number, sel
             raise ValueError("corrupt record")
         return real(number, customer, body)
 
-    monkeypatch.setattr(inbound_notify, "notices", failing)  # both routing paths tell the receivers through it
+    monkeypatch.setattr(notices, "notices", failing)  # both routing paths tell the receivers through it
     _store(5, "bad", ["+14155554001", bad, "+14155554003", "+14155554004", "+14155554005"])
-    assert inbound.route_pending("test", limit=10) == 5
+    assert router.route_pending("test", limit=10) == 5
     states = dict(Message.objects.values_list("from_number", "routing_state"))
     assert states[bad] == "failed"
     assert [s for n, s in states.items() if n != bad] == ["routed"] * 4
@@ -145,15 +147,16 @@ def test_one_bad_message_of_a_batch_is_flagged_and_the_others_commit(number, sel
 
 
 @pytest.mark.parametrize("path", ["set-based", "per-message", "per-message-ids-not-returned"])
-def test_a_conversation_created_meanwhile_is_reused_not_duplicated(number, seller, make_record, monkeypatch, caplog,
-                                                                   path):
+def test_a_conversation_created_meanwhile_is_reused_not_duplicated(
+    number, seller, make_record, monkeypatch, caplog, path
+):
     """A seller's first send creates the conversation after the batch read its customers' conversations: the
     batch's insert finds it (its conflict clause, or a read where the database returns no ids) and routes there.
     Where the database returns no ids, the new leads are inserted one by one instead."""
     from django.db import connection
 
     from textdesk.crm.models import Lead
-    from textdesk.messaging.actions import inbound, routing_sql
+    from textdesk.messaging.inbound import router, routing_sql
     from textdesk.messaging.models import Conversation, Message, Notification
 
     if path == "set-based" and not routing_sql.available():
@@ -182,17 +185,17 @@ def test_a_conversation_created_meanwhile_is_reused_not_duplicated(number, selle
 
         monkeypatch.setattr(routing_sql, "choose", choose_then_seller_writes)
     else:
-        real = inbound.gather_candidates
+        real = router.gather_candidates
 
         def gather_then_seller_writes(customer_e164, our_number):
             if customer_e164 == customer:
                 seller_writes_first(our_number)
             return real(customer_e164, our_number)
 
-        monkeypatch.setattr(inbound, "gather_candidates", gather_then_seller_writes)
+        monkeypatch.setattr(router, "gather_candidates", gather_then_seller_writes)
     _store(3, "meanwhile", ["+14155557000", customer, "+14155557002"])
     with caplog.at_level("WARNING"):
-        assert inbound.route_pending("test", limit=3) == 3
+        assert router.route_pending("test", limit=3) == 3
     assert "one by one" not in caplog.text  # routed as a batch, not by the per-message fallback
     [conversation] = created
     assert list(Conversation.objects.filter(customer_e164=customer)) == [conversation]
@@ -211,9 +214,9 @@ def test_a_customers_messages_of_one_batch_route_in_order_and_a_keyword_hands_th
     """Four messages from one new number, a STOP among them: one lead and one conversation, all four routed, the
     STOP recorded, and the summary shows the last message."""
     from textdesk.crm.models import Lead
-    from textdesk.messaging.actions.inbound import route_pending
-    from textdesk.messaging.actions.intake import store_inbound
     from textdesk.messaging.models import Conversation, Message, OptOut, ProviderAccount
+    from textdesk.messaging.inbound.intake import store_inbound
+    from textdesk.messaging.inbound.router import route_pending
 
     customer = "+14155553101"
 
@@ -224,8 +227,9 @@ def test_a_customers_messages_of_one_batch_route_in_order_and_a_keyword_hands_th
     assert Lead.objects.count() == 1
     [conversation] = Conversation.objects.all()
     assert conversation.unread_count == 4 and conversation.last_message_preview == "sorry, wrong button"
-    routed = list(Message.objects.order_by("id").values_list("body", "routing_state", "routing_rule",
-                                                             "conversation_id"))
+    routed = list(
+        Message.objects.order_by("id").values_list("body", "routing_state", "routing_rule", "conversation_id")
+    )
     assert [r[1] for r in routed] == ["routed"] * 4
     assert {r[3] for r in routed} == {conversation.pk}
     assert routed[0][2] == "new_lead" and routed[1][2] == "only_candidate"

@@ -16,8 +16,8 @@ _sid = {"n": 0}
 
 def receive(body: str, from_=CUSTOMER, to=OUR, account=None, opt_signal=None):
     """Store a message as the webhook does, then route everything pending as the worker does."""
-    from textdesk.messaging.actions.inbound import route_pending
-    from textdesk.messaging.actions.intake import store_inbound
+    from textdesk.messaging.inbound.intake import store_inbound
+    from textdesk.messaging.inbound.router import route_pending
     from textdesk.messaging.models import Message, ProviderAccount
 
     _sid["n"] += 1
@@ -46,7 +46,10 @@ def test_single_matching_contact_gets_the_message(number, seller, make_record, m
     assert conversation.contact_id == contact.pk and conversation.customer_e164 == CUSTOMER
     assert conversation.sender_number_id == number.pk
     assert (conversation.unread_count, conversation.last_message_preview, conversation.last_direction) == (
-        1, "hi there", "inbound")
+        1,
+        "hi there",
+        "inbound",
+    )
 
 
 def test_rule_2_record_of_the_numbers_owner_wins_over_entity_type(number, seller, make_record, make_user):
@@ -65,8 +68,9 @@ def test_rule_1_latest_conversation_wins_and_a_reply_lands_in_it(number, seller,
     conv = Conversation(customer_e164=CUSTOMER, sender_number=number, last_message_at=timezone.now())
     conv.set_record(opportunity)
     conv.save()
-    older = Conversation(customer_e164=CUSTOMER, sender_number=number,
-                         last_message_at=timezone.now() - dt.timedelta(days=3))
+    older = Conversation(
+        customer_e164=CUSTOMER, sender_number=number, last_message_at=timezone.now() - dt.timedelta(days=3)
+    )
     older.set_record(account)
     older.save()
     message = receive("about the deal")
@@ -166,13 +170,17 @@ def test_notifications_and_live_push_after_commit(number, seller, make_record, d
     assert note.kind == "inbound_message" and note.conversation_id == message.conversation_id
     assert note.message_id == message.pk and note.body == "ping"
     kinds = {e[1]["event"]: e[1] for e in events if e}
-    assert kinds["message.new"] == {"event": "message.new", "conversation_id": message.conversation_id,
-                                    "message_id": message.pk}
+    assert kinds["message.new"] == {
+        "event": "message.new",
+        "conversation_id": message.conversation_id,
+        "message_id": message.pk,
+    }
     assert kinds["notification.new"]["unread"] == 1
 
 
 def test_team_number_notifies_every_member_and_tells_the_unprivileged_whom_to_ask(
-        make_user, make_team, make_sender_number):
+    make_user, make_team, make_sender_number
+):
     from textdesk.messaging.models import Notification
     from textdesk.org.roles import SALES_MANAGER, SYSTEM_ADMINISTRATOR
 
@@ -267,22 +275,21 @@ def test_a_sender_that_is_not_a_phone_number_still_gets_a_conversation(number, s
     assert again.routing_rule == "only_candidate"
 
 
-def test_a_message_that_breaks_routing_is_flagged_and_does_not_block_the_rest(number, seller, make_user,
-                                                                              monkeypatch):
+def test_a_message_that_breaks_routing_is_flagged_and_does_not_block_the_rest(number, seller, make_user, monkeypatch):
     """Fault injection: routing raises for one customer's message; it is kept, flagged, and the next one routes."""
-    from textdesk.messaging.actions import inbound_notify
+    from textdesk.messaging.inbound import notices
     from textdesk.messaging.models import Message, Notification
     from textdesk.org.roles import SYSTEM_ADMINISTRATOR
 
     admin = make_user("admin", role=SYSTEM_ADMINISTRATOR)
-    real = inbound_notify.notices
+    real = notices.notices
 
     def failing(number, customer, body):
         if customer == "+14155550123":
             raise ValueError("corrupt record")
         return real(number, customer, body)
 
-    monkeypatch.setattr(inbound_notify, "notices", failing)  # both routing paths tell the receivers through it
+    monkeypatch.setattr(notices, "notices", failing)  # both routing paths tell the receivers through it
     broken = receive("first", from_="+14155550123")
     fine = receive("second")
     broken.refresh_from_db()
@@ -295,9 +302,14 @@ def test_a_message_routed_after_a_later_one_does_not_move_the_summary(number, se
     from textdesk.messaging.models import Conversation
 
     contact = make_record("contact", seller, mobile_phone=CUSTOMER)
-    conv = Conversation(customer_e164=CUSTOMER, sender_number=number, last_message_preview="newer reply",
-                        last_direction="outbound", last_status="sent",
-                        last_message_at=timezone.now() + dt.timedelta(minutes=1))
+    conv = Conversation(
+        customer_e164=CUSTOMER,
+        sender_number=number,
+        last_message_preview="newer reply",
+        last_direction="outbound",
+        last_status="sent",
+        last_message_at=timezone.now() + dt.timedelta(minutes=1),
+    )
     conv.set_record(contact)
     conv.save()
     message = receive("older question")

@@ -24,7 +24,7 @@ def _postgresql_only():
 def batch_sizes(monkeypatch, settings):
     """One statement in flight at a time, so concurrent webhooks must share the next one; records the number of
     messages of each statement (the write itself runs unchanged)."""
-    from textdesk.messaging import intake_pg
+    from textdesk.messaging.inbound import intake_pg
 
     settings.WEBHOOK_WRITERS = 1
     sizes: list[int] = []
@@ -40,15 +40,13 @@ def batch_sizes(monkeypatch, settings):
     intake_pg.close_pools()
 
 
-def test_concurrent_webhooks_share_statements_and_each_message_is_stored_once(asgi_server, seller_setup,
-                                                                              batch_sizes):
+def test_concurrent_webhooks_share_statements_and_each_message_is_stored_once(asgi_server, seller_setup, batch_sizes):
     from textdesk.messaging.models import Message
 
     forms = [twilio_form(f"SM{i:032d}", CUSTOMER, seller_setup.number.e164, f"message {i}") for i in range(60)]
     retries = forms[:20]  # a provider's retries, arriving while the first tries are being written
     with ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(lambda form: post_signed(asgi_server, seller_setup.inbound_url, form),
-                                forms + retries))
+        answers = list(pool.map(lambda form: post_signed(asgi_server, seller_setup.inbound_url, form), forms + retries))
     assert {a.status_code for a in answers} == {200}
     assert all(a.text.startswith("<?xml") for a in answers)  # Twilio's empty TwiML, for a retry too
     bodies = sorted(Message.objects.filter(direction="inbound").values_list("body", flat=True))
@@ -61,7 +59,7 @@ def test_a_row_that_fails_fails_only_its_own_webhook(transactional_db, seller_se
     key at commit) makes its batch's statement fail; the others are written one by one and stored."""
     import psycopg
 
-    from textdesk.messaging import intake_pg
+    from textdesk.messaging.inbound import intake_pg
     from textdesk.messaging.models import Message
     from textdesk.providers.base import InboundSMS
 
@@ -85,7 +83,7 @@ def test_a_row_that_fails_fails_only_its_own_webhook(transactional_db, seller_se
 
 
 def test_the_same_message_twice_in_one_statement_is_new_once(transactional_db, seller_setup, batch_sizes):
-    from textdesk.messaging import intake_pg
+    from textdesk.messaging.inbound import intake_pg
     from textdesk.messaging.models import Message
     from textdesk.providers.base import InboundSMS
 
@@ -93,10 +91,12 @@ def test_the_same_message_twice_in_one_statement_is_new_once(transactional_db, s
 
     async def webhooks():
         first = asyncio.ensure_future(
-            intake_pg.store_single(seller_setup.account.pk, InboundSMS("SMother", CUSTOMER, "+14155550100", "x")))
+            intake_pg.store_single(seller_setup.account.pk, InboundSMS("SMother", CUSTOMER, "+14155550100", "x"))
+        )
         await asyncio.sleep(0)
-        return await asyncio.gather(first, *[intake_pg.store_single(seller_setup.account.pk, retried)
-                                             for _ in range(3)])
+        return await asyncio.gather(
+            first, *[intake_pg.store_single(seller_setup.account.pk, retried) for _ in range(3)]
+        )
 
     try:
         results = asyncio.run(webhooks())
@@ -109,12 +109,15 @@ def test_the_same_message_twice_in_one_statement_is_new_once(transactional_db, s
 
 def test_a_writer_cancelled_with_its_loop_leaves_no_webhook_waiting(transactional_db, seller_setup, batch_sizes):
     """Its statement's messages and those waiting for the next one are cancelled, not left hanging."""
-    from textdesk.messaging import intake_pg
+    from textdesk.messaging.inbound import intake_pg
     from textdesk.providers.base import InboundSMS
 
     def store(i: int):
-        return asyncio.ensure_future(intake_pg.store_single(
-            seller_setup.account.pk, InboundSMS(f"SMcancel{i}", CUSTOMER, seller_setup.number.e164, "x")))
+        return asyncio.ensure_future(
+            intake_pg.store_single(
+                seller_setup.account.pk, InboundSMS(f"SMcancel{i}", CUSTOMER, seller_setup.number.e164, "x")
+            )
+        )
 
     async def webhooks():
         stores = [store(0)]

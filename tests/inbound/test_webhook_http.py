@@ -40,8 +40,9 @@ def test_unsigned_and_mis_signed_requests_are_refused_and_store_nothing(asgi_ser
     # Signed for another URL (e.g. the status URL) does not verify either.
     from tests.inbound.conftest import twilio_signature
 
-    elsewhere = post_signed(asgi_server, seller_setup.inbound_url, form,
-                            signature=twilio_signature(seller_setup.status_url, form))
+    elsewhere = post_signed(
+        asgi_server, seller_setup.inbound_url, form, signature=twilio_signature(seller_setup.status_url, form)
+    )
     assert elsewhere.status_code == 403
     # Body changed after signing.
     signature = twilio_signature(seller_setup.inbound_url, form)
@@ -72,8 +73,11 @@ def test_oversize_body_is_413(asgi_server, seller_setup, settings):
             yield b"Body=" + b"y" * 1000 + b"&"
 
     path = seller_setup.inbound_url.split("/webhooks/", 1)[1]
-    streamed = httpx.post(f"{asgi_server.url}/webhooks/{path}", content=chunks(),
-                          headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"})
+    streamed = httpx.post(
+        f"{asgi_server.url}/webhooks/{path}",
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
+    )
     assert streamed.status_code == 413
     assert not messages().exists()
 
@@ -93,10 +97,14 @@ def test_a_body_that_is_not_utf8_is_400(asgi_server, seller_setup):
 
     path = seller_setup.inbound_url.split("/webhooks/", 1)[1]
     body = b"MessageSid=SM1&From=%2B14155550199&To=%2B14155550100&Body=\xff\xfe"
-    answer = httpx.post(f"{asgi_server.url}/webhooks/{path}", content=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Twilio-Signature": twilio_signature(seller_setup.inbound_url, {}),
-    })
+    answer = httpx.post(
+        f"{asgi_server.url}/webhooks/{path}",
+        content=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": twilio_signature(seller_setup.inbound_url, {}),
+        },
+    )
     assert answer.status_code in (400, 403) and answer.json()["error"]
     assert not messages().exists()
 
@@ -115,13 +123,18 @@ def test_nul_characters_are_removed_and_unicode_kept(asgi_server, seller_setup):
 def _refuse_inserts(cursor, vendor: str) -> None:
     """A real failure of the durable write: the database itself refuses the row (as with a full disk)."""
     if vendor == "postgresql":
-        cursor.execute("CREATE FUNCTION test_refuse() RETURNS trigger AS $$ BEGIN "
-                       "RAISE EXCEPTION 'could not extend file: no space left on device'; END $$ LANGUAGE plpgsql")
-        cursor.execute("CREATE TRIGGER test_refuse BEFORE INSERT ON messaging_message "
-                       "FOR EACH ROW EXECUTE FUNCTION test_refuse()")
+        cursor.execute(
+            "CREATE FUNCTION test_refuse() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not extend file: no space left on device'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_refuse BEFORE INSERT ON messaging_message FOR EACH ROW EXECUTE FUNCTION test_refuse()"
+        )
     else:
-        cursor.execute("CREATE TRIGGER test_refuse BEFORE INSERT ON messaging_message "
-                       "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        cursor.execute(
+            "CREATE TRIGGER test_refuse BEFORE INSERT ON messaging_message "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
 
 
 def _accept_inserts(cursor, vendor: str) -> None:
@@ -154,15 +167,16 @@ def test_on_postgresql_a_webhook_connection_that_broke_while_idle_is_replaced(as
     while it sat idle costs the next webhook nothing but a reconnect."""
     from django.db import connection
 
-    from textdesk.messaging.intake_pg import APPLICATION_NAME
+    from textdesk.messaging.inbound.intake_pg import APPLICATION_NAME
 
     if connection.vendor != "postgresql":
         pytest.skip("the event-loop write path is PostgreSQL's")
     first = twilio_form("SM" + "4" * 32, CUSTOMER, seller_setup.number.e164, "one")
     assert post_signed(asgi_server, seller_setup.inbound_url, first).status_code == 200
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-                       [APPLICATION_NAME])
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [APPLICATION_NAME]
+        )
         assert cursor.fetchall(), "the webhook was not stored through the pooled connection"
     second = twilio_form("SM" + "5" * 32, CUSTOMER, seller_setup.number.e164, "two")
     answers = [post_signed(asgi_server, seller_setup.inbound_url, second) for _ in range(3)]  # + 2 retries
@@ -174,8 +188,13 @@ def test_status_webhook_applies_delivery_report(asgi_server, seller_setup):
     from textdesk.messaging.models import Message, MessageEvent, UnmatchedStatusUpdate
 
     sent = Message.objects.create(
-        direction="outbound", provider_account=seller_setup.account, sender_number=seller_setup.number,
-        from_number=seller_setup.number.e164, to_number=CUSTOMER, body="hi", status="sent",
+        direction="outbound",
+        provider_account=seller_setup.account,
+        sender_number=seller_setup.number,
+        from_number=seller_setup.number.e164,
+        to_number=CUSTOMER,
+        body="hi",
+        status="sent",
         provider_message_id="SM" + "3" * 32,
     )
     form = {"MessageSid": sent.provider_message_id, "MessageStatus": "delivered", "AccountSid": "AC" + "1" * 32}
@@ -192,11 +211,23 @@ def test_status_webhook_applies_delivery_report(asgi_server, seller_setup):
 def _post_part(server, account, part: int, total: int, text: str, ref="R1"):
     from tests.inbound.fake_concat import sign
 
-    body = json.dumps({"id": f"P{ref}-{part}", "from": "447700900001", "to": "447700900100", "text": text,
-                       "ref": ref, "total": total, "part": part}).encode()
+    body = json.dumps(
+        {
+            "id": f"P{ref}-{part}",
+            "from": "447700900001",
+            "to": "447700900100",
+            "text": text,
+            "ref": ref,
+            "total": total,
+            "part": part,
+        }
+    ).encode()
     path = account.inbound_url.split("/webhooks/", 1)[1]
-    return httpx.post(f"{server.url}/webhooks/{path}", content=body,
-                      headers={"Content-Type": "application/json", "X-Test-Signature": sign("s3cret", body)})
+    return httpx.post(
+        f"{server.url}/webhooks/{path}",
+        content=body,
+        headers={"Content-Type": "application/json", "X-Test-Signature": sign("s3cret", body)},
+    )
 
 
 def test_concatenated_parts_become_one_message(asgi_server, make_provider_account):
@@ -213,16 +244,24 @@ def test_concatenated_parts_become_one_message(asgi_server, make_provider_accoun
 
 def test_one_event_stream_may_carry_messages_and_reports_on_either_url(transactional_db, seller_setup):
     """Providers with a single webhook (e.g. Telnyx) send delivery reports to the inbound URL too."""
-    from textdesk.messaging.actions.intake import store_parsed
+    from textdesk.messaging.inbound.intake import store_parsed
     from textdesk.messaging.models import Message
     from textdesk.providers.base import InboundSMS, StatusReport
 
     sent = Message.objects.create(
-        direction="outbound", provider_account=seller_setup.account, from_number=seller_setup.number.e164,
-        to_number=CUSTOMER, body="hi", status="sent", provider_message_id="out-1",
+        direction="outbound",
+        provider_account=seller_setup.account,
+        from_number=seller_setup.number.e164,
+        to_number=CUSTOMER,
+        body="hi",
+        status="sent",
+        provider_message_id="out-1",
     )
-    store_parsed(seller_setup.account.pk, [InboundSMS("in-1", CUSTOMER, seller_setup.number.e164, "yo")],
-                 [StatusReport("out-1", "delivered", "delivered")])
+    store_parsed(
+        seller_setup.account.pk,
+        [InboundSMS("in-1", CUSTOMER, seller_setup.number.e164, "yo")],
+        [StatusReport("out-1", "delivered", "delivered")],
+    )
     sent.refresh_from_db()
     assert sent.status == "delivered" and messages().get().body == "yo"
 
@@ -235,16 +274,27 @@ def test_vonage_concatenated_sms_signed_by_the_sdk_is_reassembled(asgi_server, m
 
     secret = "signature-secret-0123456789abcdefghij"
     account = make_provider_account(
-        kind="vonage", credentials={"api_key": "abcd1234", "api_secret": "x", "signature_secret": secret},
+        kind="vonage",
+        credentials={"api_key": "abcd1234", "api_secret": "x", "signature_secret": secret},
         options={"signature_method": "sha256"},
     )
     path = account.inbound_url.split("://", 1)[1].split("/", 1)[1]
 
     def part(number: int, text: str):
-        params = {"msisdn": "447700900001", "to": "447700900100", "messageId": f"0A00000{number}",
-                  "text": text, "type": "text", "keyword": "HELLO", "api-key": "abcd1234",
-                  "message-timestamp": "2026-11-21 22:00:00", "concat": "true", "concat-ref": "108",
-                  "concat-total": "2", "concat-part": str(number)}
+        params = {
+            "msisdn": "447700900001",
+            "to": "447700900100",
+            "messageId": f"0A00000{number}",
+            "text": text,
+            "type": "text",
+            "keyword": "HELLO",
+            "api-key": "abcd1234",
+            "message-timestamp": "2026-11-21 22:00:00",
+            "concat": "true",
+            "concat-ref": "108",
+            "concat-total": "2",
+            "concat-part": str(number),
+        }
         params["sig"] = Auth(api_key="abcd1234", signature_secret=secret, signature_method="sha256").sign_params(params)
         return httpx.get(f"{asgi_server.url}/{path}?{urlencode(params)}")
 

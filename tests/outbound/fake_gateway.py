@@ -22,7 +22,11 @@ import httpx
 
 from textdesk.domain import failures
 from textdesk.providers.base import (
-    CredentialField, OutcomeUnknownError, PermanentProviderError, RetryableProviderError, SendResult,
+    CredentialField,
+    OutcomeUnknownError,
+    PermanentProviderError,
+    RetryableProviderError,
+    SendResult,
 )
 
 PERMANENT_CODES = {
@@ -97,8 +101,17 @@ class _Handler(BaseHTTPRequestHandler):
         key = self.headers.get("Idempotency-Key", "")
         state = self.state
         with state.lock:
-            state.requests.append(Request(time.monotonic(), data["to"], data["body"], key, data.get("reference", ""),
-                                          data["from"], self.headers.get("First-Attempted-At", "")))
+            state.requests.append(
+                Request(
+                    time.monotonic(),
+                    data["to"],
+                    data["body"],
+                    key,
+                    data.get("reference", ""),
+                    data["from"],
+                    self.headers.get("First-Attempted-At", ""),
+                )
+            )
             action = state.scripts[data["to"]].popleft() if state.scripts[data["to"]] else "ok"
             if action == "ok" and key and key in state.accepted:
                 existing = state.accepted[key]  # same key: the same message, not a second one
@@ -120,7 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return
         if action in ("503", "429"):
-            self._json(int(action), {"code": action, "message": "try later"}, {"Retry-After": "1"} if action == "429" else None)
+            self._json(
+                int(action), {"code": action, "message": "try later"}, {"Retry-After": "1"} if action == "429" else None
+            )
             return
         if isinstance(action, tuple) and action[0] == "error":
             self._json(400, {"code": action[1], "message": action[2]})
@@ -162,9 +177,14 @@ class FakeProvider:
             headers["First-Attempted-At"] = message.first_attempted_at.isoformat()
         try:
             response = client.post(
-                f"{account.base_url('http://invalid')}/messages", headers=headers,
-                json={"from": message.from_number, "to": message.to_number, "body": message.body,
-                      "reference": message.client_reference},
+                f"{account.base_url('http://invalid')}/messages",
+                headers=headers,
+                json={
+                    "from": message.from_number,
+                    "to": message.to_number,
+                    "body": message.body,
+                    "reference": message.client_reference,
+                },
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, text=str(exc)) from exc
@@ -174,8 +194,12 @@ class FakeProvider:
 
     def _result(self, response: httpx.Response) -> SendResult:
         if response.status_code == 429:
-            raise RetryableProviderError(failures.RATE_LIMITED, "429", "rate limited",
-                                         retry_after=float(response.headers.get("Retry-After", "1")))
+            raise RetryableProviderError(
+                failures.RATE_LIMITED,
+                "429",
+                "rate limited",
+                retry_after=float(response.headers.get("Retry-After", "1")),
+            )
         if response.status_code >= 500:
             raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, str(response.status_code), response.text)
         data = response.json()
@@ -186,8 +210,9 @@ class FakeProvider:
 
     def lookup(self, account, message, client) -> SendResult | None:
         try:
-            response = client.get(f"{account.base_url('http://invalid')}/messages",
-                                  params={"reference": message.client_reference})
+            response = client.get(
+                f"{account.base_url('http://invalid')}/messages", params={"reference": message.client_reference}
+            )
         except httpx.HTTPError as exc:
             raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, text=str(exc)) from exc
         if response.status_code == 404:

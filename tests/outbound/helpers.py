@@ -27,10 +27,11 @@ def pending_jobs():
 def reserved_slots(sender_number_id: int) -> list:
     """The rate-limit slots handed out to a number's send attempts, in order (from the message history)."""
     from textdesk.messaging.models import MessageEvent
-    from textdesk.messaging.sending import slot_of
+    from textdesk.messaging.outbound.dispatch import slot_of
 
-    details = MessageEvent.objects.filter(message__sender_number_id=sender_number_id, status="sending",
-                                          detail__contains="slot=").values_list("detail", flat=True)
+    details = MessageEvent.objects.filter(
+        message__sender_number_id=sender_number_id, status="sending", detail__contains="slot="
+    ).values_list("detail", flat=True)
     return sorted(slot_of(d) for d in details)
 
 

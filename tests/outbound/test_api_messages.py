@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.outbound.helpers import drain
 from textdesk.domain import failures
 from textdesk.messaging.models import Message
 from textdesk.org.models import ApiToken
-
-from tests.outbound.helpers import drain
 
 
 @pytest.fixture
@@ -17,8 +16,9 @@ def api(setup, client):
 
     class Api:
         def post(self, path, data, token=token):
-            return client.post(f"/api/v1{path}", data=data, content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Bearer {token}")
+            return client.post(
+                f"/api/v1{path}", data=data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+            )
 
         def get(self, path, token=token):
             return client.get(f"/api/v1{path}", HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -27,8 +27,13 @@ def api(setup, client):
 
 
 def _payload(setup, **kw):
-    data = {"record_type": "contact", "record_id": setup.contact.pk, "sender_number_id": setup.number.pk,
-            "to": setup.to, "body": "Olá! Your quote is ready."}
+    data = {
+        "record_type": "contact",
+        "record_id": setup.contact.pk,
+        "sender_number_id": setup.number.pk,
+        "to": setup.to,
+        "body": "Olá! Your quote is ready.",
+    }
     data.update(kw)
     return data
 
@@ -95,13 +100,16 @@ def test_message_of_someone_else_is_404(setup, api, make_user):
 
 
 def test_without_token_is_401(setup, client):
-    assert client.post("/api/v1/messages/segments", data={"body": "x"}, content_type="application/json").status_code == 401
+    assert (
+        client.post("/api/v1/messages/segments", data={"body": "x"}, content_type="application/json").status_code == 401
+    )
 
 
 def test_malformed_json_is_a_4xx_not_a_500(setup, client):
     _, token = ApiToken.issue(setup.user)
-    response = client.post("/api/v1/messages", data="{not json", content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.post(
+        "/api/v1/messages", data="{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
     assert 400 <= response.status_code < 500
     assert not Message.objects.exists()
 

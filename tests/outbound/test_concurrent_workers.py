@@ -9,13 +9,12 @@ from collections import Counter
 import pytest
 from django.db import connection
 
+from tests.outbound.helpers import assert_slots_respect_rate, pending_jobs, reserved_slots
 from textdesk.jobs import queue
 from textdesk.jobs.models import Job
 from textdesk.jobs.worker import run_once
-from textdesk.messaging.actions.outbound import send_message
 from textdesk.messaging.models import Message
-
-from tests.outbound.helpers import assert_slots_respect_rate, pending_jobs, reserved_slots
+from textdesk.messaging.outbound.send import send_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +29,7 @@ def _workers(n: int, give_up_after: float = 60.0) -> list[BaseException]:
             while time.monotonic() < stop and pending_jobs().exists():
                 if not run_once(name):
                     time.sleep(0.02)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -46,8 +45,9 @@ def _workers(n: int, give_up_after: float = 60.0) -> list[BaseException]:
 def _queue(setup, count: int, duplicate_jobs: bool = False) -> list[Message]:
     messages = []
     for i in range(count):
-        m = send_message(user=setup.user, record=setup.contact, sender_number=setup.number, to_number=setup.to,
-                         body=f"message {i}")
+        m = send_message(
+            user=setup.user, record=setup.contact, sender_number=setup.number, to_number=setup.to, body=f"message {i}"
+        )
         messages.append(m)
     if duplicate_jobs:
         # A second job for every message, queued after all the first ones: the worker that claims the
@@ -89,7 +89,7 @@ def test_rate_limit_holds_across_workers(setup):
 
 
 def test_rate_of_a_number_follows_its_type_by_default(setup, make_sender_number):
-    from textdesk.messaging import ratelimit
+    from textdesk.messaging.outbound import ratelimit
     from textdesk.org.models import OrganisationSettings
 
     org = OrganisationSettings.current()
@@ -108,9 +108,14 @@ def test_concurrent_first_sends_share_one_conversation(setup):
     def first_send(i: int) -> None:
         try:
             barrier.wait()
-            send_message(user=setup.user, record=setup.contact, sender_number=setup.number,
-                         to_number="+5521987654321", body=f"hello {i}")
-        except BaseException as exc:  # noqa: BLE001
+            send_message(
+                user=setup.user,
+                record=setup.contact,
+                sender_number=setup.number,
+                to_number="+5521987654321",
+                body=f"hello {i}",
+            )
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()

@@ -8,24 +8,34 @@ from __future__ import annotations
 
 import pytest
 
-from textdesk.messaging.models import Message
-
 from tests.outbound.helpers import drain
 from tests.outbound.test_simulator_end_to_end import (  # noqa: F401 - fixtures
-    _send, _settle, _sim_messages, handlers, receiver, sim, world,
+    _send,
+    _settle,
+    _sim_messages,
+    handlers,
+    receiver,
+    sim,
+    world,
 )
+from textdesk.messaging.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def generic_world(world, make_provider_account, make_sender_number):
-    world.account = make_provider_account(kind="generic", options={"base_url": f"{world.sim.url}/generic"},
-                                          credentials={"api_key": "gw-key", "signing_secret": "gw-secret"})
-    world.number = make_sender_number("+14155550177", owner=world.user, provider_account=world.account,
-                                      rate_per_second=1000)
-    world.sim.state.add_number({"number": world.number.e164, "api": "generic", "api_key": "gw-key",
-                                "signing_secret": "gw-secret"})
+    world.account = make_provider_account(
+        kind="generic",
+        options={"base_url": f"{world.sim.url}/generic"},
+        credentials={"api_key": "gw-key", "signing_secret": "gw-secret"},
+    )
+    world.number = make_sender_number(
+        "+14155550177", owner=world.user, provider_account=world.account, rate_per_second=1000
+    )
+    world.sim.state.add_number(
+        {"number": world.number.e164, "api": "generic", "api_key": "gw-key", "signing_secret": "gw-secret"}
+    )
     return world
 
 
@@ -59,14 +69,15 @@ def test_a_504_from_a_provider_without_idempotency_leaves_the_message_unknown(wo
 
 def test_retries_after_an_unknown_outcome_that_run_out_end_unknown_not_failed(setup):
     """The first attempt may have arrived; when the retries then run out, the honest answer is ``unknown``."""
-    from textdesk.messaging.actions.outbound import send_message
     from textdesk.messaging.models import ProviderAccount
+    from textdesk.messaging.outbound.send import send_message
     from textdesk.org.models import OrganisationSettings
 
     ProviderAccount.objects.filter(pk=setup.account.pk).update(kind="fake_idem")
     setup.gateway.script(setup.to, "drop", "503")  # the answer to the first is lost; the second is refused
-    message = send_message(user=setup.user, record=setup.contact, sender_number=setup.number,
-                           to_number=setup.to, body="Your order shipped")
+    message = send_message(
+        user=setup.user, record=setup.contact, sender_number=setup.number, to_number=setup.to, body="Your order shipped"
+    )
     drain(advance=False)
     message.refresh_from_db()
     assert message.status == "queued"  # idempotent: an unknown outcome is retried

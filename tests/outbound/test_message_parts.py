@@ -8,10 +8,10 @@ import datetime as dt
 import pytest
 
 from textdesk.domain import status as st
-from textdesk.messaging import sending
-from textdesk.messaging.actions.outbound import send_message
-from textdesk.messaging.actions.status import apply_status_report
 from textdesk.messaging.models import Message, MessagePart, UnmatchedStatusUpdate
+from textdesk.messaging.outbound import dispatch
+from textdesk.messaging.outbound.reports import apply_status_report
+from textdesk.messaging.outbound.send import send_message
 from textdesk.providers import registry
 from textdesk.providers.base import SendResult, StatusReport
 
@@ -28,12 +28,19 @@ def test_parts_combine_to_the_least_advanced_unless_one_failed():
 
 
 def _sent_in_parts(setup, part_ids=PARTS) -> Message:
-    message = send_message(user=setup.user, record=setup.contact, sender_number=setup.number, to_number=setup.to,
-                           body="A long text " * 30)
-    sending._mark_sending(message)
-    sending._record_success(
-        message, SendResult(provider_message_id=part_ids[0], status=st.QUEUED, provider_status="0",
-                            segments=len(part_ids), part_ids=part_ids),
+    message = send_message(
+        user=setup.user, record=setup.contact, sender_number=setup.number, to_number=setup.to, body="A long text " * 30
+    )
+    dispatch._mark_sending(message)
+    dispatch._record_success(
+        message,
+        SendResult(
+            provider_message_id=part_ids[0],
+            status=st.QUEUED,
+            provider_status="0",
+            segments=len(part_ids),
+            part_ids=part_ids,
+        ),
         registry.get_provider(setup.account.kind),
     )
     return Message.objects.get(pk=message.pk)
@@ -47,7 +54,10 @@ def _report(pid: str, status: str | None, provider_status: str, **kw) -> StatusR
 def test_every_part_id_is_kept_and_the_message_is_delivered_only_when_every_part_is(setup):
     message = _sent_in_parts(setup)
     assert list(MessagePart.objects.filter(message=message).values_list("provider_message_id", "number")) == [
-        ("P-1", 1), ("P-2", 2), ("P-3", 3)]
+        ("P-1", 1),
+        ("P-2", 2),
+        ("P-3", 3),
+    ]
     assert message.segments == 3 and message.provider_message_id == "P-1"
 
     assert apply_status_report(setup.account, _report("P-1", st.DELIVERED, "delivered")).pk == message.pk
@@ -68,8 +78,12 @@ def test_every_part_id_is_kept_and_the_message_is_delivered_only_when_every_part
 def test_one_undelivered_part_makes_the_message_undelivered_for_good(setup):
     message = _sent_in_parts(setup)
     apply_status_report(setup.account, _report("P-1", st.DELIVERED, "delivered"))
-    apply_status_report(setup.account, _report("P-2", st.UNDELIVERED, "failed", error_code="6",
-                                               error_text="anti-spam", failure_reason="CarrierFiltered"))
+    apply_status_report(
+        setup.account,
+        _report(
+            "P-2", st.UNDELIVERED, "failed", error_code="6", error_text="anti-spam", failure_reason="CarrierFiltered"
+        ),
+    )
     message.refresh_from_db()
     assert message.status == st.UNDELIVERED
     assert (message.failure_reason, message.provider_error_code) == ("CarrierFiltered", "6")
@@ -104,11 +118,19 @@ def test_a_one_part_message_keeps_no_parts(setup):
 @pytest.mark.django_db
 def test_a_buffered_report_keeps_its_reference_and_time(setup):
     """A report buffered before the send is recorded keeps every field, the time included (issue c')."""
-    from textdesk.messaging.actions.status import _report_from_json
+    from textdesk.messaging.outbound.reports import _report_from_json
 
-    occurred = dt.datetime(2026, 3, 10, 14, 5, 7, 123000, tzinfo=dt.timezone.utc)
-    report = _report("LATE-1", st.DELIVERED, "delivered", client_reference="4242", occurred_at=occurred,
-                     error_code="0", error_text="", opt_out=False)
+    occurred = dt.datetime(2026, 3, 10, 14, 5, 7, 123000, tzinfo=dt.UTC)
+    report = _report(
+        "LATE-1",
+        st.DELIVERED,
+        "delivered",
+        client_reference="4242",
+        occurred_at=occurred,
+        error_code="0",
+        error_text="",
+        opt_out=False,
+    )
     assert apply_status_report(setup.account, report) is None
     row = UnmatchedStatusUpdate.objects.get(provider_message_id="LATE-1")
     row.refresh_from_db()  # as stored (JSON), not as written

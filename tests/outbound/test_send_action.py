@@ -10,8 +10,8 @@ from django.utils import timezone
 from textdesk.domain import failures
 from textdesk.jobs.models import Job
 from textdesk.messaging.actions.consent import record_consent
-from textdesk.messaging.actions.outbound import SendRefused, send_message
 from textdesk.messaging.models import Conversation, Message, MessageEvent
+from textdesk.messaging.outbound.send import SendRefused, send_message
 from textdesk.org.models import OrganisationSettings
 
 

@@ -13,21 +13,25 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.outbound.helpers import assert_slots_respect_rate, drain, pending_jobs, reserved_slots
 from textdesk.jobs import queue
 from textdesk.jobs.models import Job, JobState
 from textdesk.jobs.worker import Worker, run_once
-from textdesk.messaging import sending
-from textdesk.messaging.actions.outbound import send_message
 from textdesk.messaging.models import Message, MessageEvent
-
-from tests.outbound.helpers import assert_slots_respect_rate, drain, pending_jobs, reserved_slots
+from textdesk.messaging.outbound import dispatch
+from textdesk.messaging.outbound.send import send_message
 
 
 def _queue(setup, count: int, numbers: list | None = None, to: str | None = None) -> list[Message]:
     numbers = numbers or [setup.number]
     return [
-        send_message(user=setup.user, record=setup.contact, sender_number=numbers[i % len(numbers)],
-                     to_number=to or setup.to, body=f"message {i}")
+        send_message(
+            user=setup.user,
+            record=setup.contact,
+            sender_number=numbers[i % len(numbers)],
+            to_number=to or setup.to,
+            body=f"message {i}",
+        )
         for i in range(count)
     ]
 
@@ -45,8 +49,11 @@ def test_a_batch_needs_few_queries_per_message(setup, make_sender_number):
     _queue(setup, 10, _numbers(setup, make_sender_number, 2))
     with CaptureQueriesContext(connection) as captured:
         assert run_once("w") == 10
-    statements = [q["sql"] for q in captured.captured_queries
-                  if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "BEGIN", "COMMIT"))]
+    statements = [
+        q["sql"]
+        for q in captured.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "BEGIN", "COMMIT"))
+    ]
     assert Message.objects.filter(provider_message_id__isnull=False).count() == 10
     # Per message: slot (2), opt-out, take, history, conversation; answer, history, reports waiting, job.
     assert len(statements) <= 110, "\n".join(statements)
@@ -59,7 +66,7 @@ def test_the_job_ends_in_the_same_commit_as_the_answer(setup):
     job = Job.objects.get(kind="send_message", payload__message_id=message.pk)
     [claimed] = queue.claim("w")
     queue.prepare([claimed])
-    sending.handle_send_job(claimed)
+    dispatch.handle_send_job(claimed)
     assert claimed.completed  # marked done by the handler, with the provider's id
     job.refresh_from_db()
     message.refresh_from_db()
@@ -87,8 +94,8 @@ def test_a_stale_batch_copy_never_sends_a_message_again(setup):
     (message,) = _queue(setup, 1)
     [claimed] = queue.claim("w")
     queue.prepare([claimed])
-    sending.deliver(message.pk)  # another worker, with its own (duplicate) job
-    sending.handle_send_job(claimed)
+    dispatch.deliver(message.pk)  # another worker, with its own (duplicate) job
+    dispatch.handle_send_job(claimed)
     assert len(setup.gateway.sends_to(setup.to)) == 1
     assert Message.objects.get(pk=message.pk).attempts == 1
 
@@ -105,7 +112,7 @@ def test_a_retry_tells_the_provider_when_the_first_attempt_was_made(setup):
     first_event = MessageEvent.objects.filter(message=message, status="sending").order_by("at", "id").first()
     assert first.first_attempted_at == second.first_attempted_at  # the same moment on every attempt
     assert dt.datetime.fromisoformat(second.first_attempted_at) == first_event.at
-    assert sending._outbound(Message.objects.get(pk=message.pk)).first_attempted_at == first_event.at
+    assert dispatch._outbound(Message.objects.get(pk=message.pk)).first_attempted_at == first_event.at
 
 
 @pytest.mark.django_db
@@ -113,11 +120,11 @@ def test_decrypted_account_configs_are_cached_but_follow_changes(setup):
     from textdesk.messaging.models import ProviderAccount
 
     account = ProviderAccount.objects.get(pk=setup.account.pk)
-    first = sending.account_config(account)
-    assert sending.account_config(ProviderAccount.objects.get(pk=account.pk)) is first
+    first = dispatch.account_config(account)
+    assert dispatch.account_config(ProviderAccount.objects.get(pk=account.pk)) is first
     account.credentials = {"token": "rotated"}
     account.save()
-    changed = sending.account_config(ProviderAccount.objects.get(pk=account.pk))
+    changed = dispatch.account_config(ProviderAccount.objects.get(pk=account.pk))
     assert changed is not first and changed.credentials["token"] == "rotated"
 
 
@@ -134,7 +141,7 @@ def _drain_with_pool(threads: int, workers: int = 1, give_up_after: float = 60.0
             while time.monotonic() < stop and pending_jobs().exists():
                 if not run_once(name, pool=pool):
                     time.sleep(0.02)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:
             errors.append(exc)
         finally:
             from textdesk.jobs.worker import _close_thread_connections

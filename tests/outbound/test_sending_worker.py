@@ -8,18 +8,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from tests.outbound.helpers import drain, pending_jobs
 from textdesk.domain import failures
 from textdesk.jobs.models import Job, JobState
-from textdesk.messaging import sending
+from textdesk.jobs.queue import RetryLater
 from textdesk.messaging.actions.consent import is_opted_out, record_consent
-from textdesk.messaging.actions.outbound import send_message
-from textdesk.messaging.actions.status import apply_status_report
 from textdesk.messaging.models import Message, Notification, ProviderAccount
+from textdesk.messaging.outbound import dispatch
+from textdesk.messaging.outbound.reports import apply_status_report
+from textdesk.messaging.outbound.send import send_message
 from textdesk.org.models import OrganisationSettings
 from textdesk.providers.base import StatusReport
-from textdesk.jobs.queue import RetryLater
-
-from tests.outbound.helpers import drain, pending_jobs
 
 
 def _send(s, **kw):
@@ -129,10 +128,10 @@ def _interrupted(setup, kind):
     ProviderAccount.objects.filter(pk=setup.account.pk).update(kind=kind)
     setup.gateway.script(setup.to, "drop")
     message = _send(setup)
-    sending._mark_sending(message)
-    with pytest.raises(Exception):  # the crash: the answer never arrives
-        sending.registry.get_provider(kind).send(
-            setup.account.config(), sending._outbound(Message.objects.get(pk=message.pk)), sending.http_client()
+    dispatch._mark_sending(message)
+    with pytest.raises(Exception):  # noqa: B017 — the crash: the answer never arrives
+        dispatch.registry.get_provider(kind).send(
+            setup.account.config(), dispatch._outbound(Message.objects.get(pk=message.pk)), dispatch.http_client()
         )
     assert len(setup.gateway.sends_to(setup.to)) == 1
     return message
@@ -168,7 +167,7 @@ def test_crash_mid_send_with_lookup_finds_the_message(setup):
 def test_crash_before_reaching_a_lookup_provider_sends_once(setup):
     ProviderAccount.objects.filter(pk=setup.account.pk).update(kind="fake_lookup")
     message = _send(setup)
-    sending._mark_sending(message)  # died before the HTTP call
+    dispatch._mark_sending(message)  # died before the HTTP call
     drain()
     message.refresh_from_db()
     assert len(setup.gateway.sends_to(setup.to)) == 1 and message.provider_message_id
@@ -195,8 +194,16 @@ def test_callbacks_out_of_order_end_in_the_right_final_state(setup):
 def test_callback_arriving_before_the_provider_id_is_recorded_is_applied_after(setup):
     message = _send(setup)
     # The provider answers "SM00000001"; its delivery report races ahead of our recording of that id.
-    apply_status_report(setup.account, _report("SM00000001", "undelivered", "undelivered", error_code="30003",
-                                               failure_reason=failures.UNREACHABLE_DESTINATION))
+    apply_status_report(
+        setup.account,
+        _report(
+            "SM00000001",
+            "undelivered",
+            "undelivered",
+            error_code="30003",
+            failure_reason=failures.UNREACHABLE_DESTINATION,
+        ),
+    )
     drain()
     message.refresh_from_db()
     assert message.provider_message_id == "SM00000001"
@@ -210,9 +217,9 @@ def test_scheduled_send_waits_until_its_time(setup):
     when = timezone.now() + dt.timedelta(hours=2)
     message = _send(setup, send_at=when)
     with pytest.raises(RetryLater) as retry:
-        sending.deliver(message.pk, now=timezone.now())
+        dispatch.deliver(message.pk, now=timezone.now())
     assert retry.value.run_at == when
-    sending.deliver(message.pk, now=when + dt.timedelta(seconds=1))
+    dispatch.deliver(message.pk, now=when + dt.timedelta(seconds=1))
     assert len(setup.gateway.requests) == 1
 
 
@@ -230,19 +237,19 @@ def test_quiet_hours_hold_in_the_recipient_time_zone(setup):
     message = _send(setup)
     late_evening = dt.datetime(2026, 3, 10, 22, 30, tzinfo=SAO_PAULO)  # 01:30 UTC
     with pytest.raises(RetryLater) as retry:
-        sending.deliver(message.pk, now=late_evening)
+        dispatch.deliver(message.pk, now=late_evening)
     assert retry.value.run_at == dt.datetime(2026, 3, 11, 8, 0, tzinfo=SAO_PAULO)
     assert setup.gateway.requests == []
     message.refresh_from_db()
     assert message.status == "queued"
-    sending.deliver(message.pk, now=dt.datetime(2026, 3, 11, 8, 0, tzinfo=SAO_PAULO))
+    dispatch.deliver(message.pk, now=dt.datetime(2026, 3, 11, 8, 0, tzinfo=SAO_PAULO))
     assert len(setup.gateway.requests) == 1
 
 
 def test_quiet_hours_let_daytime_sends_through(setup):
     _quiet()
     message = _send(setup)
-    sending.deliver(message.pk, now=dt.datetime(2026, 3, 10, 14, 0, tzinfo=SAO_PAULO))
+    dispatch.deliver(message.pk, now=dt.datetime(2026, 3, 10, 14, 0, tzinfo=SAO_PAULO))
     assert len(setup.gateway.requests) == 1
 
 
@@ -274,15 +281,15 @@ def test_backoff_is_exponential_with_full_jitter():
 
     rng = random.Random(7)
     for attempt in range(1, 12):
-        ceiling = min(sending.BACKOFF_CAP, sending.BACKOFF_BASE * 2 ** (attempt - 1))
-        draws = [sending.backoff(attempt, rng) for _ in range(200)]
+        ceiling = min(dispatch.BACKOFF_CAP, dispatch.BACKOFF_BASE * 2 ** (attempt - 1))
+        draws = [dispatch.backoff(attempt, rng) for _ in range(200)]
         assert all(0 <= d <= ceiling for d in draws)
         assert max(draws) > ceiling / 2  # spread over the whole range, not clustered at the ceiling
 
 
 def test_rate_slots_follow_each_other_and_far_slots_are_not_taken(setup):
-    from textdesk.messaging import ratelimit
     from textdesk.messaging.models import SenderNumber
+    from textdesk.messaging.outbound import ratelimit
 
     now = timezone.now()
     wait = dt.timedelta(seconds=2)
@@ -302,6 +309,6 @@ def test_quiet_hours_use_the_record_country_when_the_number_has_no_zone(setup):
     message = _send(setup, to_number="+80012345678")
     late_evening = dt.datetime(2026, 3, 10, 22, 30, tzinfo=SAO_PAULO)
     org = OrganisationSettings.current()
-    opens = sending.quiet_until(message, org, late_evening)
-    assert opens.astimezone(ZoneInfo(sending._country_zone("BR"))).time() == dt.time(8, 0)
+    opens = dispatch.quiet_until(message, org, late_evening)
+    assert opens.astimezone(ZoneInfo(dispatch._country_zone("BR"))).time() == dt.time(8, 0)
     assert opens > late_evening

@@ -16,16 +16,15 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from tests.outbound.helpers import assert_slots_respect_rate, drain, pending_jobs, reserved_slots
 from textdesk.domain import failures
 from textdesk.jobs.worker import run_once
 from textdesk.messaging.actions.consent import is_opted_out
-from textdesk.messaging.actions.outbound import SendRefused, send_message
-from textdesk.messaging.actions.status import apply_status_report
 from textdesk.messaging.models import Message, ProviderAccount
+from textdesk.messaging.outbound.reports import apply_status_report
+from textdesk.messaging.outbound.send import SendRefused, send_message
 from textdesk.providers.base import WebhookRejected, WebhookRequest
 from textdesk.simulator import server as server_module
-
-from tests.outbound.helpers import assert_slots_respect_rate, drain, pending_jobs, reserved_slots
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,8 +46,12 @@ class _StatusReceiver(BaseHTTPRequestHandler):
         status = 200
         try:
             account = ProviderAccount.objects.get(status_key=key)
-            request = WebhookRequest(method="POST", url=self.public_url + self.path,
-                                     headers={k.lower(): v for k, v in self.headers.items()}, body=body)
+            request = WebhookRequest(
+                method="POST",
+                url=self.public_url + self.path,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
             provider = get_provider(account.kind)
             provider.verify(account.config(), request, timezone.now())
             for report in provider.parse_status(account.config(), request).statuses:
@@ -94,8 +97,9 @@ def world(db, sim, receiver, handlers, make_user, make_provider_account, make_se
     w = World()
     w.sim, w.receiver = sim, receiver
     w.user = make_user("seller")
-    w.account = make_provider_account(kind="twilio", options={"base_url": sim.url},
-                                      credentials={"account_sid": SID, "auth_token": TOKEN})
+    w.account = make_provider_account(
+        kind="twilio", options={"base_url": sim.url}, credentials={"account_sid": SID, "auth_token": TOKEN}
+    )
     w.number = make_sender_number("+14155550100", owner=w.user, provider_account=w.account, rate_per_second=1000)
     sim.state.add_number({"number": w.number.e164, "account_sid": SID, "auth_token": TOKEN})
     w.contact = make_record("contact", w.user, mobile_phone="+5511912345678", country="BR")
@@ -218,7 +222,7 @@ def _workers(n: int) -> list[BaseException]:
             while time.monotonic() < stop and pending_jobs().exists():
                 if not run_once(name):
                     time.sleep(0.02)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()

@@ -14,11 +14,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from textdesk.jobs.models import Job
-from textdesk.messaging.actions.outbound import send_message
-from textdesk.messaging.models import Message, ProviderAccount
-
 from tests.outbound.helpers import drain
+from textdesk.jobs.models import Job
+from textdesk.messaging.models import Message, ProviderAccount
+from textdesk.messaging.outbound.send import send_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,11 +35,16 @@ def _database_url() -> str:
 def _kill_worker_mid_send(setup, kind: str) -> Message:
     ProviderAccount.objects.filter(pk=setup.account.pk).update(kind=kind)
     setup.gateway.script(setup.to, "hold")
-    message = send_message(user=setup.user, record=setup.contact, sender_number=setup.number,
-                           to_number=setup.to, body="Your order shipped")
-    env = {**os.environ, "TEXTDESK_DATABASE_URL": _database_url(), "TEXTDESK_SECRET_KEY": settings.SECRET_KEY,
-           "TEXTDESK_DATA_DIR": str(settings.DATA_DIR),
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    message = send_message(
+        user=setup.user, record=setup.contact, sender_number=setup.number, to_number=setup.to, body="Your order shipped"
+    )
+    env = {
+        **os.environ,
+        "TEXTDESK_DATABASE_URL": _database_url(),
+        "TEXTDESK_SECRET_KEY": settings.SECRET_KEY,
+        "TEXTDESK_DATA_DIR": str(settings.DATA_DIR),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    }
     worker = subprocess.Popen([sys.executable, str(ROOT / "tests/outbound/worker_process.py")], env=env, cwd=ROOT)
     try:
         for _ in range(600):  # wait (up to a minute) for its request to arrive

@@ -57,8 +57,7 @@ class FakeProviderAPI:
             context.load_cert_chain(*tls_files)
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
             self.scheme = "https"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -69,8 +68,13 @@ class FakeProviderAPI:
         host, port = self._server.server_address[:2]
         return f"{host}:{port}"
 
-    def answer(self, status: int, body: bytes | str | dict | list = b"", headers: dict[str, str] | None = None,
-               hang: bool = False) -> None:
+    def answer(
+        self,
+        status: int,
+        body: bytes | str | dict | list = b"",
+        headers: dict[str, str] | None = None,
+        hang: bool = False,
+    ) -> None:
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
             headers = {"content-type": "application/json", **(headers or {})}
@@ -107,8 +111,9 @@ class FakeProviderAPI:
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                fake.received.append(Received(self.command, self.path,
-                                              {k.lower(): v for k, v in self.headers.items()}, body))
+                fake.received.append(
+                    Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 answer = fake.answers.popleft() if fake.answers else Answer(599, b"no answer scripted")
                 if answer.hang:
                     fake._release.wait(60)
@@ -158,18 +163,22 @@ def self_signed_certificate(directory) -> tuple[str, str]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "fake-api.pem", directory / "fake-api.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(cert_path), str(key_path)
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from textdesk.providers import base
 from tests.providers._fake_api import FakeProviderAPI, Received
+from textdesk.providers import base
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -52,7 +52,7 @@ def webhook_request(case: dict) -> base.WebhookRequest:
 def received_at(case: dict) -> dt.datetime:
     if case.get("received_at"):
         return dt.datetime.fromisoformat(case["received_at"])
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _plain(value):

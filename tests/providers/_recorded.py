@@ -30,11 +30,16 @@ def response_fixtures(provider: str) -> list[str]:
     return [n for n in names(provider) if "handler" not in load(provider, n)]
 
 
-def as_request(fixture: dict, *, body: bytes | None = None, headers: dict[str, str] | None = None,
-               url: str | None = None) -> WebhookRequest:
+def as_request(
+    fixture: dict, *, body: bytes | None = None, headers: dict[str, str] | None = None, url: str | None = None
+) -> WebhookRequest:
     merged = {k.lower(): v for k, v in {**fixture["headers"], **(headers or {})}.items()}
-    return WebhookRequest(method=fixture["method"], url=url or fixture["url"], headers=merged,
-                          body=fixture["body"].encode("utf-8") if body is None else body)
+    return WebhookRequest(
+        method=fixture["method"],
+        url=url or fixture["url"],
+        headers=merged,
+        body=fixture["body"].encode("utf-8") if body is None else body,
+    )
 
 
 def check_expected(parsed: object, expect: dict) -> None:

@@ -22,9 +22,11 @@ WAIT_LIMIT = 30.0  # upper bound when waiting for something the simulator does i
 def fixture_request(recorded: dict[str, Any]) -> WebhookRequest:
     request = recorded["request"]
     return WebhookRequest(
-        method=request["method"], url=request["url"],
+        method=request["method"],
+        url=request["url"],
         headers={name.lower(): value for name, value in request["headers"].items()},
-        body=request["body"].encode("utf-8"), received_at=dt.datetime(2026, 11, 21, 22, 7, tzinfo=dt.UTC),
+        body=request["body"].encode("utf-8"),
+        received_at=dt.datetime(2026, 11, 21, 22, 7, tzinfo=dt.UTC),
     )
 
 
@@ -37,8 +39,7 @@ class ThreadedServer:
     """Runs an ASGI app with uvicorn in a daemon thread on 127.0.0.1 and an ephemeral port."""
 
     def __init__(self, app) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                                lifespan="off")
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -60,8 +61,9 @@ class Received:
     body: bytes
 
     def as_webhook(self) -> WebhookRequest:
-        return WebhookRequest(method=self.method, url=self.url, headers=self.headers, body=self.body,
-                              received_at=dt.datetime.now(dt.UTC))
+        return WebhookRequest(
+            method=self.method, url=self.url, headers=self.headers, body=self.body, received_at=dt.datetime.now(dt.UTC)
+        )
 
 
 @dataclass
@@ -104,8 +106,9 @@ class Replay:
     async def handle(self, request: Request) -> Response:
         self.requests.append(Received(request.method, str(request.url), dict(request.headers), await request.body()))
         headers = {k: v for k, v in self.headers.items() if k.lower() != "content-type"}
-        return Response(self.body, status_code=self.status, headers=headers,
-                        media_type=self.headers.get("Content-Type"))
+        return Response(
+            self.body, status_code=self.status, headers=headers, media_type=self.headers.get("Content-Type")
+        )
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST"])])

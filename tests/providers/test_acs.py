@@ -13,6 +13,14 @@ import urllib.parse
 import httpx
 import pytest
 
+from tests.providers._fake_api import FakeProviderAPI
+from tests.providers._fake_api_rest import (
+    covered_codes,
+    fixture_files,
+    load_cases,
+    run_send_case,
+    run_webhook_case,
+)
 from textdesk.providers import acs
 from textdesk.providers.base import (
     AccountConfig,
@@ -23,29 +31,27 @@ from textdesk.providers.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from tests.providers._fake_api import FakeProviderAPI
-from tests.providers._fake_api_rest import (
-    covered_codes,
-    fixture_files,
-    load_cases,
-    run_send_case,
-    run_webhook_case,
-)
 
 ACCESS_KEY = base64.b64encode(b"textdesk-test-acs-access-key-32b").decode()
 SECOND_KEY = base64.b64encode(b"textdesk-test-acs-secondary-key!").decode()
 CONNECTION = f"endpoint=https://contoso-sms.communication.azure.com/;accesskey={ACCESS_KEY}"
 ACCOUNT = AccountConfig(kind="acs", credentials={"connection_string": CONNECTION})
-MESSAGE = OutboundSMS(from_number="+15555555556", to_number="+15555555555", body="Hi Ana, the quote is ready.",
-                      idempotency_key="3f2b8e1c-7d4a-4b8e-9c1d-2a3b4c5d6e7f", client_reference="msg-42")
+MESSAGE = OutboundSMS(
+    from_number="+15555555556",
+    to_number="+15555555555",
+    body="Hi Ana, the quote is ready.",
+    idempotency_key="3f2b8e1c-7d4a-4b8e-9c1d-2a3b4c5d6e7f",
+    client_reference="msg-42",
+)
 
 # The documented values of SMSDeliveryReportReceived.deliveryStatus.
 DOCUMENTED_DELIVERY_STATUSES = {"Delivered", "Failed"}
 
 
 def account_at(url: str, **credentials) -> AccountConfig:
-    return AccountConfig(kind="acs", credentials={"connection_string": CONNECTION, **credentials},
-                         options={"base_url": url})
+    return AccountConfig(
+        kind="acs", credentials={"connection_string": CONNECTION, **credentials}, options={"base_url": url}
+    )
 
 
 @pytest.mark.parametrize("case", [c for _, c in load_cases("acs")], ids=[i for i, _ in load_cases("acs")])
@@ -58,7 +64,12 @@ def test_recorded_fixture(case):
 
 def test_every_fixture_is_used_and_every_documented_value_is_mapped():
     assert {p.stem for p in fixture_files("acs")} == {
-        "inbound", "delivery_reports", "validation", "malformed", "send_responses"}
+        "inbound",
+        "delivery_reports",
+        "validation",
+        "malformed",
+        "send_responses",
+    }
     statuses, codes = covered_codes("acs")
     assert DOCUMENTED_DELIVERY_STATUSES == set(acs.STATUS_MAP)
     assert set(acs.STATUS_MAP) <= statuses, set(acs.STATUS_MAP) - statuses
@@ -67,19 +78,29 @@ def test_every_fixture_is_used_and_every_documented_value_is_mapped():
 
 def _expected_authorization(received, key_b64: str) -> str:
     """The HMAC-SHA256 scheme computed by hand from what the server received."""
-    string_to_sign = "\n".join([
-        received.method,
-        received.path,
-        f"{received.headers['x-ms-date']};{received.headers['host']};{received.headers['x-ms-content-sha256']}",
-    ])
+    string_to_sign = "\n".join(
+        [
+            received.method,
+            received.path,
+            f"{received.headers['x-ms-date']};{received.headers['host']};{received.headers['x-ms-content-sha256']}",
+        ]
+    )
     digest = hmac.new(base64.b64decode(key_b64), string_to_sign.encode(), hashlib.sha256).digest()
-    return ("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature="
-            + base64.b64encode(digest).decode())
+    return "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=" + base64.b64encode(digest).decode()
 
 
 def _accepted(message_id="Outgoing_1"):
-    return {"value": [{"to": "+15555555555", "messageId": message_id, "httpStatusCode": 202,
-                       "repeatabilityResult": "accepted", "successful": True}]}
+    return {
+        "value": [
+            {
+                "to": "+15555555555",
+                "messageId": message_id,
+                "httpStatusCode": 202,
+                "repeatabilityResult": "accepted",
+                "successful": True,
+            }
+        ]
+    }
 
 
 def test_send_signs_the_request_and_sends_the_documented_body():
@@ -92,8 +113,9 @@ def test_send_signs_the_request_and_sends_the_documented_body():
         [received] = api.received
         assert received.method == "POST"
         assert received.path == "/sms?api-version=2021-03-07"
-        assert received.headers["x-ms-content-sha256"] == base64.b64encode(
-            hashlib.sha256(received.body).digest()).decode()
+        assert (
+            received.headers["x-ms-content-sha256"] == base64.b64encode(hashlib.sha256(received.body).digest()).decode()
+        )
         assert received.headers["authorization"] == _expected_authorization(received, ACCESS_KEY)
         body = received.json()
         assert body["from"] == "+15555555556"
@@ -136,24 +158,30 @@ def test_secondary_connection_string_is_used_when_the_primary_key_is_refused():
         first, second = api.received
         assert first.headers["authorization"] == _expected_authorization(first, ACCESS_KEY)
         assert second.headers["authorization"] == _expected_authorization(second, SECOND_KEY)
-        assert first.json()["smsRecipients"][0]["repeatabilityRequestId"] == \
-            second.json()["smsRecipients"][0]["repeatabilityRequestId"]
+        assert (
+            first.json()["smsRecipients"][0]["repeatabilityRequestId"]
+            == second.json()["smsRecipients"][0]["repeatabilityRequestId"]
+        )
     finally:
         api.stop()
 
 
 def test_sign_request_matches_a_hand_computed_vector():
-    when = dt.datetime(2021, 3, 7, 12, 0, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2021, 3, 7, 12, 0, tzinfo=dt.UTC)
     body = b'{"from":"+1"}'
-    headers = acs.sign_request("POST", "https://contoso.communication.azure.com/sms?api-version=2021-03-07",
-                               body, ACCESS_KEY, when)
+    headers = acs.sign_request(
+        "POST", "https://contoso.communication.azure.com/sms?api-version=2021-03-07", body, ACCESS_KEY, when
+    )
     content_hash = base64.b64encode(hashlib.sha256(body).digest()).decode()
     assert headers["x-ms-date"] == "Sun, 07 Mar 2021 12:00:00 GMT"
     assert headers["x-ms-content-sha256"] == content_hash
-    string_to_sign = (f"POST\n/sms?api-version=2021-03-07\nSun, 07 Mar 2021 12:00:00 GMT;"
-                      f"contoso.communication.azure.com;{content_hash}")
-    signature = base64.b64encode(hmac.new(base64.b64decode(ACCESS_KEY), string_to_sign.encode(),
-                                          hashlib.sha256).digest()).decode()
+    string_to_sign = (
+        f"POST\n/sms?api-version=2021-03-07\nSun, 07 Mar 2021 12:00:00 GMT;"
+        f"contoso.communication.azure.com;{content_hash}"
+    )
+    signature = base64.b64encode(
+        hmac.new(base64.b64decode(ACCESS_KEY), string_to_sign.encode(), hashlib.sha256).digest()
+    ).decode()
     assert headers["Authorization"].endswith(f"&Signature={signature}")
 
 
@@ -195,7 +223,7 @@ def _request(url: str) -> WebhookRequest:
     return WebhookRequest("POST", url, {"content-type": "application/json"}, body)
 
 
-NOW = dt.datetime(2026, 11, 21, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 
 
 def test_without_a_configured_secret_the_url_key_alone_protects():
@@ -214,8 +242,11 @@ def test_configured_secret_query_parameter_is_required():
 
 
 def test_secret_parameter_name_is_configurable():
-    account = AccountConfig(kind="acs", credentials={"connection_string": CONNECTION, "webhook_secret": "s3cr3t"},
-                            options={"webhook_secret_param": "code"})
+    account = AccountConfig(
+        kind="acs",
+        credentials={"connection_string": CONNECTION, "webhook_secret": "s3cr3t"},
+        options={"webhook_secret_param": "code"},
+    )
     query = urllib.parse.urlencode({"code": "s3cr3t"})
     acs.PROVIDER.verify(account, _request(f"https://td.example.com/webhooks/k/inbound?{query}"), NOW)
 
@@ -230,8 +261,9 @@ def test_fixture_events_parse_with_the_official_event_grid_model(name):
     assert cases
     for case in cases:
         events = json.loads(case["request"]["body"])
-        ours = acs.PROVIDER.parse_status(ACCOUNT, WebhookRequest("POST", case["request"]["url"], {},
-                                                                 case["request"]["body"].encode()))
+        ours = acs.PROVIDER.parse_status(
+            ACCOUNT, WebhookRequest("POST", case["request"]["url"], {}, case["request"]["body"].encode())
+        )
         ids = [item.provider_message_id for item in ours.inbound + ours.statuses]
         sdk_ids = []
         for event in events:

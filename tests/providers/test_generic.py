@@ -29,15 +29,23 @@ CUSTOMER = "+14155550134"
 
 
 def gateway_account(base_url: str, api_key: str = API_KEY, secret: str = SECRET) -> AccountConfig:
-    return AccountConfig(kind="generic", credentials={"api_key": api_key, "signing_secret": secret},
-                         options={"base_url": base_url})
+    return AccountConfig(
+        kind="generic", credentials={"api_key": api_key, "signing_secret": secret}, options={"base_url": base_url}
+    )
 
 
 @pytest.fixture
 def account(simulator, sink):
-    simulator.state.add_number({"number": OURS, "api": "generic", "api_key": API_KEY, "signing_secret": SECRET,
-                                "sms_url": sink.url + "/webhooks/g/inbound",
-                                "status_callback": sink.url + "/webhooks/g/status"})
+    simulator.state.add_number(
+        {
+            "number": OURS,
+            "api": "generic",
+            "api_key": API_KEY,
+            "signing_secret": SECRET,
+            "sms_url": sink.url + "/webhooks/g/inbound",
+            "status_callback": sink.url + "/webhooks/g/status",
+        }
+    )
     return gateway_account(simulator.url + "/generic")
 
 
@@ -126,13 +134,19 @@ def test_signature_is_hmac_sha256_over_timestamp_and_body():
     import hashlib
     import hmac
 
-    expected = hmac.new(b"s3cret", b"1700000000.{\"a\":1}", hashlib.sha256).hexdigest()
+    expected = hmac.new(b"s3cret", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
     assert generic.sign("s3cret", 1700000000, b'{"a":1}') == expected
 
 
-@pytest.mark.parametrize("body, status", [
-    (b"not json", 400), (b"[]", 400), (b'{"id": "1", "to": "+1"}', 400), (b'{"from": "+1", "to": "+2"}', 400),
-])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        (b"not json", 400),
+        (b"[]", 400),
+        (b'{"id": "1", "to": "+1"}', 400),
+        (b'{"from": "+1", "to": "+2"}', 400),
+    ],
+)
 def test_malformed_inbound_is_400(body, status):
     with pytest.raises(WebhookRejected) as caught:
         PROVIDER.parse_inbound(gateway_account(""), signed(body))
@@ -153,7 +167,11 @@ def test_not_delivered_with_unknown_code_reads_as_unknown():
     body = json.dumps({"id": "gw-9", "status": "not_delivered", "reason": "handset busy", "code": "E42"}).encode()
     [report] = PROVIDER.parse_status(gateway_account(""), signed(body)).statuses
     assert (report.status, report.failure_reason, report.error_code, report.error_text) == (
-        "undelivered", failures.UNKNOWN, "E42", "handset busy")
+        "undelivered",
+        failures.UNKNOWN,
+        "E42",
+        "handset busy",
+    )
 
 
 def test_concurrent_retries_of_one_id_send_once(simulator, account):

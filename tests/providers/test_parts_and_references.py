@@ -10,18 +10,17 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from textdesk.providers import acs, generic, infobip, messagebird, telesign, vonage
-from textdesk.providers.base import AccountConfig, OutboundSMS, OutcomeUnknownError, WebhookRejected, WebhookRequest
-from textdesk.providers.twilio import PROVIDER as TWILIO
 from tests.providers import _recorded as recorded
-from tests.providers._fake_api import fake_api, http_client  # noqa: F401  (pytest fixtures)
-from tests.providers._fake_api import FakeProviderAPI
+from tests.providers._fake_api import FakeProviderAPI, fake_api, http_client  # noqa: F401  (pytest fixtures)
 from tests.providers._fake_api_rest import load_cases, webhook_request
 from tests.providers.helpers import twilio_account
 from tests.providers.test_acs import MESSAGE as ACS_MESSAGE
 from tests.providers.test_acs import _accepted, account_at
 from tests.providers.test_vonage import account as vonage_account
 from tests.providers.test_vonage import outbound as vonage_outbound
+from textdesk.providers import acs, generic, infobip, messagebird, telesign, vonage
+from textdesk.providers.base import AccountConfig, OutboundSMS, OutcomeUnknownError, WebhookRejected, WebhookRequest
+from textdesk.providers.twilio import PROVIDER as TWILIO
 
 PART_IDS = ("0C000000217B7F02", "0C000000217B7F03")
 
@@ -53,13 +52,23 @@ def test_each_part_receipt_names_its_part_and_our_reference():
     fixture = recorded.load("vonage", "dlr_delivered")
     reports = []
     for part_id, part_status in zip(PART_IDS, ("delivered", "failed")):
-        body = urlencode({"msisdn": "447700900000", "to": "AcmeInc", "messageId": part_id, "status": part_status,
-                          "err-code": "0" if part_status == "delivered" else "5", "client-ref": "td-42",
-                          "message-timestamp": "2020-01-01 12:00:00"}).encode()
+        body = urlencode(
+            {
+                "msisdn": "447700900000",
+                "to": "AcmeInc",
+                "messageId": part_id,
+                "status": part_status,
+                "err-code": "0" if part_status == "delivered" else "5",
+                "client-ref": "td-42",
+                "message-timestamp": "2020-01-01 12:00:00",
+            }
+        ).encode()
         [report] = vonage.PROVIDER.parse_status(vonage_account(), recorded.as_request(fixture, body=body)).statuses
         reports.append(report)
     assert [(r.provider_message_id, r.status, r.client_reference) for r in reports] == [
-        (PART_IDS[0], "delivered", "td-42"), (PART_IDS[1], "undelivered", "td-42")]
+        (PART_IDS[0], "delivered", "td-42"),
+        (PART_IDS[1], "undelivered", "td-42"),
+    ]
 
 
 def test_a_receipt_without_a_reference_has_an_empty_one():
@@ -102,13 +111,25 @@ def _first_sent(received) -> str:
 
 
 def test_acs_sends_the_first_attempts_time_on_every_resend():
-    first_attempt = dt.datetime(2026, 11, 21, 21, 5, 7, tzinfo=dt.timezone.utc)
+    first_attempt = dt.datetime(2026, 11, 21, 21, 5, 7, tzinfo=dt.UTC)
     resend = OutboundSMS(**{**ACS_MESSAGE.__dict__, "first_attempted_at": first_attempt})
     api = FakeProviderAPI().start()
     try:
         api.answer(202, _accepted())
-        api.answer(202, {"value": [{"to": "+15555555555", "messageId": "Outgoing_1", "httpStatusCode": 202,
-                                   "repeatabilityResult": "rejected", "successful": False}]})
+        api.answer(
+            202,
+            {
+                "value": [
+                    {
+                        "to": "+15555555555",
+                        "messageId": "Outgoing_1",
+                        "httpStatusCode": 202,
+                        "repeatabilityResult": "rejected",
+                        "successful": False,
+                    }
+                ]
+            },
+        )
         with httpx.Client(timeout=5) as client:
             first = acs.PROVIDER.send(account_at(api.url), resend, client)
             again = acs.PROVIDER.send(account_at(api.url), resend, client)
@@ -128,8 +149,9 @@ def test_acs_reads_a_first_attempt_time_in_another_zone_or_without_one():
         with httpx.Client(timeout=5) as client:
             for when in (zoned, naive):
                 api.answer(202, _accepted())
-                acs.PROVIDER.send(account_at(api.url), OutboundSMS(**{**ACS_MESSAGE.__dict__,
-                                                                      "first_attempted_at": when}), client)
+                acs.PROVIDER.send(
+                    account_at(api.url), OutboundSMS(**{**ACS_MESSAGE.__dict__, "first_attempted_at": when}), client
+                )
         assert [_first_sent(r) for r in api.received] == ["Sat, 21 Nov 2026 21:05:07 GMT"] * 2
     finally:
         api.stop()
@@ -144,8 +166,9 @@ def test_generic_refuses_a_signature_with_non_ascii_characters():
     headers["x-textdesk-signature"] = "é" * 64
     account = AccountConfig(kind="generic", credentials={"signing_secret": "secret"})
     with pytest.raises(WebhookRejected) as caught:
-        generic.PROVIDER.verify(account, WebhookRequest("POST", "https://td.example.com/w", headers, body),
-                                dt.datetime.now(dt.UTC))
+        generic.PROVIDER.verify(
+            account, WebhookRequest("POST", "https://td.example.com/w", headers, body), dt.datetime.now(dt.UTC)
+        )
     assert caught.value.status == 403
 
 

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from plivo.utils import validate_signature
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3, validate_v3_signature
 
+from tests.providers import _recorded as recorded
+from tests.providers._fake_api import fake_api, http_client  # noqa: F401  (pytest fixtures)
 from textdesk.domain import failures
 from textdesk.domain import status as statuses
 from textdesk.providers import plivo as adapter_module
@@ -24,8 +26,6 @@ from textdesk.providers.base import (
     RetryableProviderError,
     WebhookRejected,
 )
-from tests.providers import _recorded as recorded
-from tests.providers._fake_api import fake_api, http_client  # noqa: F401  (pytest fixtures)
 
 ADAPTER = adapter_module.PROVIDER
 AUTH_ID = "MAXXXXXXXXXXXXXXXXXX"
@@ -34,13 +34,21 @@ NONCE = "05429567804466091622"
 
 
 def account(base_url: str = "", **options) -> AccountConfig:
-    return AccountConfig(kind="plivo", credentials={"auth_id": AUTH_ID, "auth_token": AUTH_TOKEN},
-                         options={"base_url": base_url, **options})
+    return AccountConfig(
+        kind="plivo",
+        credentials={"auth_id": AUTH_ID, "auth_token": AUTH_TOKEN},
+        options={"base_url": base_url, **options},
+    )
 
 
 def outbound(body: str = "Hello from TextDesk") -> OutboundSMS:
-    return OutboundSMS(from_number="+14155550100", to_number="+14155550111", body=body,
-                       idempotency_key="msg-42", status_callback_url="https://crm.example.com/webhooks/plivo/status")
+    return OutboundSMS(
+        from_number="+14155550100",
+        to_number="+14155550111",
+        body=body,
+        idempotency_key="msg-42",
+        status_callback_url="https://crm.example.com/webhooks/plivo/status",
+    )
 
 
 # ---------------------------------------------------------------- recorded callbacks
@@ -65,7 +73,11 @@ def test_every_error_code_maps_to_its_neutral_reason(code):
     report = ADAPTER.parse_status(account(), recorded.as_request(fixture, body=body.encode())).statuses[0]
     meaning = adapter_module.ERROR_MAP[code]
     assert (report.error_code, report.failure_reason, report.permanent, report.opt_out) == (
-        code, meaning.reason, meaning.permanent, meaning.opt_out)
+        code,
+        meaning.reason,
+        meaning.permanent,
+        meaning.opt_out,
+    )
 
 
 def test_message_intent_optout_flags_the_inbound_message():
@@ -73,10 +85,13 @@ def test_message_intent_optout_flags_the_inbound_message():
     assert ADAPTER.parse_inbound(account(), recorded.as_request(fixture)).inbound[0].opt_signal == "opt_out"
 
 
-@pytest.mark.parametrize("body, status, reason", [
-    ("From=1&To=2&Text=hi", 400, "missing field(s): MessageUUID"),
-    ("From=1&To=2&Text=hi&MessageUUID=u&MessageIntent=maybe", 400, "unknown MessageIntent 'maybe'"),
-])
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        ("From=1&To=2&Text=hi", 400, "missing field(s): MessageUUID"),
+        ("From=1&To=2&Text=hi&MessageUUID=u&MessageIntent=maybe", 400, "unknown MessageIntent 'maybe'"),
+    ],
+)
 def test_malformed_inbound_is_refused_with_the_reason(body, status, reason):
     fixture = recorded.load("plivo", "inbound_form")
     with pytest.raises(WebhookRejected) as caught:
@@ -87,13 +102,23 @@ def test_malformed_inbound_is_refused_with_the_reason(body, status, reason):
 def test_a_json_body_is_an_unsupported_media_type():
     fixture = recorded.load("plivo", "status_sent")
     with pytest.raises(WebhookRejected) as caught:
-        ADAPTER.parse_status(account(), recorded.as_request(fixture, body=b"{}", headers={"content-type": "application/json"}))
+        ADAPTER.parse_status(
+            account(), recorded.as_request(fixture, body=b"{}", headers={"content-type": "application/json"})
+        )
     assert caught.value.status == 415
 
 
 # ---------------------------------------------------------------- meta
 
-DOCUMENTED_STATUSES = ["queued", "sent", "failed", "delivered", "undelivered", "read", "rejected"]  # Plivo status callback docs
+DOCUMENTED_STATUSES = [
+    "queued",
+    "sent",
+    "failed",
+    "delivered",
+    "undelivered",
+    "read",
+    "rejected",
+]  # Plivo status callback docs
 
 
 def test_every_documented_status_is_mapped_and_has_a_recorded_callback():
@@ -172,8 +197,14 @@ def test_tampered_unsigned_and_v2_only_callbacks_are_refused():
     fixture = recorded.load("plivo", "status_delivered")
     headers = adapter_module.sign_webhook(fixture["url"], form_params(fixture), AUTH_TOKEN, NONCE)
     tampered_body = urlencode({**form_params(fixture), "Status": "undelivered", "ErrorCode": "200"}).encode()
-    assert not validate_v3_signature("POST", fixture["url"], NONCE, AUTH_TOKEN, headers["X-Plivo-Signature-V3"],
-                                     dict(parse_qsl(tampered_body.decode(), keep_blank_values=True)))
+    assert not validate_v3_signature(
+        "POST",
+        fixture["url"],
+        NONCE,
+        AUTH_TOKEN,
+        headers["X-Plivo-Signature-V3"],
+        dict(parse_qsl(tampered_body.decode(), keep_blank_values=True)),
+    )
     tampered = rejected(account(), recorded.as_request(fixture, body=tampered_body, headers=headers))
     assert (tampered.status, tampered.reason) == (403, "V3 signature does not match")
 
@@ -185,11 +216,14 @@ def test_tampered_unsigned_and_v2_only_callbacks_are_refused():
 
     v2_only = {k: v for k, v in headers.items() if "V2" in k}
     assert rejected(account(), recorded.as_request(fixture, headers=v2_only)).reason == (
-        "unsigned webhook: no x-plivo-signature-v3 header")
+        "unsigned webhook: no x-plivo-signature-v3 header"
+    )
     # An account that opts in to V2 accepts it (V2 covers the URL only, not the parameters).
     ADAPTER.verify(account(signature_version="v2"), recorded.as_request(fixture, headers=v2_only), recorded.now())
-    moved = rejected(account(signature_version="v2"), recorded.as_request(
-        fixture, headers=v2_only, url="https://evil.example.com/webhooks/plivo/status"))
+    moved = rejected(
+        account(signature_version="v2"),
+        recorded.as_request(fixture, headers=v2_only, url="https://evil.example.com/webhooks/plivo/status"),
+    )
     assert moved.reason == "V2 signature does not match"
 
     other_token = AccountConfig(kind="plivo", credentials={"auth_id": AUTH_ID, "auth_token": "other"})
@@ -205,8 +239,14 @@ def test_send_posts_json_with_basic_auth_and_reads_the_uuid(fake_api, http_clien
     assert (result.provider_message_id, result.status) == ("db3ce55a-7f1d-11e1-8ea7-1231380bc196", "queued")
     [request] = fake_api.received
     assert (request.method, request.path) == ("POST", f"/v1/Account/{AUTH_ID}/Message/")
-    assert request.json() == {"src": "14155550100", "dst": "14155550111", "text": "Hello from TextDesk",
-                              "type": "sms", "url": "https://crm.example.com/webhooks/plivo/status", "method": "POST"}
+    assert request.json() == {
+        "src": "14155550100",
+        "dst": "14155550111",
+        "text": "Hello from TextDesk",
+        "type": "sms",
+        "url": "https://crm.example.com/webhooks/plivo/status",
+        "method": "POST",
+    }
 
 
 def test_our_request_matches_what_the_sdk_sends(fake_api, http_client, monkeypatch):
@@ -216,8 +256,12 @@ def test_our_request_matches_what_the_sdk_sends(fake_api, http_client, monkeypat
     # The SDK resets its base URI to this module constant on every request.
     monkeypatch.setattr(plivo.rest.client, "PLIVO_API_BASE_URI", fake_api.url + "/v1/Account")
     client = plivo.RestClient(AUTH_ID, AUTH_TOKEN)
-    client.messages.create(src="14155550100", dst="14155550111", text="Hello from TextDesk",
-                           url="https://crm.example.com/webhooks/plivo/status")
+    client.messages.create(
+        src="14155550100",
+        dst="14155550111",
+        text="Hello from TextDesk",
+        url="https://crm.example.com/webhooks/plivo/status",
+    )
     ours, theirs = fake_api.received
     assert (ours.method, ours.path) == (theirs.method, theirs.path)
     assert ours.headers["authorization"] == theirs.headers["authorization"]
@@ -225,11 +269,14 @@ def test_our_request_matches_what_the_sdk_sends(fake_api, http_client, monkeypat
     assert {key: sdk_body[key] for key in ours.json()} == ours.json()
 
 
-@pytest.mark.parametrize("name, error_class, reason", [
-    ("send_invalid_destination", PermanentProviderError, failures.INVALID_SENDING_PARAMETERS),
-    ("send_unauthorized", PermanentProviderError, failures.PROVIDER_AUTH_FAILED),
-    ("send_rate_limited", RetryableProviderError, failures.RATE_LIMITED),
-])
+@pytest.mark.parametrize(
+    "name, error_class, reason",
+    [
+        ("send_invalid_destination", PermanentProviderError, failures.INVALID_SENDING_PARAMETERS),
+        ("send_unauthorized", PermanentProviderError, failures.PROVIDER_AUTH_FAILED),
+        ("send_rate_limited", RetryableProviderError, failures.RATE_LIMITED),
+    ],
+)
 def test_recorded_send_errors(fake_api, http_client, name, error_class, reason):
     fake_api.answer_recorded(recorded.load("plivo", name))
     with pytest.raises(error_class) as caught:
@@ -269,11 +316,12 @@ param_values = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_siz
 
 
 @settings(max_examples=150, deadline=None)
-@given(params=st.dictionaries(param_names, param_values, max_size=8),
-       # ASCII only in our own query: the SDK cannot parse percent-encoded UTF-8 there.
-       query=st.dictionaries(st.text("abcxyzXYZ019", min_size=1, max_size=6), st.text("abc019-_", max_size=8),
-                             max_size=3),
-       method=st.sampled_from(["POST", "GET"]))
+@given(
+    params=st.dictionaries(param_names, param_values, max_size=8),
+    # ASCII only in our own query: the SDK cannot parse percent-encoded UTF-8 there.
+    query=st.dictionaries(st.text("abcxyzXYZ019", min_size=1, max_size=6), st.text("abc019-_", max_size=8), max_size=3),
+    method=st.sampled_from(["POST", "GET"]),
+)
 def test_our_v3_signature_equals_the_sdks_for_any_parameters(params, query, method):
     url = "https://crm.example.com/webhooks/plivo/status" + ("?" + urlencode(query) if query else "")
     if method == "GET":

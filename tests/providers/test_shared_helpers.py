@@ -10,18 +10,21 @@ import pytest
 from textdesk.providers import _http, _webhooks
 from textdesk.providers.base import WebhookRejected, WebhookRequest
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2019-11-09T16:00:00.000+0000", dt.datetime(2019, 11, 9, 16, tzinfo=UTC)),
-    ("2020-09-18T00:27:45.32Z", dt.datetime(2020, 9, 18, 0, 27, 45, 320000, tzinfo=UTC)),
-    ("Thu, 23 Jun 2022 19:03:44 GMT", dt.datetime(2022, 6, 23, 19, 3, 44, tzinfo=UTC)),
-    ("2016-05-03T14:26:57+02:00", dt.datetime(2016, 5, 3, 12, 26, 57, tzinfo=UTC)),
-    ("", None),
-    ("yesterday", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2019-11-09T16:00:00.000+0000", dt.datetime(2019, 11, 9, 16, tzinfo=UTC)),
+        ("2020-09-18T00:27:45.32Z", dt.datetime(2020, 9, 18, 0, 27, 45, 320000, tzinfo=UTC)),
+        ("Thu, 23 Jun 2022 19:03:44 GMT", dt.datetime(2022, 6, 23, 19, 3, 44, tzinfo=UTC)),
+        ("2016-05-03T14:26:57+02:00", dt.datetime(2016, 5, 3, 12, 26, 57, tzinfo=UTC)),
+        ("", None),
+        ("yesterday", None),
+        (None, None),
+    ],
+)
 def test_parse_timestamp(text, expected):
     assert _webhooks.parse_timestamp(text) == expected
 
@@ -40,16 +43,20 @@ def test_retry_after():
     assert _http.retry_after(httpx.Response(429, headers={"retry-after": "soon"})) is None
 
 
-def _request(body: bytes, content_type: str = "application/json",
-             url: str = "https://td.example.com/w") -> WebhookRequest:
+def _request(
+    body: bytes, content_type: str = "application/json", url: str = "https://td.example.com/w"
+) -> WebhookRequest:
     return WebhookRequest("POST", url, {"content-type": content_type}, body)
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    (b"", "empty body"),
-    (b"\xff\xfe", "body is not UTF-8"),
-    (b"{not json", "body is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty body"),
+        (b"\xff\xfe", "body is not UTF-8"),
+        (b"{not json", "body is not valid JSON"),
+    ],
+)
 def test_webhook_json_rejects_bad_bodies(body, reason):
     with pytest.raises(WebhookRejected) as caught:
         _webhooks.json_value(_request(body).body)

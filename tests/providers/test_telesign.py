@@ -12,8 +12,6 @@ import urllib.parse
 import httpx
 import pytest
 
-from textdesk.providers import telesign
-from textdesk.providers.base import AccountConfig, OutboundSMS, OutcomeUnknownError, WebhookRejected, WebhookRequest
 from tests.providers._fake_api import FakeProviderAPI
 from tests.providers._fake_api_rest import (
     covered_codes,
@@ -22,18 +20,42 @@ from tests.providers._fake_api_rest import (
     run_send_case,
     run_webhook_case,
 )
+from textdesk.providers import telesign
+from textdesk.providers.base import AccountConfig, OutboundSMS, OutcomeUnknownError, WebhookRejected, WebhookRequest
 
 # The example credentials of Telesign's "authenticate callbacks" page.
 CUSTOMER_ID = "FFFFFFFF-EEEE-DDDD-1234-AB1234567890"
 API_KEY = "ABC12345yusumoN6BYsBVkh+yRJ5czgsnCehZaOYldPJdmFh6NeX8kunZ2zU1YWaUw/0wV6xfw=="
 ACCOUNT = AccountConfig(kind="telesign", credentials={"customer_id": CUSTOMER_ID, "api_key": API_KEY})
-MESSAGE = OutboundSMS(from_number="+15555550000", to_number="+15555551234", body="Hi Ana, the quote is ready.",
-                      idempotency_key="KEY-1", client_reference="msg-42")
-NOW = dt.datetime(2026, 11, 21, tzinfo=dt.timezone.utc)
+MESSAGE = OutboundSMS(
+    from_number="+15555550000",
+    to_number="+15555551234",
+    body="Hi Ana, the quote is ready.",
+    idempotency_key="KEY-1",
+    client_reference="msg-42",
+)
+NOW = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 
 # SMS status codes documented for delivery callbacks and send answers.
-DOCUMENTED_STATUS_CODES = {"200", "203", "207", "210", "211", "220", "221", "222", "229", "230", "231", "233",
-                           "237", "238", "250", "251", "290"}
+DOCUMENTED_STATUS_CODES = {
+    "200",
+    "203",
+    "207",
+    "210",
+    "211",
+    "220",
+    "221",
+    "222",
+    "229",
+    "230",
+    "231",
+    "233",
+    "237",
+    "238",
+    "250",
+    "251",
+    "290",
+}
 
 
 def account_at(url: str) -> AccountConfig:
@@ -59,8 +81,13 @@ def test_every_fixture_is_used_and_every_documented_value_is_mapped():
 def test_send_is_a_basic_auth_form_post():
     api = FakeProviderAPI().start()
     try:
-        api.answer(200, {"reference_id": "0123456789ABCDEF0123456789ABCDEF",
-                        "status": {"code": 290, "description": "Message in progress"}})
+        api.answer(
+            200,
+            {
+                "reference_id": "0123456789ABCDEF0123456789ABCDEF",
+                "status": {"code": 290, "description": "Message in progress"},
+            },
+        )
         with httpx.Client(timeout=5) as client:
             result = telesign.PROVIDER.send(account_at(api.url), MESSAGE, client)
         assert (result.provider_message_id, result.status) == ("0123456789ABCDEF0123456789ABCDEF", "queued")
@@ -70,8 +97,12 @@ def test_send_is_a_basic_auth_form_post():
         assert received.headers["authorization"] == expected_auth
         assert received.headers["content-type"] == "application/x-www-form-urlencoded"
         assert dict(urllib.parse.parse_qsl(received.body.decode())) == {
-            "phone_number": "15555551234", "message": "Hi Ana, the quote is ready.", "message_type": "ARN",
-            "external_id": "msg-42", "sender_id": "15555550000"}
+            "phone_number": "15555551234",
+            "message": "Hi Ana, the quote is ready.",
+            "message_type": "ARN",
+            "external_id": "msg-42",
+            "sender_id": "15555550000",
+        }
     finally:
         api.stop()
 
@@ -85,8 +116,9 @@ def test_our_request_has_the_fields_the_official_sdk_sends():
         for _ in range(2):
             api.answer(200, {"reference_id": "0123456789ABCDEF0123456789ABCDEF", "status": {"code": 290}})
         client = sdk.MessagingClient(CUSTOMER_ID, API_KEY, rest_endpoint=api.url, auth_method=AuthMethod.BASIC.value)
-        client.message("15555551234", "Hi Ana, the quote is ready.", "ARN", external_id="msg-42",
-                       sender_id="15555550000")
+        client.message(
+            "15555551234", "Hi Ana, the quote is ready.", "ARN", external_id="msg-42", sender_id="15555550000"
+        )
         with httpx.Client(timeout=5) as http:
             telesign.PROVIDER.send(account_at(api.url), MESSAGE, http)
         theirs, ours = api.received
@@ -120,9 +152,12 @@ def test_answer_without_reference_id_means_the_outcome_is_unknown():
 
 # ---------------------------------------------------------------- callback signatures
 
-BODY = json.dumps({"status": {"code": 200, "description": "Delivered to handset",
-                              "updated_on": "2016-10-21T14:05:36.181346Z"},
-                   "reference_id": "0123456789ABCDEF0123456789ABCDEF"}).encode()
+BODY = json.dumps(
+    {
+        "status": {"code": 200, "description": "Delivered to handset", "updated_on": "2016-10-21T14:05:36.181346Z"},
+        "reference_id": "0123456789ABCDEF0123456789ABCDEF",
+    }
+).encode()
 
 
 def _callback(authorization: str | None, body: bytes = BODY, header: str = "authorization") -> WebhookRequest:
@@ -143,21 +178,39 @@ def test_official_sdk_accepts_our_signature_and_we_accept_what_it_accepts():
     ours = telesign.sign_callback(API_KEY, BODY)
     assert util.verify_telesign_callback_signature(API_KEY, ours, BODY.decode())
     assert not util.verify_telesign_callback_signature(API_KEY, ours, BODY.decode().replace("200", "210"))
-    telesign.PROVIDER.verify(ACCOUNT, _callback(telesign.callback_authorization(CUSTOMER_ID, API_KEY, BODY),
-                                                header="x-ts-authorization"), NOW)
+    telesign.PROVIDER.verify(
+        ACCOUNT,
+        _callback(telesign.callback_authorization(CUSTOMER_ID, API_KEY, BODY), header="x-ts-authorization"),
+        NOW,
+    )
 
 
-@pytest.mark.parametrize(("authorization", "body", "status", "reason"), [
-    (None, BODY, 401, "missing Authorization header"),
-    ("Basic abc", BODY, 401, "Authorization is not 'TSA <customer id>:<signature>'"),
-    (f"TSA {CUSTOMER_ID}", BODY, 401, "Authorization is not 'TSA <customer id>:<signature>'"),
-    ("TSA 00000000-0000-0000-0000-000000000000:" + telesign.sign_callback(API_KEY, BODY), BODY, 403,
-     "callback is for another customer id"),
-    (telesign.callback_authorization(CUSTOMER_ID, API_KEY, BODY), BODY.replace(b"200", b"210"), 403,
-     "signature does not match the body"),
-    (telesign.callback_authorization(CUSTOMER_ID, base64.b64encode(b"another key").decode(), BODY), BODY, 403,
-     "signature does not match the body"),
-])
+@pytest.mark.parametrize(
+    ("authorization", "body", "status", "reason"),
+    [
+        (None, BODY, 401, "missing Authorization header"),
+        ("Basic abc", BODY, 401, "Authorization is not 'TSA <customer id>:<signature>'"),
+        (f"TSA {CUSTOMER_ID}", BODY, 401, "Authorization is not 'TSA <customer id>:<signature>'"),
+        (
+            "TSA 00000000-0000-0000-0000-000000000000:" + telesign.sign_callback(API_KEY, BODY),
+            BODY,
+            403,
+            "callback is for another customer id",
+        ),
+        (
+            telesign.callback_authorization(CUSTOMER_ID, API_KEY, BODY),
+            BODY.replace(b"200", b"210"),
+            403,
+            "signature does not match the body",
+        ),
+        (
+            telesign.callback_authorization(CUSTOMER_ID, base64.b64encode(b"another key").decode(), BODY),
+            BODY,
+            403,
+            "signature does not match the body",
+        ),
+    ],
+)
 def test_unsigned_or_tampered_callbacks_are_rejected(authorization, body, status, reason):
     with pytest.raises(WebhookRejected) as caught:
         telesign.PROVIDER.verify(ACCOUNT, _callback(authorization, body), NOW)

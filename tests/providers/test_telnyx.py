@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
+import telnyx
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import telnyx
 from nacl.signing import SigningKey
 from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
 
+from tests.providers import _recorded as recorded
+from tests.providers._fake_api import fake_api, http_client  # noqa: F401  (pytest fixtures)
 from textdesk.domain import failures
 from textdesk.domain import status as statuses
 from textdesk.providers import telnyx as adapter_module
@@ -25,8 +27,6 @@ from textdesk.providers.base import (
     RetryableProviderError,
     WebhookRejected,
 )
-from tests.providers import _recorded as recorded
-from tests.providers._fake_api import fake_api, http_client  # noqa: F401  (pytest fixtures)
 
 ADAPTER = adapter_module.PROVIDER
 API_KEY = "KEY0123456789ABCDEF_test"
@@ -38,14 +38,22 @@ def seed() -> bytes:
 
 
 def account(public_key: str = "", base_url: str = "", **options) -> AccountConfig:
-    return AccountConfig(kind="telnyx", credentials={"api_key": API_KEY, "public_key": public_key},
-                         options={"base_url": base_url, **options})
+    return AccountConfig(
+        kind="telnyx",
+        credentials={"api_key": API_KEY, "public_key": public_key},
+        options={"base_url": base_url, **options},
+    )
 
 
 def outbound(body: str = "Hello, World!", **fields) -> OutboundSMS:
-    values = dict(from_number="+18445550001", to_number="+18445550002", body=body,
-                  idempotency_key="textdesk-msg-42", client_reference="42",
-                  status_callback_url="https://crm.example.com/webhooks/telnyx")
+    values = dict(
+        from_number="+18445550001",
+        to_number="+18445550002",
+        body=body,
+        idempotency_key="textdesk-msg-42",
+        client_reference="42",
+        status_callback_url="https://crm.example.com/webhooks/telnyx",
+    )
     values.update(fields)
     return OutboundSMS(**values)
 
@@ -77,11 +85,17 @@ def test_every_error_code_maps_to_its_neutral_reason(code):
     event["data"]["payload"]["errors"][0]["code"] = code
     report = ADAPTER.parse_status(account(), recorded.as_request(fixture, body=json.dumps(event).encode())).statuses[0]
     meaning = adapter_module.ERROR_MAP[code]
-    assert (report.failure_reason, report.permanent, report.opt_out) == (meaning.reason, meaning.permanent, meaning.opt_out)
+    assert (report.failure_reason, report.permanent, report.opt_out) == (
+        meaning.reason,
+        meaning.permanent,
+        meaning.opt_out,
+    )
 
 
 def test_40300_is_an_opt_out():
-    report = ADAPTER.parse_status(account(), recorded.as_request(recorded.load("telnyx", "event_sending_failed"))).statuses[0]
+    report = ADAPTER.parse_status(
+        account(), recorded.as_request(recorded.load("telnyx", "event_sending_failed"))
+    ).statuses[0]
     assert report.opt_out and report.failure_reason == failures.RECIPIENT_OPTED_OUT and report.permanent
 
 
@@ -93,14 +107,21 @@ def test_other_event_types_are_acknowledged_and_ignored():
     assert parsed.inbound == [] and parsed.statuses == []
 
 
-@pytest.mark.parametrize("body, reason", [
-    (b"[]", "JSON body is not an object"),
-    (b'{"data": {"event_type": "message.received"}}', "not a Telnyx event: data.payload missing"),
-    (b'{"data": {"event_type": "message.received", "payload": {"id": "x"}}}',
-     "message.received without id, from.phone_number or to[0].phone_number"),
-    (b'{"data": {"event_type": "message.finalized", "payload": {"id": "x", "to": []}}}',
-     "status event without id or to[0].status"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"[]", "JSON body is not an object"),
+        (b'{"data": {"event_type": "message.received"}}', "not a Telnyx event: data.payload missing"),
+        (
+            b'{"data": {"event_type": "message.received", "payload": {"id": "x"}}}',
+            "message.received without id, from.phone_number or to[0].phone_number",
+        ),
+        (
+            b'{"data": {"event_type": "message.finalized", "payload": {"id": "x", "to": []}}}',
+            "status event without id or to[0].status",
+        ),
+    ],
+)
 def test_malformed_events_are_400_with_the_reason(body, reason):
     fixture = recorded.load("telnyx", "message_received")
     with pytest.raises(WebhookRejected) as caught:
@@ -111,8 +132,16 @@ def test_malformed_events_are_400_with_the_reason(body, reason):
 # ---------------------------------------------------------------- meta
 
 # The SDK's outbound to[].status enum, plus the values inbound messages carry.
-DOCUMENTED_OUTBOUND_STATUSES = ["queued", "sending", "sent", "delivered", "sending_failed", "delivery_failed",
-                                "delivery_unconfirmed", "expired"]
+DOCUMENTED_OUTBOUND_STATUSES = [
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "sending_failed",
+    "delivery_failed",
+    "delivery_unconfirmed",
+    "expired",
+]
 DOCUMENTED_INBOUND_STATUSES = ["received", "webhook_delivered"]
 
 
@@ -203,7 +232,9 @@ def test_tampered_unsigned_stale_and_foreign_webhooks_are_refused(seed):
 
     unsigned = rejected(acct, recorded.as_request(fixture))
     assert (unsigned.status, unsigned.reason) == (
-        403, "unsigned webhook: telnyx-signature-ed25519 and telnyx-timestamp required")
+        403,
+        "unsigned webhook: telnyx-signature-ed25519 and telnyx-timestamp required",
+    )
 
     old = adapter_module.sign_webhook(body, seed, timestamp=int(time.time()) - 301 - 5)
     with pytest.raises(WebhookVerificationError):
@@ -217,7 +248,8 @@ def test_tampered_unsigned_stale_and_foreign_webhooks_are_refused(seed):
     other_seed = bytes(SigningKey.generate()._seed)
     assert rejected(account(public_key(other_seed)), recorded.as_request(fixture, headers=headers)).status == 403
     assert rejected(account(""), recorded.as_request(fixture, headers=headers)).reason == (
-        "the Telnyx account has no valid Ed25519 public key")
+        "the Telnyx account has no valid Ed25519 public key"
+    )
 
     garbled = dict(headers, **{"telnyx-signature-ed25519": "not base64!"})
     assert rejected(acct, recorded.as_request(fixture, headers=garbled)).status == 400
@@ -230,14 +262,22 @@ def test_send_posts_json_with_bearer_and_idempotency_key(fake_api, http_client):
     fake_api.answer_recorded(recorded.load("telnyx", "send_ok"))
     result = ADAPTER.send(account(base_url=fake_api.url, messaging_profile_id="4000eba1"), outbound(), http_client)
     assert (result.provider_message_id, result.status, result.provider_status, result.segments) == (
-        "40385f64-5717-4562-b3fc-2c963f66afa6", "queued", "queued", 1)
+        "40385f64-5717-4562-b3fc-2c963f66afa6",
+        "queued",
+        "queued",
+        1,
+    )
     [request] = fake_api.received
     assert (request.method, request.path) == ("POST", "/v2/messages")
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert request.headers["idempotency-key"] == "textdesk-msg-42"
-    assert request.json() == {"from": "+18445550001", "to": "+18445550002", "text": "Hello, World!",
-                              "messaging_profile_id": "4000eba1",
-                              "webhook_url": "https://crm.example.com/webhooks/telnyx"}
+    assert request.json() == {
+        "from": "+18445550001",
+        "to": "+18445550002",
+        "text": "Hello, World!",
+        "messaging_profile_id": "4000eba1",
+        "webhook_url": "https://crm.example.com/webhooks/telnyx",
+    }
 
 
 def test_our_request_matches_what_the_sdk_sends(fake_api, http_client):
@@ -245,8 +285,13 @@ def test_our_request_matches_what_the_sdk_sends(fake_api, http_client):
     fake_api.answer_recorded(recorded.load("telnyx", "send_ok"))
     ADAPTER.send(account(base_url=fake_api.url), outbound(), http_client)
     sdk = telnyx.Telnyx(api_key=API_KEY, base_url=fake_api.url + "/v2/", max_retries=0)
-    sdk.messages.send(from_="+18445550001", to="+18445550002", text="Hello, World!",
-                      webhook_url="https://crm.example.com/webhooks/telnyx", idempotency_key="textdesk-msg-42")
+    sdk.messages.send(
+        from_="+18445550001",
+        to="+18445550002",
+        text="Hello, World!",
+        webhook_url="https://crm.example.com/webhooks/telnyx",
+        idempotency_key="textdesk-msg-42",
+    )
     ours, theirs = fake_api.received
     assert (ours.method, ours.path) == (theirs.method, theirs.path)
     assert ours.json() == theirs.json()
@@ -271,13 +316,16 @@ def test_a_key_outside_the_allowed_alphabet_is_hashed():
     assert adapter_module.idempotency_header("abc:12-x_y") == "abc:12-x_y"
 
 
-@pytest.mark.parametrize("name, error_class, reason", [
-    ("send_opted_out", PermanentProviderError, failures.RECIPIENT_OPTED_OUT),
-    ("send_missing_parameter", PermanentProviderError, failures.INVALID_SENDING_PARAMETERS),
-    ("send_unauthorized", PermanentProviderError, failures.PROVIDER_AUTH_FAILED),
-    ("send_rate_limited", RetryableProviderError, failures.RATE_LIMITED),
-    ("send_server_error", RetryableProviderError, failures.PROVIDER_UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    "name, error_class, reason",
+    [
+        ("send_opted_out", PermanentProviderError, failures.RECIPIENT_OPTED_OUT),
+        ("send_missing_parameter", PermanentProviderError, failures.INVALID_SENDING_PARAMETERS),
+        ("send_unauthorized", PermanentProviderError, failures.PROVIDER_AUTH_FAILED),
+        ("send_rate_limited", RetryableProviderError, failures.RATE_LIMITED),
+        ("send_server_error", RetryableProviderError, failures.PROVIDER_UNAVAILABLE),
+    ],
+)
 def test_recorded_send_errors(fake_api, http_client, name, error_class, reason):
     fake_api.answer_recorded(recorded.load("telnyx", name))
     with pytest.raises(error_class) as caught:
@@ -320,8 +368,13 @@ def test_a_conflict_on_the_idempotency_key_is_retryable(fake_api, http_client):
 @given(text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=200))
 def test_any_body_we_sign_verifies_with_the_sdk_and_with_us(text):
     seed = bytes(range(32))
-    body = json.dumps({"data": {"event_type": "message.received", "payload": {"text": text}}}, ensure_ascii=False).encode()
+    body = json.dumps(
+        {"data": {"event_type": "message.received", "payload": {"text": text}}}, ensure_ascii=False
+    ).encode()
     headers = adapter_module.sign_webhook(body, seed)
     verify_webhook_signature(body, headers, public_key(seed))
-    ADAPTER.verify(account(public_key(seed)), recorded.as_request(recorded.load("telnyx", "message_received"), body=body,
-                                                                  headers=headers), recorded.now())
+    ADAPTER.verify(
+        account(public_key(seed)),
+        recorded.as_request(recorded.load("telnyx", "message_received"), body=body, headers=headers),
+        recorded.now(),
+    )

@@ -6,22 +6,31 @@ import httpx
 import pytest
 from twilio.rest.api.v2010.account.message import MessageInstance
 
-from textdesk.domain import failures
-from textdesk.providers import base
-from textdesk.providers.twilio import ERROR_MAP, PROVIDER, STATUS_MAP
 from tests.providers._recorded import FIXTURES
 from tests.providers._recorded import load as load_fixture
 from tests.providers.helpers import fixture_request, twilio_account
+from textdesk.domain import failures
+from textdesk.providers import base
+from textdesk.providers.twilio import ERROR_MAP, PROVIDER, STATUS_MAP
 
-INBOUND = ["inbound_basic", "inbound_get", "inbound_long_unicode", "inbound_opt_out_stop", "inbound_opt_in_start",
-           "inbound_help"]
+INBOUND = [
+    "inbound_basic",
+    "inbound_get",
+    "inbound_long_unicode",
+    "inbound_opt_out_stop",
+    "inbound_opt_in_start",
+    "inbound_help",
+]
 TWILIO_STATUSES = [value for name, value in vars(MessageInstance.Status).items() if not name.startswith("_")]
 STATUS = [f"status_{value}" for value in TWILIO_STATUSES]
-ASYNC_ERRORS = [f"status_error_{code}" for code in (21610, 30001, 30002, 30003, 30004, 30005, 30006, 30007, 30008,
-                                                   30022, 30032, 30034)]
+ASYNC_ERRORS = [
+    f"status_error_{code}"
+    for code in (21610, 30001, 30002, 30003, 30004, 30005, 30006, 30007, 30008, 30022, 30032, 30034)
+]
 SEND = ["send_created", "send_error_http_500", "send_error_http_503_html"] + [
-    f"send_error_{code}" for code in (20003, 20429, 21211, 21408, 21602, 21603, 21606, 21608, 21610, 21612, 21614,
-                                      21617, 21635)]
+    f"send_error_{code}"
+    for code in (20003, 20429, 21211, 21408, 21602, 21603, 21606, 21608, 21610, 21612, 21614, 21617, 21635)
+]
 
 
 @pytest.mark.parametrize("name", INBOUND)
@@ -38,7 +47,9 @@ def test_inbound_fixture_verifies_and_parses(name):
     assert message.body == expected["body"]
     assert message.segments == expected["segments"]
     assert message.opt_signal == expected["opt_signal"]
-    assert parsed.response == base.WebhookResponse(200, "text/xml", b'<?xml version="1.0" encoding="UTF-8"?><Response/>')
+    assert parsed.response == base.WebhookResponse(
+        200, "text/xml", b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+    )
 
 
 @pytest.mark.parametrize("name", STATUS + ASYNC_ERRORS)
@@ -65,8 +76,13 @@ def test_send_against_recorded_answer(name, replay):
     answer = recorded["response"]
     replay.status, replay.headers, replay.body = answer["status"], answer["headers"], answer["body"]
     account = twilio_account("secret-token", base_url=replay.url)
-    message = base.OutboundSMS(from_number="+14155550001", to_number="+14155550134", body="Hi Alice",
-                               idempotency_key="msg-1", status_callback_url="https://textdesk.example.com/cb")
+    message = base.OutboundSMS(
+        from_number="+14155550001",
+        to_number="+14155550134",
+        body="Hi Alice",
+        idempotency_key="msg-1",
+        status_callback_url="https://textdesk.example.com/cb",
+    )
     expected = recorded["expect"]
     with httpx.Client(timeout=5) as client:
         if "result" in expected:
@@ -77,15 +93,23 @@ def test_send_against_recorded_answer(name, replay):
                 PROVIDER.send(account, message, client)
             error = caught.value
             assert type(error).__name__ == expected["error"]
-            assert (error.reason, error.code, error.opt_out) == (expected["reason"], expected["code"], expected["opt_out"])
+            assert (error.reason, error.code, error.opt_out) == (
+                expected["reason"],
+                expected["code"],
+                expected["opt_out"],
+            )
             if answer["status"] == 429:
                 assert error.retry_after == 2.0
     [request] = replay.requests
     assert request.url == replay.url + "/2010-04-01/Accounts/AC5ef872f6da5a21de157d80997a64bd33/Messages.json"
     assert request.headers["authorization"].startswith("Basic ")
     form = httpx.QueryParams(request.body.decode())
-    assert dict(form) == {"To": "+14155550134", "From": "+14155550001", "Body": "Hi Alice",
-                          "StatusCallback": "https://textdesk.example.com/cb"}
+    assert dict(form) == {
+        "To": "+14155550134",
+        "From": "+14155550001",
+        "Body": "Hi Alice",
+        "StatusCallback": "https://textdesk.example.com/cb",
+    }
 
 
 def test_every_fixture_file_is_used():

@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.providers.helpers import twilio_account
 from textdesk.providers.base import WebhookRejected, WebhookRequest
 from textdesk.providers.twilio import PROVIDER
-from tests.providers.helpers import twilio_account
 
 ACCOUNT = twilio_account("token")
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -34,11 +34,14 @@ def test_inbound_with_blank_required_fields_names_them_all():
     assert caught.value.reason == "missing From, To"
 
 
-@pytest.mark.parametrize("request_, status", [
-    (post(b"Body=%FF%FE&MessageSid=SM1"), 400),
-    (post({**COMPLETE, "NumSegments": "two"}), 400),
-    (post(b'{"MessageSid": "SM1"}', {"content-type": "application/json"}), 415),
-])
+@pytest.mark.parametrize(
+    "request_, status",
+    [
+        (post(b"Body=%FF%FE&MessageSid=SM1"), 400),
+        (post({**COMPLETE, "NumSegments": "two"}), 400),
+        (post(b'{"MessageSid": "SM1"}', {"content-type": "application/json"}), 415),
+    ],
+)
 def test_unreadable_inbound(request_, status):
     with pytest.raises(WebhookRejected) as caught:
         PROVIDER.parse_inbound(ACCOUNT, request_)
@@ -58,5 +61,6 @@ def test_unknown_status_value_is_kept_but_carries_no_news():
 
 def test_failure_with_unmapped_error_code_reads_as_unknown():
     [report] = PROVIDER.parse_status(
-        ACCOUNT, post({"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "39999"})).statuses
+        ACCOUNT, post({"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "39999"})
+    ).statuses
     assert (report.status, report.failure_reason, report.error_code) == ("undelivered", "Unknown", "39999")

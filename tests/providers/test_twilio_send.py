@@ -9,6 +9,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from tests.providers.helpers import twilio_account
 from textdesk.domain import failures
 from textdesk.providers.base import (
     OutboundSMS,
@@ -17,7 +18,6 @@ from textdesk.providers.base import (
     RetryableProviderError,
 )
 from textdesk.providers.twilio import PROVIDER
-from tests.providers.helpers import twilio_account
 
 SID = "AC" + "7" * 32
 TOKEN = "simulator-token-1"
@@ -60,7 +60,11 @@ def test_opted_out_customer_is_21610(simulator, account):
     assert answer.status_code == 201
     with httpx.Client(timeout=5) as client, pytest.raises(PermanentProviderError) as caught:
         PROVIDER.send(account, message(), client)
-    assert (caught.value.reason, caught.value.code, caught.value.opt_out) == (failures.RECIPIENT_OPTED_OUT, "21610", True)
+    assert (caught.value.reason, caught.value.code, caught.value.opt_out) == (
+        failures.RECIPIENT_OPTED_OUT,
+        "21610",
+        True,
+    )
     httpx.post(simulator.url + "/_sim/inbound", json={"from": CUSTOMER, "to": OURS, "body": "START"})
     with httpx.Client(timeout=5) as client:
         assert PROVIDER.send(account, message(), client).status == "queued"

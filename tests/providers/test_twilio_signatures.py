@@ -11,14 +11,20 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from tests.providers.helpers import twilio_account
 from textdesk.providers.base import WebhookRejected, WebhookRequest
 from textdesk.providers.twilio import PROVIDER, compute_signature
-from tests.providers.helpers import twilio_account
 
 TOKEN = "3f9d2c7a1b8e4f6a0c5d9e2b7a4f1c8d"
 NOW = dt.datetime(2026, 11, 21, 22, 0, tzinfo=dt.UTC)
-PARAMS = {"MessageSid": "SM1f0e8ae6ade43cb3c0ce4525424e404f", "From": "+14155550134", "To": "+14155550001",
-          "Body": "Is 10% off still on?", "NumSegments": "1", "AccountSid": "AC" + "1" * 32}
+PARAMS = {
+    "MessageSid": "SM1f0e8ae6ade43cb3c0ce4525424e404f",
+    "From": "+14155550134",
+    "To": "+14155550001",
+    "Body": "Is 10% off still on?",
+    "NumSegments": "1",
+    "AccountSid": "AC" + "1" * 32,
+}
 
 
 def form_post(url: str, params: dict, signature: str | None) -> WebhookRequest:
@@ -29,18 +35,26 @@ def form_post(url: str, params: dict, signature: str | None) -> WebhookRequest:
 
 
 def test_published_sdk_test_vector():
-    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
-              "From": "+14158675309", "To": "+18005551212"}
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
     assert compute_signature(url, {k: [v] for k, v in params.items()}, "12345") == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
 
 
-@pytest.mark.parametrize("signed_url, received_url", [
-    ("https://textdesk.example.com/webhooks/k1/inbound", "https://textdesk.example.com/webhooks/k1/inbound"),
-    ("https://textdesk.example.com:443/webhooks/k1/inbound", "https://textdesk.example.com/webhooks/k1/inbound"),
-    ("https://textdesk.example.com/webhooks/k1/inbound", "https://textdesk.example.com:443/webhooks/k1/inbound"),
-    ("http://127.0.0.1/webhooks/k1/inbound?x=1", "http://127.0.0.1:8000/webhooks/k1/inbound?x=1"),
-])
+@pytest.mark.parametrize(
+    "signed_url, received_url",
+    [
+        ("https://textdesk.example.com/webhooks/k1/inbound", "https://textdesk.example.com/webhooks/k1/inbound"),
+        ("https://textdesk.example.com:443/webhooks/k1/inbound", "https://textdesk.example.com/webhooks/k1/inbound"),
+        ("https://textdesk.example.com/webhooks/k1/inbound", "https://textdesk.example.com:443/webhooks/k1/inbound"),
+        ("http://127.0.0.1/webhooks/k1/inbound?x=1", "http://127.0.0.1:8000/webhooks/k1/inbound?x=1"),
+    ],
+)
 def test_webhook_signed_by_the_sdk_is_accepted(signed_url, received_url):
     signature = RequestValidator(TOKEN).compute_signature(signed_url, PARAMS)
     PROVIDER.verify(twilio_account(TOKEN), form_post(received_url, PARAMS, signature), NOW)
@@ -52,8 +66,12 @@ def test_repeated_form_fields_are_signed_like_the_sdk():
     body = "MessageSid=SM1&From=%2B1415&To=%2B1416&MediaUrl=b&MediaUrl=a&MediaUrl=a"
     url = "https://textdesk.example.com/webhooks/k1/inbound"
     signature = RequestValidator(TOKEN).compute_signature(url, QueryDict(body))
-    request = WebhookRequest("POST", url, {"content-type": "application/x-www-form-urlencoded",
-                                           "x-twilio-signature": signature}, body.encode())
+    request = WebhookRequest(
+        "POST",
+        url,
+        {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature},
+        body.encode(),
+    )
     PROVIDER.verify(twilio_account(TOKEN), request, NOW)
 
 
@@ -102,15 +120,22 @@ def test_bad_signatures_are_rejected_with_403(case):
 
 
 def _configure_number(simulator, sink, token=TOKEN):
-    simulator.state.add_number({"number": "+14155550001", "account_sid": "AC" + "2" * 32, "auth_token": token,
-                                "sms_url": sink.url + "/webhooks/k1/inbound?tenant=demo",
-                                "status_callback": sink.url + "/webhooks/k1/status"})
+    simulator.state.add_number(
+        {
+            "number": "+14155550001",
+            "account_sid": "AC" + "2" * 32,
+            "auth_token": token,
+            "sms_url": sink.url + "/webhooks/k1/inbound?tenant=demo",
+            "status_callback": sink.url + "/webhooks/k1/status",
+        }
+    )
 
 
 def test_simulator_inbound_is_accepted_by_the_sdk_and_by_us(simulator, sink):
     _configure_number(simulator, sink)
-    answer = httpx.post(simulator.url + "/_sim/inbound",
-                        json={"from": "+14155550134", "to": "+14155550001", "body": "Olá 😀 & thanks"})
+    answer = httpx.post(
+        simulator.url + "/_sim/inbound", json={"from": "+14155550134", "to": "+14155550001", "body": "Olá 😀 & thanks"}
+    )
     assert answer.status_code == 201
     [received] = sink.wait_for(1)
     params = {name: values[0] for name, values in parse_qs(received.body.decode(), keep_blank_values=True).items()}
@@ -127,8 +152,11 @@ def test_simulator_inbound_is_accepted_by_the_sdk_and_by_us(simulator, sink):
 def test_simulator_status_callbacks_are_accepted_by_the_sdk(simulator, sink):
     _configure_number(simulator, sink)
     sid = "AC" + "2" * 32
-    created = httpx.post(f"{simulator.url}/2010-04-01/Accounts/{sid}/Messages.json", auth=(sid, TOKEN),
-                         data={"To": "+14155550134", "From": "+14155550001", "Body": "Hi"})
+    created = httpx.post(
+        f"{simulator.url}/2010-04-01/Accounts/{sid}/Messages.json",
+        auth=(sid, TOKEN),
+        data={"To": "+14155550134", "From": "+14155550001", "Body": "Hi"},
+    )
     assert created.status_code == 201
     callbacks = sink.wait_for(3, "/status")
     assert len(callbacks) == 3

@@ -11,14 +11,16 @@ from urllib.parse import parse_qsl, urlencode
 
 import jwt
 import pytest
+import vonage_jwt
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import vonage_jwt
 from vonage import Vonage
 from vonage_http_client import Auth, HttpClientOptions
 from vonage_messages import Sms as MessagesSms
 from vonage_sms import SmsMessage
 
+from tests.providers import _recorded as recorded
+from tests.providers._fake_api import fake_api, fake_tls_api, http_client  # noqa: F401  (pytest fixtures)
 from textdesk.domain import failures
 from textdesk.domain import status as statuses
 from textdesk.providers import vonage
@@ -30,17 +32,17 @@ from textdesk.providers.base import (
     RetryableProviderError,
     WebhookRejected,
 )
-from tests.providers import _recorded as recorded
-from tests.providers._fake_api import fake_api, fake_tls_api, http_client  # noqa: F401  (pytest fixtures)
 
 SECRET = "signature-secret-0123456789abcdefghij"
 API_KEY = "abcd1234"
 
 
 def account(api: str = "sms", method: str = "md5hash", base_url: str = "", **options) -> AccountConfig:
-    return AccountConfig(kind="vonage",
-                         credentials={"api_key": API_KEY, "api_secret": "api-secret", "signature_secret": SECRET},
-                         options={"api": api, "signature_method": method, "base_url": base_url, **options})
+    return AccountConfig(
+        kind="vonage",
+        credentials={"api_key": API_KEY, "api_secret": "api-secret", "signature_secret": SECRET},
+        options={"api": api, "signature_method": method, "base_url": base_url, **options},
+    )
 
 
 def account_for(fixture_name: str, **options) -> AccountConfig:
@@ -48,9 +50,15 @@ def account_for(fixture_name: str, **options) -> AccountConfig:
 
 
 def outbound(body: str = "Hello from TextDesk", **fields) -> OutboundSMS:
-    return OutboundSMS(from_number="+447700900001", to_number="+447700900000", body=body,
-                       idempotency_key="msg-42-attempt", client_reference="td-42",
-                       status_callback_url="https://crm.example.com/webhooks/vonage/status", **fields)
+    return OutboundSMS(
+        from_number="+447700900001",
+        to_number="+447700900000",
+        body=body,
+        idempotency_key="msg-42-attempt",
+        client_reference="td-42",
+        status_callback_url="https://crm.example.com/webhooks/vonage/status",
+        **fields,
+    )
 
 
 # ---------------------------------------------------------------- recorded webhooks
@@ -76,7 +84,11 @@ def test_every_dlr_error_code_maps_to_its_neutral_reason(code):
     report = vonage.PROVIDER.parse_status(account(), recorded.as_request(fixture, body=body.encode())).statuses[0]
     meaning = vonage.ERROR_MAP[code]
     assert (report.error_code, report.failure_reason, report.permanent, report.opt_out) == (
-        code, meaning.reason, meaning.permanent, meaning.opt_out)
+        code,
+        meaning.reason,
+        meaning.permanent,
+        meaning.opt_out,
+    )
 
 
 def test_err_code_9_is_an_opt_out_and_an_unknown_code_is_a_failure_of_unknown_reason():
@@ -92,24 +104,32 @@ def test_every_messages_api_error_code_maps(code):
     fixture = recorded.load("vonage", "messages_status_rejected")
     data = json.loads(fixture["body"])
     data["error"].update(title=code, type=f"https://developer.vonage.com/api-errors/messages#{code}")
-    report = vonage.PROVIDER.parse_status(account("messages"), recorded.as_request(
-        fixture, body=json.dumps(data).encode())).statuses[0]
+    report = vonage.PROVIDER.parse_status(
+        account("messages"), recorded.as_request(fixture, body=json.dumps(data).encode())
+    ).statuses[0]
     assert (report.error_code, report.failure_reason) == (code, vonage.MESSAGES_ERROR_MAP[code].reason)
 
 
 def test_concatenated_parts_carry_reference_total_and_number():
-    parts = [vonage.PROVIDER.parse_inbound(account(), recorded.as_request(recorded.load("vonage", n))).inbound[0]
-             for n in ("inbound_concat_part1", "inbound_concat_part2")]
+    parts = [
+        vonage.PROVIDER.parse_inbound(account(), recorded.as_request(recorded.load("vonage", n))).inbound[0]
+        for n in ("inbound_concat_part1", "inbound_concat_part2")
+    ]
     assert {p.concat.reference for p in parts} == {"108"}
     assert [p.concat.number for p in parts] == [1, 2]
     assert all(p.concat.total == 2 for p in parts)
 
 
-@pytest.mark.parametrize("body, reason", [
-    ("to=447700900000&messageId=1&text=hi", "missing field(s): msisdn"),
-    ("msisdn=1&to=2&messageId=3&text=x&concat=true&concat-ref=9&concat-total=2&concat-part=3",
-     "inconsistent concat-ref / concat-total / concat-part"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ("to=447700900000&messageId=1&text=hi", "missing field(s): msisdn"),
+        (
+            "msisdn=1&to=2&messageId=3&text=x&concat=true&concat-ref=9&concat-total=2&concat-part=3",
+            "inconsistent concat-ref / concat-total / concat-part",
+        ),
+    ],
+)
 def test_malformed_inbound_is_a_400_with_the_reason(body, reason):
     fixture = recorded.load("vonage", "inbound_post_form")
     with pytest.raises(WebhookRejected) as caught:
@@ -156,8 +176,9 @@ def test_every_fixture_is_used():
 def form_request(params: dict, method: str = "POST"):
     fixture = recorded.load("vonage", "inbound_post_form")
     if method == "GET":
-        return recorded.as_request({**fixture, "method": "GET", "headers": {}, "body": ""},
-                                   url=fixture["url"] + "?" + urlencode(params))
+        return recorded.as_request(
+            {**fixture, "method": "GET", "headers": {}, "body": ""}, url=fixture["url"] + "?" + urlencode(params)
+        )
     return recorded.as_request(fixture, body=urlencode(params).encode())
 
 
@@ -251,9 +272,14 @@ def messages_request(body: bytes, authorization: str | None):
 
 def test_messages_webhook_signed_as_vonage_does_is_accepted():
     body = recorded.load("vonage", "messages_status_delivered")["body"].encode()
-    claims = {"iat": int(time.time()), "jti": "c5ba8f24-1a14-4c10-bfdf-3fbe8ce511b5", "iss": "Vonage",
-              "payload_hash": hashlib.sha256(body).hexdigest(), "api_key": API_KEY,
-              "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"}
+    claims = {
+        "iat": int(time.time()),
+        "jti": "c5ba8f24-1a14-4c10-bfdf-3fbe8ce511b5",
+        "iss": "Vonage",
+        "payload_hash": hashlib.sha256(body).hexdigest(),
+        "api_key": API_KEY,
+        "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+    }
     token = jwt.encode(claims, SECRET, algorithm="HS256")
     vonage.PROVIDER.verify(account("messages"), messages_request(body, f"Bearer {token}"), recorded.now())
 
@@ -301,9 +327,17 @@ def test_send_posts_the_documented_form_and_reads_the_message_id(fake_api, http_
     form = dict(parse_qsl(request.body.decode()))
     assert (request.method, request.path) == ("POST", "/sms/json")
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
-    assert form == {"api_key": API_KEY, "api_secret": "api-secret", "from": "447700900001", "to": "447700900000",
-                    "text": "Hello from TextDesk", "type": "text", "client-ref": "td-42",
-                    "callback": "https://crm.example.com/webhooks/vonage/status", "status-report-req": "True"}
+    assert form == {
+        "api_key": API_KEY,
+        "api_secret": "api-secret",
+        "from": "447700900001",
+        "to": "447700900000",
+        "text": "Hello from TextDesk",
+        "type": "text",
+        "client-ref": "td-42",
+        "callback": "https://crm.example.com/webhooks/vonage/status",
+        "status-report-req": "True",
+    }
 
 
 def test_send_declares_unicode_for_text_outside_gsm7(fake_api, http_client):
@@ -318,12 +352,15 @@ def test_two_part_send_counts_segments(fake_api, http_client):
     assert (result.provider_message_id, result.segments) == ("0C000000217B7F02", 2)
 
 
-@pytest.mark.parametrize("name, error_class, reason", [
-    ("send_throttled", RetryableProviderError, failures.RATE_LIMITED),
-    ("send_invalid_credentials", PermanentProviderError, failures.PROVIDER_AUTH_FAILED),
-    ("send_invalid_params", PermanentProviderError, failures.INVALID_SENDING_PARAMETERS),
-    ("send_partial_failure", PermanentProviderError, failures.RATE_LIMITED),  # part sent: never retried
-])
+@pytest.mark.parametrize(
+    "name, error_class, reason",
+    [
+        ("send_throttled", RetryableProviderError, failures.RATE_LIMITED),
+        ("send_invalid_credentials", PermanentProviderError, failures.PROVIDER_AUTH_FAILED),
+        ("send_invalid_params", PermanentProviderError, failures.INVALID_SENDING_PARAMETERS),
+        ("send_partial_failure", PermanentProviderError, failures.RATE_LIMITED),  # part sent: never retried
+    ],
+)
 def test_recorded_send_errors(fake_api, http_client, name, error_class, reason):
     fake_api.answer_recorded(recorded.load("vonage", name))
     with pytest.raises(error_class) as caught:
@@ -384,15 +421,24 @@ def test_messages_api_send_posts_json_with_basic_auth(fake_api, http_client):
     [request] = fake_api.received
     assert (request.method, request.path) == ("POST", "/v1/messages")
     assert request.headers["authorization"] == Auth(api_key=API_KEY, api_secret="api-secret").create_basic_auth_string()
-    assert request.json() == {"message_type": "text", "channel": "sms", "to": "447700900000", "from": "447700900001",
-                              "text": "Hello from TextDesk", "client_ref": "td-42",
-                              "webhook_url": "https://crm.example.com/webhooks/vonage/status"}
+    assert request.json() == {
+        "message_type": "text",
+        "channel": "sms",
+        "to": "447700900000",
+        "from": "447700900001",
+        "text": "Hello from TextDesk",
+        "client_ref": "td-42",
+        "webhook_url": "https://crm.example.com/webhooks/vonage/status",
+    }
 
 
-@pytest.mark.parametrize("name, error_class, reason", [
-    ("messages_send_invalid_params", PermanentProviderError, failures.INVALID_SENDING_PARAMETERS),
-    ("messages_send_unauthorized", PermanentProviderError, failures.PROVIDER_AUTH_FAILED),
-])
+@pytest.mark.parametrize(
+    "name, error_class, reason",
+    [
+        ("messages_send_invalid_params", PermanentProviderError, failures.INVALID_SENDING_PARAMETERS),
+        ("messages_send_unauthorized", PermanentProviderError, failures.PROVIDER_AUTH_FAILED),
+    ],
+)
 def test_recorded_messages_api_send_errors(fake_api, http_client, name, error_class, reason):
     fake_api.answer_recorded(recorded.load("vonage", name))
     with pytest.raises(error_class) as caught:
@@ -401,8 +447,9 @@ def test_recorded_messages_api_send_errors(fake_api, http_client, name, error_cl
 
 
 def test_messages_api_throttled_code_is_retryable(fake_api, http_client):
-    fake_api.answer(429, {"type": "https://developer.vonage.com/api-errors/messages#1000", "title": "1000",
-                          "detail": "Throttled"})
+    fake_api.answer(
+        429, {"type": "https://developer.vonage.com/api-errors/messages#1000", "title": "1000", "detail": "Throttled"}
+    )
     with pytest.raises(RetryableProviderError) as caught:
         vonage.PROVIDER.send(account("messages", base_url=fake_api.url), outbound(), http_client)
     assert caught.value.reason == failures.RATE_LIMITED
@@ -437,16 +484,20 @@ def test_a_query_of_our_own_on_the_callback_url_is_not_part_of_what_vonage_signs
 # ---------------------------------------------------------------- property: our signature equals the SDK's
 
 
-
 @settings(max_examples=150, deadline=None)
-@given(params=st.dictionaries(st.text(st.characters(whitelist_categories=("Ll", "Nd")), min_size=1, max_size=10)
-                              .filter(lambda k: k not in ("sig", "timestamp")),
-                              st.text(st.characters(blacklist_categories=("Cs",)), max_size=30), max_size=8),
-       method=st.sampled_from(["md5", "sha1", "sha256", "sha512"]))
+@given(
+    params=st.dictionaries(
+        st.text(st.characters(whitelist_categories=("Ll", "Nd")), min_size=1, max_size=10).filter(
+            lambda k: k not in ("sig", "timestamp")
+        ),
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
+        max_size=8,
+    ),
+    method=st.sampled_from(["md5", "sha1", "sha256", "sha512"]),
+)
 def test_our_sms_signature_equals_the_sdks_for_any_parameters(params, method):
     signed = vonage.sign_sms_params(params, SECRET, method, timestamp=1700000000)
     assert Auth(api_key=API_KEY, signature_secret=SECRET, signature_method=method).check_signature(dict(signed))
-
 
 
 # ---------------------------------------------------------------- our requests match the SDK's (over HTTPS)
@@ -462,9 +513,17 @@ def test_our_sms_api_request_carries_the_same_form_as_the_sdks(fake_tls_api):
     with fake_tls_api.trusting_client() as client:
         vonage.PROVIDER.send(tls_account("sms", fake_tls_api), outbound(), client)
     sdk = Vonage(Auth(api_key=API_KEY, api_secret="api-secret"), HttpClientOptions(rest_host=fake_tls_api.host))
-    sdk.sms.send(SmsMessage(to="447700900000", from_="447700900001", text="Hello from TextDesk", type="text",
-                            client_ref="td-42", callback="https://crm.example.com/webhooks/vonage/status",
-                            status_report_req=True))
+    sdk.sms.send(
+        SmsMessage(
+            to="447700900000",
+            from_="447700900001",
+            text="Hello from TextDesk",
+            type="text",
+            client_ref="td-42",
+            callback="https://crm.example.com/webhooks/vonage/status",
+            status_report_req=True,
+        )
+    )
     ours, theirs = fake_tls_api.received
     assert (ours.method, ours.path) == (theirs.method, theirs.path) == ("POST", "/sms/json")
     our_form, sdk_form = dict(parse_qsl(ours.body.decode())), dict(parse_qsl(theirs.body.decode()))
@@ -480,8 +539,15 @@ def test_our_messages_api_request_is_the_sdks(fake_tls_api):
     with fake_tls_api.trusting_client() as client:
         vonage.PROVIDER.send(tls_account("messages", fake_tls_api), outbound(), client)
     sdk = Vonage(Auth(api_key=API_KEY, api_secret="api-secret"), HttpClientOptions(api_host=fake_tls_api.host))
-    sdk.messages.send(MessagesSms(to="447700900000", from_="447700900001", text="Hello from TextDesk",
-                                  client_ref="td-42", webhook_url="https://crm.example.com/webhooks/vonage/status"))
+    sdk.messages.send(
+        MessagesSms(
+            to="447700900000",
+            from_="447700900001",
+            text="Hello from TextDesk",
+            client_ref="td-42",
+            webhook_url="https://crm.example.com/webhooks/vonage/status",
+        )
+    )
     ours, theirs = fake_tls_api.received
     assert (ours.method, ours.path) == (theirs.method, theirs.path) == ("POST", "/v1/messages")
     assert ours.headers["authorization"] == theirs.headers["authorization"]

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-T0 = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -26,8 +26,9 @@ def make_template(db):
     from textdesk.messaging.models import MessageTemplate
 
     def make(owner, body="Hi {{ContactFirstName}}, this is {{UserFirstName}}.", category="contact", name=None):
-        return MessageTemplate.objects.create(owner=owner, name=name or f"T{MessageTemplate.objects.count() + 1}",
-                                              category=category, body=body)
+        return MessageTemplate.objects.create(
+            owner=owner, name=name or f"T{MessageTemplate.objects.count() + 1}", category=category, body=body
+        )
 
     return make
 

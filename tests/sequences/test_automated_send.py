@@ -1,4 +1,4 @@
-"""Automated text steps send through the normal outbound path (textdesk.messaging.actions.outbound)."""
+"""Automated text steps send through the normal outbound path (textdesk.messaging.outbound.send)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from textdesk.sequences.models import SequenceConnection
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(importlib.util.find_spec("textdesk.messaging.actions.outbound") is None,
-                       reason="runs once outbound sending (send_message) is merged"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("textdesk.messaging.outbound.send") is None,
+        reason="runs once outbound sending (send_message) is merged",
+    ),
 ]
 
 
@@ -28,20 +30,29 @@ def _due_now():
     return timezone.now() - dt.timedelta(seconds=1)
 
 
-def test_automated_step_sends_once_from_the_owners_number_to_the_mobile(seller, manager, make_record,
-                                                                        make_template, make_sender_number):
+def test_automated_step_sends_once_from_the_owners_number_to_the_mobile(
+    seller, manager, make_record, make_template, make_sender_number
+):
     from textdesk.messaging.models import Message
 
     number = make_sender_number(owner=seller)
     template = make_template(manager, body="Hi {{ContactFirstName}}, {{UserFirstName}} here.")
-    sequence = actions.create_sequence(manager, name="Auto", steps=[
-        actions.StepInput(kind="text_automated", template_id=template.pk), actions.StepInput(kind="call")])
-    record = make_record("contact", seller, first_name="Alice", mobile_phone="+14155550134",
-                         business_phone="+14155550100")
+    sequence = actions.create_sequence(
+        manager,
+        name="Auto",
+        steps=[actions.StepInput(kind="text_automated", template_id=template.pk), actions.StepInput(kind="call")],
+    )
+    record = make_record(
+        "contact", seller, first_name="Alice", mobile_phone="+14155550134", business_phone="+14155550100"
+    )
     [result] = actions.connect(seller, sequence.pk, [record.record_key], now=_due_now())
     worker.run_once("worker-a")
     [message] = Message.objects.all()
-    assert (message.from_number, message.to_number, message.body) == (number.e164, "+14155550134", "Hi Alice, Sam here.")
+    assert (message.from_number, message.to_number, message.body) == (
+        number.e164,
+        "+14155550134",
+        "Hi Alice, Sam here.",
+    )
     assert message.sender_number_id == number.pk
     conn = SequenceConnection.objects.get(pk=result.connection_id)
     assert conn.current_step.kind == "call"
@@ -52,8 +63,9 @@ def test_automated_step_sends_once_from_the_owners_number_to_the_mobile(seller, 
     assert Message.objects.filter(body="Hi Alice, Sam here.").count() == 1
 
 
-def test_automated_step_to_an_opted_out_customer_fails_and_notifies(seller, make_record, make_sequence,
-                                                                    make_sender_number):
+def test_automated_step_to_an_opted_out_customer_fails_and_notifies(
+    seller, make_record, make_sequence, make_sender_number
+):
     from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
     from textdesk.messaging.models import Message, Notification
 
@@ -70,8 +82,9 @@ def test_automated_step_to_an_opted_out_customer_fails_and_notifies(seller, make
     assert "opted out" in note.body.lower()
 
 
-def test_seller_sends_the_manual_text_step_and_the_record_moves_on(seller, make_record, make_sequence,
-                                                                   make_sender_number):
+def test_seller_sends_the_manual_text_step_and_the_record_moves_on(
+    seller, make_record, make_sequence, make_sender_number
+):
     from textdesk.messaging.models import Message
 
     number = make_sender_number(owner=seller)
@@ -79,8 +92,14 @@ def test_seller_sends_the_manual_text_step_and_the_record_moves_on(seller, make_
     record = make_record("contact", seller, mobile_phone="+14155550134")
     [result] = actions.connect(seller, sequence.pk, [record.record_key])
     conn = SequenceConnection.objects.get(pk=result.connection_id)
-    actions.send_step_text(seller, conn.pk, conn.current_step_id, sender_number_id=number.pk,
-                           to_number="+14155550134", body="Edited by the seller")
+    actions.send_step_text(
+        seller,
+        conn.pk,
+        conn.current_step_id,
+        sender_number_id=number.pk,
+        to_number="+14155550134",
+        body="Edited by the seller",
+    )
     [message] = Message.objects.all()
     assert message.body == "Edited by the seller" and message.author_id == seller.pk
     conn.refresh_from_db()

@@ -12,12 +12,13 @@ import pytest
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which("chromium") and not os.path.exists("/usr/bin/chromium"),
-                       reason="needs Chromium"),
+    pytest.mark.skipif(
+        not shutil.which("chromium") and not os.path.exists("/usr/bin/chromium"), reason="needs Chromium"
+    ),
 ]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-HAS_OUTBOUND = importlib.util.find_spec("textdesk.messaging.actions.outbound") is not None
+HAS_OUTBOUND = importlib.util.find_spec("textdesk.messaging.outbound.send") is not None
 
 
 @pytest.fixture
@@ -48,20 +49,30 @@ def _log_in(context, live_server, user) -> None:
 
     client = Client()
     client.force_login(user)
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                          "url": live_server.url}])
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
 
 
-def test_work_list_to_up_next_then_the_text_step_and_the_call(browser_page, live_server, seller, manager,
-                                                              make_record, make_template, make_sender_number,
-                                                              tmp_path):
+def test_work_list_to_up_next_then_the_text_step_and_the_call(
+    browser_page, live_server, seller, manager, make_record, make_template, make_sender_number, tmp_path
+):
     from textdesk.sequences import actions
     from textdesk.sequences.models import SequenceConnection
 
     make_sender_number(owner=seller)
     template = make_template(manager, body="Hi {{ContactFirstName}}, it's {{UserFirstName}}.")
-    sequence = actions.create_sequence(manager, name="Follow-up", steps=[
-        actions.StepInput(kind="text_manual", template_id=template.pk), actions.StepInput(kind="call")])
+    sequence = actions.create_sequence(
+        manager,
+        name="Follow-up",
+        steps=[actions.StepInput(kind="text_manual", template_id=template.pk), actions.StepInput(kind="call")],
+    )
     record = make_record("contact", seller, first_name="Alice", last_name="Moreno", mobile_phone="+14155550134")
     actions.connect(seller, sequence.pk, [record.record_key])
 
@@ -80,8 +91,10 @@ def test_work_list_to_up_next_then_the_text_step_and_the_call(browser_page, live
         composer = page.locator("[data-up-next] form.composer")
     body = composer.locator("textarea[name=body]")
     body.wait_for(state="visible")
-    page.wait_for_function("t => document.querySelector(t).value.length > 0",
-                           arg="#pane textarea[name=body]" if _has_web_pane() else "[data-up-next] textarea[name=body]")
+    page.wait_for_function(
+        "t => document.querySelector(t).value.length > 0",
+        arg="#pane textarea[name=body]" if _has_web_pane() else "[data-up-next] textarea[name=body]",
+    )
     assert body.input_value() == "Hi Alice, it's Sam."
     page.screenshot(path=str(tmp_path / "up-next-text.png"))
 
@@ -126,8 +139,11 @@ def asgi_server(transactional_db):
 
     from textdesk.asgi import application
 
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off", timeout_graceful_shutdown=1))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        )
+    )
     thread = threading.Thread(target=server.run, name="sequences-test-asgi", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -141,8 +157,7 @@ def asgi_server(transactional_db):
 
 
 @pytest.mark.skipif(not HAS_EVENT_STREAM, reason="needs the live event stream (textdesk.live.sse)")
-def test_up_next_and_the_work_list_follow_progress_live(asgi_server, monkeypatch, seller, make_record,
-                                                        make_sequence):
+def test_up_next_and_the_work_list_follow_progress_live(asgi_server, monkeypatch, seller, make_record, make_sequence):
     from django.conf import settings
     from django.db import connections
     from django.test import Client
@@ -164,13 +179,24 @@ def test_up_next_and_the_work_list_follow_progress_live(asgi_server, monkeypatch
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(base_url=asgi_server)
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": asgi_server,
-                              "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+        context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "url": asgi_server,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                }
+            ]
+        )
         record_page, work_list = context.new_page(), context.new_page()
         streams: dict[object, int] = {record_page: 0, work_list: 0}
         for page, url in ((record_page, f"/sequences/records/{record.record_key}/"), (work_list, "/sequences/")):
-            page.on("request", lambda request, page=page: streams.__setitem__(
-                page, streams[page] + request.url.endswith("/live/events")))
+            page.on(
+                "request",
+                lambda request, page=page: streams.__setitem__(
+                    page, streams[page] + request.url.endswith("/live/events")
+                ),
+            )
             page.goto(url)
             page.wait_for_function("document.documentElement.dataset.sequencesLive === 'open'")
         # Up next shares the page's one event stream (browsers allow only a few connections per server).

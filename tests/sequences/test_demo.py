@@ -6,9 +6,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_demo_sequence_is_seeded_idempotently_for_the_demo_seller():
-    from textdesk.crm.demo import seed_demo
+    from textdesk.demo.organisation import seed_demo
+    from textdesk.demo.sequences import seed_sequences_demo
     from textdesk.org.models import User
-    from textdesk.sequences.demo import seed_sequences_demo
     from textdesk.sequences.models import SequenceConnection
     from textdesk.sequences.queries import work_list
 

@@ -68,18 +68,21 @@ def test_up_next_mark_done_and_skip_move_the_record_on(seller, make_record, make
     # A stale page (the old step id) is refused with 409 and shows why.
     stale = client.post(reverse("sequences:skip", args=[conn.pk]), {"step_id": conn.current_step_id - 1})
     assert stale.status_code == 409 and "no longer the current one" in stale.content.decode()
-    fragment = client.post(reverse("sequences:skip", args=[conn.pk]), {"step_id": conn.current_step_id},
-                           HTTP_HX_REQUEST="true")
+    fragment = client.post(
+        reverse("sequences:skip", args=[conn.pk]), {"step_id": conn.current_step_id}, HTTP_HX_REQUEST="true"
+    )
     assert fragment.status_code == 200 and 'data-step-kind="wait"' in fragment.content.decode()
     assert "Waiting until" in fragment.content.decode()
 
 
-def test_text_step_opens_a_composer_prefilled_with_the_template(seller, manager, make_record, make_template,
-                                                              make_sender_number):
+def test_text_step_opens_a_composer_prefilled_with_the_template(
+    seller, manager, make_record, make_template, make_sender_number
+):
     number = make_sender_number(owner=seller)
     template = make_template(manager, body="Hi {{ContactFirstName}}, {{UserFirstName}} here from {{AccountName}}.")
-    sequence = actions.create_sequence(manager, name="Texts", steps=[
-        actions.StepInput(kind="text_manual", template_id=template.pk)])
+    sequence = actions.create_sequence(
+        manager, name="Texts", steps=[actions.StepInput(kind="text_manual", template_id=template.pk)]
+    )
     record = make_record("contact", seller, first_name="Alice", mobile_phone="+14155550134")
     actions.connect(seller, sequence.pk, [record.record_key], now=T0)
     page = _login(seller).get(reverse("sequences:record", args=[record.record_key])).content.decode()
@@ -111,8 +114,9 @@ def test_connect_from_the_record_page(seller, make_record, make_sequence):
     client = _login(seller)
     page = client.get(reverse("sequences:record", args=[record.record_key])).content.decode()
     assert "not in a sequence" in page and f'<option value="{sequence.pk}">Calls</option>' in page
-    resp = client.post(reverse("sequences:connect"), {"record_key": record.record_key, "sequence": sequence.pk},
-                       HTTP_HX_REQUEST="true")
+    resp = client.post(
+        reverse("sequences:connect"), {"record_key": record.record_key, "sequence": sequence.pk}, HTTP_HX_REQUEST="true"
+    )
     assert resp.status_code == 200 and 'data-step-kind="call"' in resp.content.decode()
     again = client.post(reverse("sequences:connect"), {"record_key": record.record_key, "sequence": sequence.pk})
     assert again.status_code == 409
@@ -131,27 +135,38 @@ def test_up_next_template_tag_renders_on_any_page(seller, make_record, make_sequ
     assert f'data-up-next="{record.record_key}"' in html and 'data-step-kind="email"' in html
 
 
-def test_draft_of_the_text_step_for_a_conversation_pane(seller, manager, make_record, make_template,
-                                                        make_sender_number):
+def test_draft_of_the_text_step_for_a_conversation_pane(
+    seller, manager, make_record, make_template, make_sender_number
+):
     number = make_sender_number(owner=seller)
     template = make_template(manager, body="Hello {{ContactFirstName}}")
-    sequence = actions.create_sequence(manager, name="T", steps=[
-        actions.StepInput(kind="text_manual", template_id=template.pk), actions.StepInput(kind="call")])
+    sequence = actions.create_sequence(
+        manager,
+        name="T",
+        steps=[actions.StepInput(kind="text_manual", template_id=template.pk), actions.StepInput(kind="call")],
+    )
     record = make_record("contact", seller, first_name="Ana", business_phone="+14155550100")
     actions.connect(seller, sequence.pk, [record.record_key], now=T0)
     conn = SequenceConnection.objects.get()
     client = _login(seller)
     draft = client.get(reverse("sequences:draft", args=[conn.pk])).json()
-    assert {k: v for k, v in draft.items() if not k.startswith("pane_")} == {"connection_id": conn.pk, "step_id": conn.current_step_id, "record_key": record.record_key,
-                     "body": "Hello Ana", "sender_number_id": number.pk, "to_number": "+14155550100",
-                     "send_url": reverse("sequences:send", args=[conn.pk])}
+    assert {k: v for k, v in draft.items() if not k.startswith("pane_")} == {
+        "connection_id": conn.pk,
+        "step_id": conn.current_step_id,
+        "record_key": record.record_key,
+        "body": "Hello Ana",
+        "sender_number_id": number.pk,
+        "to_number": "+14155550100",
+        "send_url": reverse("sequences:send", args=[conn.pk]),
+    }
     actions.skip_step(seller, conn.pk)
     assert client.get(reverse("sequences:draft", args=[conn.pk])).status_code == 409
 
 
 def test_deleting_a_step_where_a_disconnected_record_stopped(manager, seller, make_record):
-    sequence = actions.create_sequence(manager, name="S", steps=[actions.StepInput(kind="call"),
-                                                                  actions.StepInput(kind="email")])
+    sequence = actions.create_sequence(
+        manager, name="S", steps=[actions.StepInput(kind="call"), actions.StepInput(kind="email")]
+    )
     [r] = actions.connect(seller, sequence.pk, [make_record("contact", seller).record_key], now=T0)
     actions.disconnect(seller, r.connection_id, now=T0)
     first = sequence.steps.get(order=1)
@@ -160,8 +175,9 @@ def test_deleting_a_step_where_a_disconnected_record_stopped(manager, seller, ma
     assert SequenceConnection.objects.get().current_step is None
 
 
-def test_a_refused_send_shows_the_reason_and_fix_and_keeps_the_step(seller, make_record, make_sequence,
-                                                                     make_sender_number):
+def test_a_refused_send_shows_the_reason_and_fix_and_keeps_the_step(
+    seller, make_record, make_sequence, make_sender_number
+):
     from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
     from textdesk.messaging.models import Message
 
@@ -171,8 +187,10 @@ def test_a_refused_send_shows_the_reason_and_fix_and_keeps_the_step(seller, make
     record = make_record("contact", seller, mobile_phone="+14155550134")
     actions.connect(seller, sequence.pk, [record.record_key], now=T0)
     conn = SequenceConnection.objects.get()
-    resp = _login(seller).post(reverse("sequences:send", args=[conn.pk]), {
-        "step_id": conn.current_step_id, "sender_number": number.pk, "to_number": "+14155550134", "body": "Hello"})
+    resp = _login(seller).post(
+        reverse("sequences:send", args=[conn.pk]),
+        {"step_id": conn.current_step_id, "sender_number": number.pk, "to_number": "+14155550134", "body": "Hello"},
+    )
     assert resp.status_code == 400
     assert "START" in resp.content.decode()  # the fix: ask the customer to text START
     conn.refresh_from_db()
@@ -188,9 +206,11 @@ def test_sending_the_text_step_from_up_next_moves_on(seller, make_record, make_s
     record = make_record("contact", seller, mobile_phone="+14155550134")
     actions.connect(seller, sequence.pk, [record.record_key], now=T0)
     conn = SequenceConnection.objects.get()
-    resp = _login(seller).post(reverse("sequences:send", args=[conn.pk]), {
-        "step_id": conn.current_step_id, "sender_number": number.pk, "to_number": "+14155550134", "body": "Hello"},
-        HTTP_HX_REQUEST="true")
+    resp = _login(seller).post(
+        reverse("sequences:send", args=[conn.pk]),
+        {"step_id": conn.current_step_id, "sender_number": number.pk, "to_number": "+14155550134", "body": "Hello"},
+        HTTP_HX_REQUEST="true",
+    )
     assert resp.status_code == 200 and 'data-step-kind="call"' in resp.content.decode()
     [message] = Message.objects.all()
     assert (message.body, message.author_id, message.to_number) == ("Hello", seller.pk, "+14155550134")
@@ -223,16 +243,20 @@ def test_the_web_pane_sends_the_step_and_answers_with_itself(seller, make_record
     draft = client.get(reverse("sequences:draft", args=[ok_conn.pk])).json()
     assert draft["pane_url"] and draft["pane_send_url"] == reverse("sequences:pane_send", args=[ok_conn.pk])
 
-    refused = client.post(reverse("sequences:pane_send", args=[blocked_conn.pk]), {
-        "step_id": blocked_conn.current_step_id, "from": number.pk, "to": "+14155550135", "body": "Hi"},
-        HTTP_HX_REQUEST="true")
+    refused = client.post(
+        reverse("sequences:pane_send", args=[blocked_conn.pk]),
+        {"step_id": blocked_conn.current_step_id, "from": number.pk, "to": "+14155550135", "body": "Hi"},
+        HTTP_HX_REQUEST="true",
+    )
     assert refused.status_code == 422 and "START" in refused.content.decode()
     blocked_conn.refresh_from_db()
     assert blocked_conn.current_step.kind == "text_manual"
 
-    sent = client.post(reverse("sequences:pane_send", args=[ok_conn.pk]), {
-        "step_id": ok_conn.current_step_id, "from": number.pk, "to": "+14155550134", "body": "Hi"},
-        HTTP_HX_REQUEST="true")
+    sent = client.post(
+        reverse("sequences:pane_send", args=[ok_conn.pk]),
+        {"step_id": ok_conn.current_step_id, "from": number.pk, "to": "+14155550134", "body": "Hi"},
+        HTTP_HX_REQUEST="true",
+    )
     assert sent.status_code == 200 and sent["HX-Trigger"] == "sequence-changed"
     assert "data-composer" in sent.content.decode()  # the pane itself, on the new conversation
     ok_conn.refresh_from_db()

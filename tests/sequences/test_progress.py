@@ -45,7 +45,9 @@ def test_seller_steps_advance_in_order_and_finish(seller, make_record, make_sequ
     conn = _reload(conn)
     assert conn.state == "completed" and conn.current_step is None and conn.finished_at == later
     assert [(h.step_kind, h.outcome, h.by_id) for h in conn.history.all()] == [
-        ("call", "completed", seller.pk), ("email", "skipped", seller.pk), ("text_manual", "skipped", seller.pk),
+        ("call", "completed", seller.pk),
+        ("email", "skipped", seller.pk),
+        ("text_manual", "skipped", seller.pk),
     ]
     assert _jobs() == []  # seller steps never go to the worker
 
@@ -111,12 +113,25 @@ def test_bulk_connect_reports_each_record(seller, make_user, make_team, make_rec
     mine = make_record("contact", seller)
     teams = make_record("lead", team)
     theirs = make_record("contact", other)
-    results = actions.connect(seller, sequence.pk, [
-        mine.record_key, teams.record_key, theirs.record_key, "contact:999999", "nonsense", mine.record_key,
-    ], now=T0)
+    results = actions.connect(
+        seller,
+        sequence.pk,
+        [
+            mine.record_key,
+            teams.record_key,
+            theirs.record_key,
+            "contact:999999",
+            "nonsense",
+            mine.record_key,
+        ],
+        now=T0,
+    )
     assert [(r.record_key, r.outcome) for r in results] == [
-        (mine.record_key, "connected"), (teams.record_key, "connected"),
-        (theirs.record_key, "not_found"), ("contact:999999", "not_found"), ("nonsense", "invalid"),
+        (mine.record_key, "connected"),
+        (teams.record_key, "connected"),
+        (theirs.record_key, "not_found"),
+        ("contact:999999", "not_found"),
+        ("nonsense", "invalid"),
     ]
     again = actions.connect(seller, sequence.pk, [mine.record_key], now=T0)
     assert again[0].outcome == "already_connected"
@@ -142,10 +157,12 @@ def test_authoring_validates_steps_and_protects_running_sequences(manager, selle
     from textdesk.sequences.models import Sequence
 
     assert not Sequence.objects.filter(name="Bad").exists()  # nothing half-written
-    sequence = actions.create_sequence(manager, name="Good", steps=[actions.StepInput(kind="call"),
-                                                                     actions.StepInput(kind="email")])
-    inserted = actions.add_step(manager, sequence.pk, actions.StepInput(kind="wait", wait=dt.timedelta(days=1)),
-                                position=2)
+    sequence = actions.create_sequence(
+        manager, name="Good", steps=[actions.StepInput(kind="call"), actions.StepInput(kind="email")]
+    )
+    inserted = actions.add_step(
+        manager, sequence.pk, actions.StepInput(kind="wait", wait=dt.timedelta(days=1)), position=2
+    )
     assert [s.kind for s in sequence.steps.order_by("order")] == ["call", "wait", "email"]
     assert inserted.order == 2
     actions.update_step(manager, inserted.pk, position=3)
@@ -173,8 +190,9 @@ def test_a_seller_cannot_act_on_someone_elses_record(seller, make_user, make_rec
     assert _reload(result.connection_id).state == "active"
 
 
-def test_changes_are_pushed_live_to_the_record_owner(seller, make_record, make_sequence,
-                                                     django_capture_on_commit_callbacks):
+def test_changes_are_pushed_live_to_the_record_owner(
+    seller, make_record, make_sequence, django_capture_on_commit_callbacks
+):
     from textdesk.live import bus
 
     sequence = make_sequence("call", "email")

@@ -4,7 +4,7 @@ import datetime as dt
 
 from textdesk.domain import sequences as rules
 
-T = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+T = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def test_wait_step_is_due_when_its_time_is_over_and_others_at_once():

@@ -54,7 +54,8 @@ def test_a_wait_not_over_yet_is_left_alone(seller, make_record, make_sequence):
 
 @pytest.mark.django_db
 def test_automated_step_without_a_valid_number_fails_with_its_reason_and_notifies_the_owner(
-        seller, make_record, make_sequence, make_sender_number):
+    seller, make_record, make_sequence, make_sender_number
+):
     from textdesk.messaging.models import Message, Notification
 
     make_sender_number(owner=seller)
@@ -81,7 +82,8 @@ def test_automated_step_without_a_valid_number_fails_with_its_reason_and_notifie
 
 @pytest.mark.django_db
 def test_automated_step_without_a_sender_number_fails_and_notifies_every_member_of_the_owning_team(
-        seller, make_user, make_team, make_record, make_sequence):
+    seller, make_user, make_team, make_record, make_sequence
+):
     from textdesk.messaging.models import Notification
 
     colleague = make_user("colleague")
@@ -96,8 +98,9 @@ def test_automated_step_without_a_sender_number_fails_and_notifies_every_member_
 
 
 @pytest.mark.django_db
-def test_the_owner_is_told_live_with_their_unread_count(seller, make_record, make_sequence,
-                                                         django_capture_on_commit_callbacks):
+def test_the_owner_is_told_live_with_their_unread_count(
+    seller, make_record, make_sequence, django_capture_on_commit_callbacks
+):
     from textdesk.live import bus
 
     sequence = make_sequence("text_automated")
@@ -105,8 +108,11 @@ def test_the_owner_is_told_live_with_their_unread_count(seller, make_record, mak
     [result] = actions.connect(seller, sequence.pk, [record.record_key], now=timezone.now() - dt.timedelta(seconds=1))
     with bus.get_bus().subscribe([bus.user_channel(seller.pk)]) as sub:
         with django_capture_on_commit_callbacks(execute=True):
-            actions.run_due_step(result.connection_id, _reload(result.connection_id).current_step_id,
-                                 _reload(result.connection_id).attempt)
+            actions.run_due_step(
+                result.connection_id,
+                _reload(result.connection_id).current_step_id,
+                _reload(result.connection_id).attempt,
+            )
         events = [sub.get(timeout=1)[1] for _ in range(2)]
     by_name = {e["event"]: e for e in events}
     assert by_name["notification.new"]["unread"] == 1

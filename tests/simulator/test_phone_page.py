@@ -19,10 +19,20 @@ def test_customer_reads_and_replies(simulator, sink):
 
     from playwright.sync_api import expect, sync_playwright
 
-    simulator.state.add_number({"number": OURS, "account_sid": SID, "auth_token": TOKEN,
-                                "sms_url": sink.url + "/webhooks/in", "status_callback": sink.url + "/webhooks/st"})
-    sent = httpx.post(f"{simulator.url}/2010-04-01/Accounts/{SID}/Messages.json", auth=(SID, TOKEN),
-                      data={"To": CUSTOMER, "From": OURS, "Body": "Hi Dana, here is your quote."})
+    simulator.state.add_number(
+        {
+            "number": OURS,
+            "account_sid": SID,
+            "auth_token": TOKEN,
+            "sms_url": sink.url + "/webhooks/in",
+            "status_callback": sink.url + "/webhooks/st",
+        }
+    )
+    sent = httpx.post(
+        f"{simulator.url}/2010-04-01/Accounts/{SID}/Messages.json",
+        auth=(SID, TOKEN),
+        data={"To": CUSTOMER, "From": OURS, "Body": "Hi Dana, here is your quote."},
+    )
     assert sent.status_code == 201
     with sync_playwright() as playwright:
         chromium = os.environ.get("TEXTDESK_CHROMIUM", "/usr/bin/chromium")

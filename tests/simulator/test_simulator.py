@@ -13,9 +13,9 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from tests.providers.helpers import twilio_account
 from textdesk.domain import failures
 from textdesk.providers.twilio import PROVIDER
-from tests.providers.helpers import twilio_account
 
 SID = "AC" + "5" * 32
 TOKEN = "sim-token"
@@ -26,16 +26,26 @@ http = httpx.Client(timeout=30)  # one client: creating one per request costs mo
 
 @pytest.fixture
 def hosted(simulator, sink):
-    answer = http.post(simulator.url + "/_sim/numbers", json={
-        "number": OURS, "account_sid": SID, "auth_token": TOKEN,
-        "sms_url": sink.url + "/webhooks/in", "status_callback": sink.url + "/webhooks/status"})
+    answer = http.post(
+        simulator.url + "/_sim/numbers",
+        json={
+            "number": OURS,
+            "account_sid": SID,
+            "auth_token": TOKEN,
+            "sms_url": sink.url + "/webhooks/in",
+            "status_callback": sink.url + "/webhooks/status",
+        },
+    )
     assert answer.status_code == 201
     return simulator
 
 
 def send(simulator, to=CUSTOMER, body="Hello", token=TOKEN):
-    return http.post(f"{simulator.url}/2010-04-01/Accounts/{SID}/Messages.json", auth=(SID, token),
-                      data={"To": to, "From": OURS, "Body": body})
+    return http.post(
+        f"{simulator.url}/2010-04-01/Accounts/{SID}/Messages.json",
+        auth=(SID, token),
+        data={"To": to, "From": OURS, "Body": body},
+    )
 
 
 def statuses(received):
@@ -49,14 +59,21 @@ def test_admin_api_rejects_bad_configuration(simulator):
     assert http.post(simulator.url + "/_sim/rules", json={"final_status": "lost"}).status_code == 400
     assert http.post(simulator.url + "/_sim/config", json={"callback_delays": [1]}).status_code == 400
     assert http.post(simulator.url + "/_sim/inbound", json={"from": CUSTOMER}).status_code == 400
-    assert http.post(simulator.url + "/_sim/inbound",
-                      json={"from": CUSTOMER, "to": "+19995550000", "body": "hi"}).status_code == 404
+    assert (
+        http.post(
+            simulator.url + "/_sim/inbound", json={"from": CUSTOMER, "to": "+19995550000", "body": "hi"}
+        ).status_code
+        == 404
+    )
     assert http.delete(simulator.url + "/_sim/rules/99").status_code == 404
 
 
 def test_unknown_from_number_is_21606(hosted):
-    answer = http.post(f"{hosted.url}/2010-04-01/Accounts/{SID}/Messages.json", auth=(SID, TOKEN),
-                        data={"To": CUSTOMER, "From": "+14155550999", "Body": "x"})
+    answer = http.post(
+        f"{hosted.url}/2010-04-01/Accounts/{SID}/Messages.json",
+        auth=(SID, TOKEN),
+        data={"To": CUSTOMER, "From": "+14155550999", "Body": "x"},
+    )
     assert (answer.status_code, answer.json()["code"]) == (400, 21606)
     assert answer.json()["more_info"] == "https://www.twilio.com/docs/errors/21606"
 
@@ -85,7 +102,10 @@ def test_async_failure_reports_error_code(hosted, sink):
     assert statuses(received) == ["queued", "sent", "undelivered"]
     [report] = PROVIDER.parse_status(twilio_account(TOKEN, SID), received[-1].as_webhook()).statuses
     assert (report.provider_message_id, report.error_code, report.failure_reason) == (
-        sid, "30003", failures.UNREACHABLE_DESTINATION)
+        sid,
+        "30003",
+        failures.UNREACHABLE_DESTINATION,
+    )
     message = http.get(f"{hosted.url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json", auth=(SID, TOKEN)).json()
     assert (message["status"], message["error_code"]) == ("undelivered", 30003)
 
@@ -122,8 +142,9 @@ def test_inbound_is_retried_with_the_same_message_sid(hosted, sink):
 
 
 def test_inbound_repeat_simulates_provider_retries(hosted, sink):
-    result = http.post(hosted.url + "/_sim/inbound",
-                        json={"from": CUSTOMER, "to": OURS, "body": "Hi", "repeat": 3}).json()
+    result = http.post(
+        hosted.url + "/_sim/inbound", json={"from": CUSTOMER, "to": OURS, "body": "Hi", "repeat": 3}
+    ).json()
     assert len(result["deliveries"]) == 3
     received = sink.wait_for(3, "/in")
     assert [parse_qs(r.body.decode())["MessageSid"][0] for r in received] == [result["message_sid"]] * 3
@@ -171,9 +192,9 @@ def test_phone_page(hosted):
 
 @pytest.mark.django_db
 def test_demo_accounts_are_hosted(simulator):
-    from textdesk.crm.demo import SIMULATOR_ACCOUNT_SID, seed_demo
+    from textdesk.demo.organisation import SIMULATOR_ACCOUNT_SID, seed_demo
+    from textdesk.demo.simulator import configure_from_database
     from textdesk.messaging.models import ProviderAccount
-    from textdesk.simulator.demo import configure_from_database
 
     seed_demo(simulator_url=simulator.url)
     assert configure_from_database(simulator.state, simulator.url) == 3
@@ -195,11 +216,17 @@ def test_demo_accounts_are_hosted(simulator):
 def test_simulator_command_runs_as_its_own_process(tmp_path):
     src = Path(__file__).resolve().parents[2] / "src"
     env = {**os.environ, "PYTHONPATH": str(src), "TEXTDESK_DATA_DIR": str(tmp_path)}
-    help_text = subprocess.run([sys.executable, "-m", "textdesk", "simulator", "--help"], env=env,
-                               capture_output=True, text=True, timeout=60)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "textdesk", "simulator", "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert help_text.returncode == 0 and "--port" in help_text.stdout and "customer" in help_text.stdout
-    process = subprocess.Popen([sys.executable, "-m", "textdesk", "simulator", "--port", "0"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "textdesk", "simulator", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = ""
         while "running at" not in line:

@@ -178,7 +178,7 @@ def test_catalogs_of_a_folder_hold_the_same_messages(path):
 
 # The checker itself must catch what it is there to catch.
 
-SAMPLE = r'''
+SAMPLE = r"""
 msgid ""
 msgstr ""
 "Language: xx\n"
@@ -220,15 +220,26 @@ msgstr "Sube %s %%"
 
 #~ msgid "Gone"
 #~ msgstr "Ido"
-'''
+"""
 
 
 def test_parser_reads_continuations_flags_and_plurals():
     entries = parse_po(SAMPLE)
-    assert [e.msgid for e in entries] == ["", "Hello %(name)s", "Save", "Long text", "One message", "%(n)s note",
-                                          "Up %s%%", "Gone"]
+    assert [e.msgid for e in entries] == [
+        "",
+        "Hello %(name)s",
+        "Save",
+        "Long text",
+        "One message",
+        "%(n)s note",
+        "Up %s%%",
+        "Gone",
+    ]
     assert "fuzzy" in entries[2].flags and "python-format" in entries[1].flags
-    assert entries[4].msgid_plural == "%(n)s messages" and entries[4].msgstr == {0: "Uma mensagem", 1: "%(n)s mensagens"}
+    assert entries[4].msgid_plural == "%(n)s messages" and entries[4].msgstr == {
+        0: "Uma mensagem",
+        1: "%(n)s mensagens",
+    }
     assert entries[7].obsolete and not entries[6].obsolete
 
 

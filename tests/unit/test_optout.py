@@ -6,25 +6,58 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textdesk.domain.optout import HELP, OPT_IN, OPT_OUT, _KEYWORDS, classify
+from textdesk.domain.optout import _KEYWORDS, HELP, OPT_IN, OPT_OUT, classify
 
 TABLE = [
-    ("STOP", OPT_OUT, False), ("stop", OPT_OUT, False), (" Stop. ", OPT_OUT, False), ("STOP!!!", OPT_OUT, False),
-    ("STOPALL", OPT_OUT, True), ("stop all", OPT_OUT, True), ("Unsubscribe", OPT_OUT, False),
-    ("CANCEL", OPT_OUT, False), ("end", OPT_OUT, False), ("Quit", OPT_OUT, False), ("REVOKE", OPT_OUT, False),
-    ("OPTOUT", OPT_OUT, False), ("opt-out", OPT_OUT, False),
-    ("PARAR", OPT_OUT, False), ("sair", OPT_OUT, False), ("Cancelar", OPT_OUT, False),
-    ("BAJA", OPT_OUT, False), ("alto", OPT_OUT, False), ("ANNULLA", OPT_OUT, False), ("disdici", OPT_OUT, False),
-    ("START", OPT_IN, False), ("unstop", OPT_IN, False), ("Yes", OPT_IN, False), ("INICIAR", OPT_IN, False),
-    ("SÍ", OPT_IN, False), ("si", OPT_IN, False), ("sim", OPT_IN, False),
-    ("HELP", HELP, False), ("info?", HELP, False), ("AJUDA", HELP, False), ("ayuda", HELP, False),
+    ("STOP", OPT_OUT, False),
+    ("stop", OPT_OUT, False),
+    (" Stop. ", OPT_OUT, False),
+    ("STOP!!!", OPT_OUT, False),
+    ("STOPALL", OPT_OUT, True),
+    ("stop all", OPT_OUT, True),
+    ("Unsubscribe", OPT_OUT, False),
+    ("CANCEL", OPT_OUT, False),
+    ("end", OPT_OUT, False),
+    ("Quit", OPT_OUT, False),
+    ("REVOKE", OPT_OUT, False),
+    ("OPTOUT", OPT_OUT, False),
+    ("opt-out", OPT_OUT, False),
+    ("PARAR", OPT_OUT, False),
+    ("sair", OPT_OUT, False),
+    ("Cancelar", OPT_OUT, False),
+    ("BAJA", OPT_OUT, False),
+    ("alto", OPT_OUT, False),
+    ("ANNULLA", OPT_OUT, False),
+    ("disdici", OPT_OUT, False),
+    ("START", OPT_IN, False),
+    ("unstop", OPT_IN, False),
+    ("Yes", OPT_IN, False),
+    ("INICIAR", OPT_IN, False),
+    ("SÍ", OPT_IN, False),
+    ("si", OPT_IN, False),
+    ("sim", OPT_IN, False),
+    ("HELP", HELP, False),
+    ("info?", HELP, False),
+    ("AJUDA", HELP, False),
+    ("ayuda", HELP, False),
     ("Aiuto", HELP, False),
-    ("¡AYUDA!", HELP, False), ("👋 stop 👋", OPT_OUT, False),
+    ("¡AYUDA!", HELP, False),
+    ("👋 stop 👋", OPT_OUT, False),
 ]
 
 NOT_KEYWORDS = [
-    "", "   ", "please don't stop", "stop sending me these", "can we stop by tomorrow?", "STOP IT NOW",
-    "yes please", "help me with my order", "backend", "stopped", "Hi, I am interested", "st op",
+    "",
+    "   ",
+    "please don't stop",
+    "stop sending me these",
+    "can we stop by tomorrow?",
+    "STOP IT NOW",
+    "yes please",
+    "help me with my order",
+    "backend",
+    "stopped",
+    "Hi, I am interested",
+    "st op",
 ]
 
 

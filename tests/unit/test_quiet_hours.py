@@ -34,10 +34,10 @@ def test_window_boundaries():
 
 def test_uses_the_recipient_time_zone_not_utc():
     # 23:30 UTC is 20:30 in São Paulo: allowed there.
-    now = dt.datetime(2026, 3, 10, 23, 30, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 3, 10, 23, 30, tzinfo=dt.UTC)
     assert next_allowed(now, *NIGHT, SP) == now
     # ...but 08:30 in Tokyo, allowed; while 06:00 UTC is 15:00 Tokyo and 03:00 São Paulo.
-    early = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.timezone.utc)
+    early = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.UTC)
     assert next_allowed(early, *NIGHT, ZoneInfo("Asia/Tokyo")) == early
     assert next_allowed(early, *NIGHT, SP) == at(8)
 
@@ -60,8 +60,9 @@ def test_unknown_zone_falls_back():
 
 
 @given(
-    st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1), timezones=st.just(dt.timezone.utc)),
-    st.times(), st.times(),
+    st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1), timezones=st.just(dt.UTC)),
+    st.times(),
+    st.times(),
     st.sampled_from(["UTC", "America/Sao_Paulo", "America/New_York", "Asia/Kolkata", "Europe/Rome"]),
 )
 def test_result_is_never_earlier_than_now_nor_inside_the_window(now, start, end, name):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from textdesk.domain import routing as r
 from textdesk.domain.routing import Candidate, ReceivingNumber, choose_record
 
-T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def at(minutes: int) -> dt.datetime:
@@ -21,8 +21,13 @@ def at(minutes: int) -> dt.datetime:
 
 def cand(rid, rtype="contact", *, user=None, team=None, active=True, modified=0, conv=None):
     return Candidate(
-        record_type=rtype, record_id=rid, owner_user_id=user, owner_team_id=team, is_active=active,
-        modified_at=at(modified), last_conversation_at=None if conv is None else at(conv),
+        record_type=rtype,
+        record_id=rid,
+        owner_user_id=user,
+        owner_team_id=team,
+        is_active=active,
+        modified_at=at(modified),
+        last_conversation_at=None if conv is None else at(conv),
     )
 
 
@@ -33,36 +38,73 @@ SCENARIOS = [
     # (name, number, candidates, expected key, expected rule)
     ("no candidates: new lead", SELLER, [], None, r.NEW_LEAD),
     ("one candidate", SELLER, [cand(1, "lead", user=99, active=False)], ("lead", 1), r.ONLY_CANDIDATE),
-    ("latest conversation beats ownership and type",
-     SELLER, [cand(1, "contact", user=7, conv=5), cand(2, "lead", user=99, active=False, conv=10)],
-     ("lead", 2), r.MOST_RECENT_CONVERSATION),
-    ("a conversation beats none",
-     SELLER, [cand(1, "contact", user=7), cand(2, "opportunity", user=99, conv=1)],
-     ("opportunity", 2), r.MOST_RECENT_CONVERSATION),
-    ("owned by the number's owner",
-     SELLER, [cand(1, "contact", user=8), cand(2, "lead", user=7, active=False)],
-     ("lead", 2), r.OWNED_BY_NUMBER_OWNER),
-    ("equal conversation times fall through to ownership",
-     SELLER, [cand(1, "contact", user=8, conv=3), cand(2, "account", user=7, conv=3)],
-     ("account", 2), r.OWNED_BY_NUMBER_OWNER),
-    ("owned by a member of the number's team",
-     TEAM, [cand(1, "contact", user=50), cand(2, "lead", user=22, active=False)],
-     ("lead", 2), r.OWNED_BY_TEAM_MEMBER),
-    ("team rule does not apply to a user's number",
-     SELLER, [cand(1, "account", user=21), cand(2, "contact", user=50)],
-     ("contact", 2), r.ENTITY_TYPE),
+    (
+        "latest conversation beats ownership and type",
+        SELLER,
+        [cand(1, "contact", user=7, conv=5), cand(2, "lead", user=99, active=False, conv=10)],
+        ("lead", 2),
+        r.MOST_RECENT_CONVERSATION,
+    ),
+    (
+        "a conversation beats none",
+        SELLER,
+        [cand(1, "contact", user=7), cand(2, "opportunity", user=99, conv=1)],
+        ("opportunity", 2),
+        r.MOST_RECENT_CONVERSATION,
+    ),
+    (
+        "owned by the number's owner",
+        SELLER,
+        [cand(1, "contact", user=8), cand(2, "lead", user=7, active=False)],
+        ("lead", 2),
+        r.OWNED_BY_NUMBER_OWNER,
+    ),
+    (
+        "equal conversation times fall through to ownership",
+        SELLER,
+        [cand(1, "contact", user=8, conv=3), cand(2, "account", user=7, conv=3)],
+        ("account", 2),
+        r.OWNED_BY_NUMBER_OWNER,
+    ),
+    (
+        "owned by a member of the number's team",
+        TEAM,
+        [cand(1, "contact", user=50), cand(2, "lead", user=22, active=False)],
+        ("lead", 2),
+        r.OWNED_BY_TEAM_MEMBER,
+    ),
+    (
+        "team rule does not apply to a user's number",
+        SELLER,
+        [cand(1, "account", user=21), cand(2, "contact", user=50)],
+        ("contact", 2),
+        r.ENTITY_TYPE,
+    ),
     ("contact before account", SELLER, [cand(1, "account"), cand(2, "contact")], ("contact", 2), r.ENTITY_TYPE),
     ("account before opportunity", SELLER, [cand(1, "opportunity"), cand(2, "account")], ("account", 2), r.ENTITY_TYPE),
     ("opportunity before lead", SELLER, [cand(1, "lead"), cand(2, "opportunity")], ("opportunity", 2), r.ENTITY_TYPE),
-    ("active before inactive",
-     SELLER, [cand(1, "contact", active=False, modified=50), cand(2, "contact", active=True)],
-     ("contact", 2), r.ACTIVE),
-    ("most recently updated",
-     SELLER, [cand(1, "contact", modified=1), cand(2, "contact", modified=9), cand(3, "contact", modified=4)],
-     ("contact", 2), r.MOST_RECENTLY_UPDATED),
+    (
+        "active before inactive",
+        SELLER,
+        [cand(1, "contact", active=False, modified=50), cand(2, "contact", active=True)],
+        ("contact", 2),
+        r.ACTIVE,
+    ),
+    (
+        "most recently updated",
+        SELLER,
+        [cand(1, "contact", modified=1), cand(2, "contact", modified=9), cand(3, "contact", modified=4)],
+        ("contact", 2),
+        r.MOST_RECENTLY_UPDATED,
+    ),
     ("complete tie: lowest id", SELLER, [cand(5, "contact"), cand(3, "contact")], ("contact", 3), r.LOWEST_ID),
-    ("a record listed twice is one candidate",
-     SELLER, [cand(4, "contact"), cand(4, "contact", conv=2)], ("contact", 4), r.ONLY_CANDIDATE),
+    (
+        "a record listed twice is one candidate",
+        SELLER,
+        [cand(4, "contact"), cand(4, "contact", conv=2)],
+        ("contact", 4),
+        r.ONLY_CANDIDATE,
+    ),
 ]
 
 
@@ -86,13 +128,20 @@ times = st.one_of(st.none(), st.integers(0, 5).map(at))
 
 @st.composite
 def candidates(draw, min_size=1):
-    keys = draw(st.lists(st.tuples(st.sampled_from(RECORD_TYPES), st.integers(1, 6)),
-                         min_size=min_size, max_size=8, unique=True))
+    keys = draw(
+        st.lists(
+            st.tuples(st.sampled_from(RECORD_TYPES), st.integers(1, 6)), min_size=min_size, max_size=8, unique=True
+        )
+    )
     return [
         Candidate(
-            record_type=t, record_id=i, owner_user_id=draw(st.sampled_from([None, 7, 8, 21, 22])),
-            owner_team_id=draw(st.sampled_from([None, 3])), is_active=draw(st.booleans()),
-            modified_at=at(draw(st.integers(0, 3))), last_conversation_at=draw(times),
+            record_type=t,
+            record_id=i,
+            owner_user_id=draw(st.sampled_from([None, 7, 8, 21, 22])),
+            owner_team_id=draw(st.sampled_from([None, 3])),
+            is_active=draw(st.booleans()),
+            modified_at=at(draw(st.integers(0, 3))),
+            last_conversation_at=draw(times),
         )
         for t, i in keys
     ]
@@ -134,7 +183,7 @@ RULE_ATTRIBUTES = {
 def _later_only_attributes(rule: str) -> set[str]:
     index = r.RULES_IN_ORDER.index(rule)
     used_so_far = set().union(*(RULE_ATTRIBUTES[x] for x in r.RULES_IN_ORDER[: index + 1]))
-    later = set().union(*(RULE_ATTRIBUTES[x] for x in r.RULES_IN_ORDER[index + 1:]))
+    later = set().union(*(RULE_ATTRIBUTES[x] for x in r.RULES_IN_ORDER[index + 1 :]))
     # record_type and record_id identify a record; they are not "changed", only the others are.
     return later - used_so_far - {"record_type", "record_id"}
 
@@ -161,8 +210,9 @@ def test_winner_under_rule_k_survives_changes_to_later_rules(cands, number, data
 
 def test_large_random_sets_pick_the_same_record_in_any_order():
     rnd = random.Random(42)
-    cands = [cand(i, rnd.choice(RECORD_TYPES), user=rnd.choice([7, 8]), conv=rnd.choice([None, 1, 2]))
-             for i in range(200)]
+    cands = [
+        cand(i, rnd.choice(RECORD_TYPES), user=rnd.choice([7, 8]), conv=rnd.choice([None, 1, 2])) for i in range(200)
+    ]
     expected = choose_record(cands, SELLER)
     for _ in range(5):
         rnd.shuffle(cands)

@@ -75,7 +75,7 @@ def test_gsm_parts_respect_capacity(body):
     if result.segments > 1:
         offset = 0
         for n in result.parts:
-            part = body[offset:offset + n]
+            part = body[offset : offset + n]
             offset += n
             assert sum(segments.unit_cost(c, GSM7) for c in part) <= 153
     assert result.remaining >= 0
@@ -89,7 +89,7 @@ def test_parts_cover_the_body_and_never_exceed_capacity(body):
     capacity = single if result.segments <= 1 else multi
     offset = 0
     for n in result.parts:
-        part = body[offset:offset + n]
+        part = body[offset : offset + n]
         offset += n
         assert sum(segments.unit_cost(c, result.encoding) for c in part) <= capacity
     assert 0 <= result.remaining <= capacity

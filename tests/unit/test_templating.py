@@ -8,8 +8,12 @@ def test_render_fills_fields_and_related_entities():
 
 
 def test_default_used_when_field_is_empty():
-    out = templating.render("Hi {{ContactFirstName}}", "contact", {"contact": {"first_name": ""}},
-                            {"ContactFirstName": {"default": "there"}})
+    out = templating.render(
+        "Hi {{ContactFirstName}}",
+        "contact",
+        {"contact": {"first_name": ""}},
+        {"ContactFirstName": {"default": "there"}},
+    )
     assert out == "Hi there"
 
 

@@ -22,9 +22,15 @@ def make_conversation(db):
             extra = spec[3] if len(spec) > 3 else {}
             ours, theirs = sender_number.e164, customer
             last = Message.objects.create(
-                conversation=conv, direction=direction, provider_account=sender_number.provider_account,
-                sender_number=sender_number, from_number=ours if direction == "outbound" else theirs,
-                to_number=theirs if direction == "outbound" else ours, body=body, status=status, **extra,
+                conversation=conv,
+                direction=direction,
+                provider_account=sender_number.provider_account,
+                sender_number=sender_number,
+                from_number=ours if direction == "outbound" else theirs,
+                to_number=theirs if direction == "outbound" else ours,
+                body=body,
+                status=status,
+                **extra,
             )
             Message.objects.filter(pk=last.pk).update(created_at=timezone.now() - dt.timedelta(minutes=10 - i))
         if last is not None:
@@ -46,18 +52,44 @@ def scene(make_user, make_team, make_sender_number, make_record, make_conversati
     sam_line = make_sender_number("+14155550001", owner=sam, name="Sam's line")
     rui_line = make_sender_number("+14155550009", owner=rui, name="Rui's line")
     account = make_record("account", sam, name="Acme Logistics", business_phone="+1 415 555 0100", city="San Francisco")
-    alice = make_record("contact", sam, first_name="Alice", last_name="Moreno", account=account,
-                        mobile_phone="+1 415 555 0134", job_title="Buyer")
+    alice = make_record(
+        "contact",
+        sam,
+        first_name="Alice",
+        last_name="Moreno",
+        account=account,
+        mobile_phone="+1 415 555 0134",
+        job_title="Buyer",
+    )
     chen = make_record("contact", sam, first_name="Chen", last_name="Wei", mobile_phone="415 555")
     opp = make_record("opportunity", sam, name="Fleet renewal", account=account)
     opp.contacts.add(alice)
-    conv = make_conversation(alice, sam_line, "+14155550134", messages=[
-        ("outbound", "Hello Alice, your quote is ready.", "delivered"),
-        ("outbound", "Did you see it?", "failed", {"failure_reason": "InvalidSendingParameters"}),
-        ("inbound", "Yes, thanks!", "received", {"routing_rule": "recent_conversation"}),
-    ], unread=1)
-    return type("Scene", (), dict(sam=sam, rui=rui, sam_line=sam_line, rui_line=rui_line, account=account,
-                                  alice=alice, chen=chen, opp=opp, conv=conv))
+    conv = make_conversation(
+        alice,
+        sam_line,
+        "+14155550134",
+        messages=[
+            ("outbound", "Hello Alice, your quote is ready.", "delivered"),
+            ("outbound", "Did you see it?", "failed", {"failure_reason": "InvalidSendingParameters"}),
+            ("inbound", "Yes, thanks!", "received", {"routing_rule": "recent_conversation"}),
+        ],
+        unread=1,
+    )
+    return type(
+        "Scene",
+        (),
+        dict(
+            sam=sam,
+            rui=rui,
+            sam_line=sam_line,
+            rui_line=rui_line,
+            account=account,
+            alice=alice,
+            chen=chen,
+            opp=opp,
+            conv=conv,
+        ),
+    )
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ class LiveServer:
     def __init__(self, app=None) -> None:
         if app is None:
             from textdesk.asgi import application as app
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="test-uvicorn", daemon=True)
         self.url = ""
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -30,7 +31,7 @@ class LiveServer:
         return self
 
     def stop(self) -> None:
-        from textdesk.messaging import intake_pg
+        from textdesk.messaging.inbound import intake_pg
 
         self.server.should_exit = True
         self.thread.join(timeout=10)

@@ -29,11 +29,18 @@ def test_record_context_for_templates(make_user, make_record):
     seller = make_user("ctx", first_name="Sam", last_name="Seller")
     account = make_record("account", seller, name="Acme", city="Lisbon")
     contact = make_record("contact", seller, first_name="Ana", last_name="Lima", account=account)
-    opp = make_record("opportunity", seller, name="Renewal", account=account, estimated_value=Decimal("48000"),
-                      estimated_close_date=dt.date(2027, 3, 1))
+    opp = make_record(
+        "opportunity",
+        seller,
+        name="Renewal",
+        account=account,
+        estimated_value=Decimal("48000"),
+        estimated_close_date=dt.date(2027, 3, 1),
+    )
     body = "{{ContactFirstName}} {{AccountCity}} {{UserFullName}}"
     assert templating.render(body, "contact", record_context(contact, seller)) == "Ana Lisbon Sam Seller"
     with translation.override("pt-br"):
-        text = templating.render("{{OpportunityEstimatedValue}} {{OpportunityCloseDate}}", "opportunity",
-                                 record_context(opp, seller))
+        text = templating.render(
+            "{{OpportunityEstimatedValue}} {{OpportunityCloseDate}}", "opportunity", record_context(opp, seller)
+        )
     assert text == "48000,00 01/03/2027"

@@ -17,14 +17,18 @@ def test_move_account_to_contact_audits_and_pushes(scene, make_conversation, dja
     assert conv.account_id is None and conv.record_key == scene.alice.record_key
     audit = ConversationMove.objects.get(conversation=conv)
     assert (audit.moved_by, audit.from_record_key, audit.to_record_key) == (
-        scene.sam, scene.account.record_key, scene.alice.record_key)
+        scene.sam,
+        scene.account.record_key,
+        scene.alice.record_key,
+    )
     assert sub.get(1) == (bus.user_channel(scene.sam.pk), {"event": "conversation.moved", "conversation_id": conv.pk})
     sub.close()
 
 
 def test_move_merges_into_existing_thread(scene, make_conversation):
-    source = make_conversation(scene.account, scene.sam_line, "+14155550134",
-                               messages=[("inbound", "From the account", "received")], unread=2)
+    source = make_conversation(
+        scene.account, scene.sam_line, "+14155550134", messages=[("inbound", "From the account", "received")], unread=2
+    )
     target = scene.conv  # Alice's conversation with the same customer and our number
     moved = move_conversations(scene.sam, [source], scene.alice)
     assert moved == [target]
@@ -60,9 +64,11 @@ def test_move_requires_privilege(scene, make_user, make_conversation):
 
 def test_move_view(sam_client, scene, make_conversation):
     conv = make_conversation(scene.account, scene.sam_line, "+14155550100", messages=[("inbound", "Hi", "received")])
-    response = sam_client.post(reverse("move_conversations"),
-                               {"conversation": [conv.pk], "target": scene.alice.record_key},
-                               HTTP_HX_REQUEST="true")
+    response = sam_client.post(
+        reverse("move_conversations"),
+        {"conversation": [conv.pk], "target": scene.alice.record_key},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 204
     assert response["HX-Redirect"].startswith(f"/records/contact/{scene.alice.pk}/?pane=1")
     conv.refresh_from_db()
@@ -71,8 +77,9 @@ def test_move_view(sam_client, scene, make_conversation):
 
 def test_move_view_404_for_invisible(client, scene):
     client.force_login(scene.rui)
-    response = client.post(reverse("move_conversations"),
-                           {"conversation": [scene.conv.pk], "target": scene.account.record_key})
+    response = client.post(
+        reverse("move_conversations"), {"conversation": [scene.conv.pk], "target": scene.account.record_key}
+    )
     assert response.status_code == 404
     scene.conv.refresh_from_db()
     assert scene.conv.contact_id == scene.alice.pk

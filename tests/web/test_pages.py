@@ -70,7 +70,9 @@ def test_record_lists_and_search(sam_client, scene):
 
 def test_opportunity_activity_tab_lists_its_conversations(sam_client, scene, make_conversation):
     make_conversation(scene.opp, scene.sam_line, "+14155550134", messages=[("outbound", "About the fleet", "sent")])
-    body = sam_client.get(reverse("record_detail", args=["opportunity", scene.opp.pk]), {"tab": "activity"}).content.decode()
+    body = sam_client.get(
+        reverse("record_detail", args=["opportunity", scene.opp.pk]), {"tab": "activity"}
+    ).content.decode()
     assert "About the fleet" in body
 
 
@@ -129,16 +131,24 @@ def test_pane_related_selector(sam_client, scene):
 def test_template_fill_uses_record_values_and_defaults(sam_client, scene):
     from textdesk.messaging.models import MessageTemplate
 
-    t = MessageTemplate.objects.create(owner=scene.sam, name="Hi", category="contact", language="en",
-                                       body="Hi {{ContactFirstName}} from {{AccountName}}, {{ContactEmail}}",
-                                       placeholders=[{"name": "ContactEmail", "display_name": "", "default": "no email"}])
+    t = MessageTemplate.objects.create(
+        owner=scene.sam,
+        name="Hi",
+        category="contact",
+        language="en",
+        body="Hi {{ContactFirstName}} from {{AccountName}}, {{ContactEmail}}",
+        placeholders=[{"name": "ContactEmail", "display_name": "", "default": "no email"}],
+    )
     data = sam_client.get(reverse("template_fill", args=["contact", scene.alice.pk, t.pk])).json()
     assert data["body"] == "Hi Alice from Acme Logistics, no email"
 
 
 def test_send_shows_refusal_or_unavailable_inline(sam_client, scene):
-    response = sam_client.post(reverse("send", args=["contact", scene.alice.pk]),
-                               {"to": "+14155550134", "from": scene.sam_line.pk, "body": ""}, **HX)
+    response = sam_client.post(
+        reverse("send", args=["contact", scene.alice.pk]),
+        {"to": "+14155550134", "from": scene.sam_line.pk, "body": ""},
+        **HX,
+    )
     assert response.status_code in (422, 503)
     assert b"data-send-error" in response.content
 
@@ -153,10 +163,12 @@ def test_no_seller_privilege_is_explained(client, make_user, scene):
 def test_notifications_list_and_open(sam_client, scene):
     from textdesk.messaging.models import Notification
 
-    n = Notification.objects.create(user=scene.sam, kind="inbound_message", title="New text from Alice",
-                                    conversation=scene.conv)
-    p = Notification.objects.create(user=scene.sam, kind="missing_privilege", title="Missing privilege",
-                                    body="A message arrived for you.")
+    n = Notification.objects.create(
+        user=scene.sam, kind="inbound_message", title="New text from Alice", conversation=scene.conv
+    )
+    p = Notification.objects.create(
+        user=scene.sam, kind="missing_privilege", title="Missing privilege", body="A message arrived for you."
+    )
     body = sam_client.get(reverse("notification_list")).content.decode()
     assert "New text from Alice" in body
     body = sam_client.post(reverse("notification_open", args=[n.pk]), **HX).content.decode()
@@ -175,8 +187,10 @@ def test_notification_of_another_user_is_404(client, scene):
     assert client.post(reverse("notification_open", args=[n.pk])).status_code == 404
 
 
-@pytest.mark.parametrize("code,word", [("pt-br", "Minhas mensagens de texto"), ("es", "Mis mensajes de texto"),
-                                       ("it", "I miei messaggi di testo")])
+@pytest.mark.parametrize(
+    "code,word",
+    [("pt-br", "Minhas mensagens de texto"), ("es", "Mis mensajes de texto"), ("it", "I miei messaggi di testo")],
+)
 def test_language_switch(sam_client, scene, code, word):
     response = sam_client.post(reverse("set_user_language"), {"language": code, "next": "/messages/"})
     assert response.status_code == 302
@@ -200,7 +214,9 @@ def test_own_number_is_the_default_sender(sam_client, scene, make_team, make_sen
     team = make_team("Alpha desk", [scene.sam])
     make_sender_number("+14155550002", owner=team, name="A team line")  # sorts first by name
     nophone_conv_record = make_record("contact", scene.sam, last_name="Fresh", mobile_phone="+14155550199")
-    body = sam_client.get(reverse("record_pane", args=["contact", nophone_conv_record.pk]), HTTP_HX_REQUEST="true").content.decode()
+    body = sam_client.get(
+        reverse("record_pane", args=["contact", nophone_conv_record.pk]), HTTP_HX_REQUEST="true"
+    ).content.decode()
     selected = body.split('id="pane-from"')[1].split("</select>")[0]
     assert f'value="{scene.sam_line.pk}" selected' in selected
 
@@ -217,11 +233,13 @@ def test_the_bell_counts_unread_notifications_up_to_99_then_shows_99_plus(sam_cl
         return re.search(r'<span id="bell-count"[^>]*>([^<]*)</span>\s*<span class="sr-only">([^<]*)<', page).groups()
 
     Notification.objects.filter(user=scene.sam).delete()
-    Notification.objects.bulk_create([Notification(user=scene.sam, kind="inbound_message", title=f"n{i}")
-                                      for i in range(3)])
+    Notification.objects.bulk_create(
+        [Notification(user=scene.sam, kind="inbound_message", title=f"n{i}") for i in range(3)]
+    )
     assert bell() == ("3", "3 unread notifications")
-    Notification.objects.bulk_create([Notification(user=scene.sam, kind="inbound_message", title=f"m{i}")
-                                      for i in range(120)])
+    Notification.objects.bulk_create(
+        [Notification(user=scene.sam, kind="inbound_message", title=f"m{i}") for i in range(120)]
+    )
     assert unread.badge_count(scene.sam.pk) == unread.BADGE_LIMIT
     assert bell() == ("99+", "More than 99 unread notifications")
     Notification.objects.filter(user=scene.sam).update(read_at="2026-01-01T00:00:00Z")
@@ -236,9 +254,10 @@ def test_bell_counts_of_several_users_are_read_in_one_query(sam_client, scene):
     from textdesk.messaging.models import Notification
 
     Notification.objects.filter(user__in=[scene.sam, scene.rui]).delete()
-    Notification.objects.bulk_create([Notification(user=scene.sam, kind="inbound_message", title=f"s{i}")
-                                      for i in range(150)]
-                                     + [Notification(user=scene.rui, kind="inbound_message", title="r")])
+    Notification.objects.bulk_create(
+        [Notification(user=scene.sam, kind="inbound_message", title=f"s{i}") for i in range(150)]
+        + [Notification(user=scene.rui, kind="inbound_message", title="r")]
+    )
     with CaptureQueriesContext(connection) as queries:
         counts = unread.badge_counts([scene.sam.pk, scene.rui.pk, scene.rui.pk])
     assert counts == {scene.sam.pk: unread.BADGE_LIMIT, scene.rui.pk: 1}

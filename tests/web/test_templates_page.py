@@ -4,10 +4,15 @@ from textdesk.messaging.models import MessageTemplate
 
 
 def _post(client, url, **fields):
-    data = {"name": "Welcome", "category": "contact", "language": "en",
-            "body": "Hi {{ContactFirstName}}, this is {{UserFirstName}}.",
-            "ph_name": ["ContactFirstName", "UserFirstName"], "ph_display": ["First name", ""],
-            "ph_default": ["there", ""]}
+    data = {
+        "name": "Welcome",
+        "category": "contact",
+        "language": "en",
+        "body": "Hi {{ContactFirstName}}, this is {{UserFirstName}}.",
+        "ph_name": ["ContactFirstName", "UserFirstName"],
+        "ph_display": ["First name", ""],
+        "ph_default": ["there", ""],
+    }
     data.update(fields)
     return client.post(url, data)
 
@@ -18,8 +23,15 @@ def test_create_edit_delete_template(sam_client, scene):
     t = MessageTemplate.objects.get(owner=scene.sam, name="Welcome")
     assert t.placeholders[0] == {"name": "ContactFirstName", "display_name": "First name", "default": "there"}
     assert "Welcome" in sam_client.get(reverse("template_list")).content.decode()
-    response = _post(sam_client, reverse("template_edit", args=[t.pk]), name="Welcome 2", body="Bye {{UserFirstName}}",
-                     ph_name=["UserFirstName"], ph_display=[""], ph_default=["me"])
+    response = _post(
+        sam_client,
+        reverse("template_edit", args=[t.pk]),
+        name="Welcome 2",
+        body="Bye {{UserFirstName}}",
+        ph_name=["UserFirstName"],
+        ph_display=[""],
+        ph_default=["me"],
+    )
     assert response.status_code == 302
     t.refresh_from_db()
     assert t.name == "Welcome 2" and t.placeholders == [{"name": "UserFirstName", "display_name": "", "default": "me"}]
@@ -28,8 +40,9 @@ def test_create_edit_delete_template(sam_client, scene):
 
 
 def test_unknown_placeholder_refused_with_clear_message(sam_client, scene):
-    response = _post(sam_client, reverse("template_new"), category="account",
-                     body="Hi {{ContactFirstName}} at {{AccountName}}")
+    response = _post(
+        sam_client, reverse("template_new"), category="account", body="Hi {{ContactFirstName}} at {{AccountName}}"
+    )
     assert response.status_code == 400
     assert "{{ContactFirstName}}" in response.content.decode()
     assert not MessageTemplate.objects.exists()
@@ -59,12 +72,14 @@ def test_placeholder_picker_follows_category(sam_client, scene):
 def test_template_offered_in_pane_for_its_category(sam_client, scene):
     MessageTemplate.objects.create(owner=scene.sam, name="For contacts", category="contact", body="x")
     MessageTemplate.objects.create(owner=scene.sam, name="For leads", category="lead", body="y")
-    body = sam_client.get(reverse("record_pane", args=["contact", scene.alice.pk]), HTTP_HX_REQUEST="true").content.decode()
+    body = sam_client.get(
+        reverse("record_pane", args=["contact", scene.alice.pk]), HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "For contacts" in body and "For leads" not in body
 
 
 def test_demo_templates_use_only_known_placeholders(db):
-    from textdesk.crm.demo import DEMO_TEMPLATES, seed_demo
+    from textdesk.demo.organisation import DEMO_TEMPLATES, seed_demo
     from textdesk.domain import templating
 
     for name, category, _language, body, _options in DEMO_TEMPLATES:

@@ -55,15 +55,21 @@ class PageQuery(Schema):
 
 def page_schema(item: type[Schema]) -> type[Schema]:
     return create_model(
-        f"{item.__name__.removesuffix('Out')}Page", __base__=Schema,
-        count=(int, ...), limit=(int, ...), offset=(int, ...), items=(list[item], ...),
+        f"{item.__name__.removesuffix('Out')}Page",
+        __base__=Schema,
+        count=(int, ...),
+        limit=(int, ...),
+        offset=(int, ...),
+        items=(list[item], ...),
     )
 
 
 def paginate(queryset: QuerySet, page: PageQuery) -> dict:
     return {
-        "count": queryset.count(), "limit": page.limit, "offset": page.offset,
-        "items": list(queryset[page.offset: page.offset + page.limit]),
+        "count": queryset.count(),
+        "limit": page.limit,
+        "offset": page.offset,
+        "items": list(queryset[page.offset : page.offset + page.limit]),
     }
 
 
@@ -71,10 +77,13 @@ def get_or_404(queryset: QuerySet[M] | type[M], **lookup) -> M:
     qs = queryset if isinstance(queryset, QuerySet) else queryset._default_manager.all()
     obj = qs.filter(**lookup).first()
     if obj is None:
-        raise Http404(_("No %(what)s matches %(lookup)s.") % {
-            "what": qs.model._meta.verbose_name,
-            "lookup": ", ".join(f"{k}={v}" for k, v in lookup.items()),
-        })
+        raise Http404(
+            _("No %(what)s matches %(lookup)s.")
+            % {
+                "what": qs.model._meta.verbose_name,
+                "lookup": ", ".join(f"{k}={v}" for k, v in lookup.items()),
+            }
+        )
     return obj
 
 
@@ -102,8 +111,15 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     def conflict(request, exc: IntegrityError):
         return api.create_response(
-            request, {"detail": _("This conflicts with existing data (a value that must be unique is taken, or a "
-                                  "referenced item is in use).")}, status=409)
+            request,
+            {
+                "detail": _(
+                    "This conflicts with existing data (a value that must be unique is taken, or a "
+                    "referenced item is in use)."
+                )
+            },
+            status=409,
+        )
 
     def unreadable(request, exc: CredentialsUnreadable):
         return api.create_response(request, {"detail": str(exc)}, status=409)
@@ -117,6 +133,14 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
 
 __all__ = [
-    "ERRORS", "READ_ERRORS", "ErrorOut", "PageQuery", "PhoneOut", "get_or_404",
-    "install_error_handlers", "page_schema", "paginate", "phone_out",
+    "ERRORS",
+    "READ_ERRORS",
+    "ErrorOut",
+    "PageQuery",
+    "PhoneOut",
+    "get_or_404",
+    "install_error_handlers",
+    "page_schema",
+    "paginate",
+    "phone_out",
 ]

@@ -133,11 +133,18 @@ class NotificationFilters(PageFilters):
 
 def _conversation_out(conv: Conversation) -> dict:
     return {
-        "id": conv.pk, "record_type": conv.record_type, "record_id": getattr(conv, f"{conv.record_type}_id"),
-        "customer_number": conv.customer_e164, "our_number": conv.sender_number.e164,
-        "our_number_id": conv.sender_number_id, "last_message_at": conv.last_message_at,
-        "last_message_preview": conv.last_message_preview, "last_direction": conv.last_direction,
-        "last_status": conv.last_status, "unread_count": conv.unread_count, "created_at": conv.created_at,
+        "id": conv.pk,
+        "record_type": conv.record_type,
+        "record_id": getattr(conv, f"{conv.record_type}_id"),
+        "customer_number": conv.customer_e164,
+        "our_number": conv.sender_number.e164,
+        "our_number_id": conv.sender_number_id,
+        "last_message_at": conv.last_message_at,
+        "last_message_preview": conv.last_message_preview,
+        "last_direction": conv.last_direction,
+        "last_status": conv.last_status,
+        "unread_count": conv.unread_count,
+        "created_at": conv.created_at,
     }
 
 
@@ -147,15 +154,23 @@ def message_out(message: Message, conversation: Conversation | None) -> dict:
         described = failures.describe(message.failure_reason)
         failure = {"reason": message.failure_reason, "title": str(described.title), "fix": str(described.fix)}
     return {
-        "id": message.pk, "conversation_id": message.conversation_id, "direction": message.direction,
-        "from_number": message.from_number, "to_number": message.to_number, "body": message.body,
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "direction": message.direction,
+        "from_number": message.from_number,
+        "to_number": message.to_number,
+        "body": message.body,
         "status": message.status,
         "status_reason": seed_status_reason(message.status, message.routing_state == RoutingState.FAILED),
         "provider_message_id": message.provider_message_id,
         "record_type": conversation.record_type if conversation else None,
         "record_id": getattr(conversation, f"{conversation.record_type}_id") if conversation else None,
-        "routing_rule": message.routing_rule, "routing_state": message.routing_state, "failure": failure,
-        "segments": message.segments, "created_at": message.created_at, "sent_at": message.sent_at,
+        "routing_rule": message.routing_rule,
+        "routing_state": message.routing_state,
+        "failure": failure,
+        "segments": message.segments,
+        "created_at": message.created_at,
+        "sent_at": message.sent_at,
         "delivered_at": message.delivered_at,
     }
 
@@ -172,27 +187,38 @@ def list_conversations(request, filters: Query[ConversationFilters]):
     qs = visible_conversations(request.user)
     if filters.record_type is not None or filters.record_id is not None:
         if filters.record_type not in RECORD_MODELS or filters.record_id is None:
-            raise ValidationError({"record_type": _(
-                "record_type (contact, account, opportunity or lead) and record_id go together.")})
+            raise ValidationError(
+                {"record_type": _("record_type (contact, account, opportunity or lead) and record_id go together.")}
+            )
         qs = qs.filter(record_key=f"{filters.record_type}:{filters.record_id}")
     if filters.number:
         e164 = phones.normalise(filters.number).e164
         if not e164:
-            raise ValidationError({"number": _(
-                "%(number)s is not a valid phone number; write it in E.164, e.g. +14155550100.")
-                % {"number": filters.number}})
+            raise ValidationError(
+                {
+                    "number": _("%(number)s is not a valid phone number; write it in E.164, e.g. +14155550100.")
+                    % {"number": filters.number}
+                }
+            )
         qs = qs.filter(Q(customer_e164=e164) | Q(sender_number__e164=e164))
     if filters.mine:
         qs = qs.filter(_mine(request.user))
     qs = qs.select_related("sender_number").order_by("-last_message_at", "-id")
     count = qs.count()
-    page = qs[filters.offset:filters.offset + filters.limit]
-    return {"count": count, "limit": filters.limit, "offset": filters.offset,
-            "items": [_conversation_out(c) for c in page]}
+    page = qs[filters.offset : filters.offset + filters.limit]
+    return {
+        "count": count,
+        "limit": filters.limit,
+        "offset": filters.offset,
+        "items": [_conversation_out(c) for c in page],
+    }
 
 
-@router.get("/conversations/{conversation_id}/messages", response=MessagePage,
-            summary="Messages of one conversation, oldest first")
+@router.get(
+    "/conversations/{conversation_id}/messages",
+    response=MessagePage,
+    summary="Messages of one conversation, oldest first",
+)
 def list_messages(request, conversation_id: int, filters: Query[PageFilters]):
     conversation = visible_conversations(request.user).filter(pk=conversation_id).first()
     if conversation is None:
@@ -201,9 +227,13 @@ def list_messages(request, conversation_id: int, filters: Query[PageFilters]):
     if not request.user.has_perm("org.receive_inbound_messages"):
         qs = qs.exclude(direction=Direction.INBOUND)
     count = qs.count()
-    page = qs[filters.offset:filters.offset + filters.limit]
-    return {"count": count, "limit": filters.limit, "offset": filters.offset,
-            "items": [message_out(m, conversation) for m in page]}
+    page = qs[filters.offset : filters.offset + filters.limit]
+    return {
+        "count": count,
+        "limit": filters.limit,
+        "offset": filters.offset,
+        "items": [message_out(m, conversation) for m in page],
+    }
 
 
 def _unread(user) -> int:
@@ -216,9 +246,14 @@ def list_notifications(request, filters: Query[NotificationFilters]):
     if filters.unread:
         qs = qs.filter(read_at__isnull=True)
     count = qs.count()
-    page = list(qs[filters.offset:filters.offset + filters.limit])
-    return {"count": count, "limit": filters.limit, "offset": filters.offset, "unread": _unread(request.user),
-            "items": page}
+    page = list(qs[filters.offset : filters.offset + filters.limit])
+    return {
+        "count": count,
+        "limit": filters.limit,
+        "offset": filters.offset,
+        "unread": _unread(request.user),
+        "items": page,
+    }
 
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut, summary="Mark one as read")
@@ -237,4 +272,3 @@ def read_all_notifications(request):
 
     marked = mark_all_read(request.user)
     return {"marked": marked, "unread": _unread(request.user)}
-

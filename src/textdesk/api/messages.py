@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
@@ -13,8 +12,8 @@ from ninja.responses import Status
 from textdesk.crm.models import RECORD_MODELS
 from textdesk.domain import failures, segments
 from textdesk.domain import status as st
-from textdesk.messaging.actions.outbound import MISSING_PRIVILEGE, SendRefused, send_message
 from textdesk.messaging.models import Message, SenderNumber
+from textdesk.messaging.outbound.send import MISSING_PRIVILEGE, SendRefused, send_message
 from textdesk.messaging.visibility import visible_messages
 
 router = Router(tags=["messages"])
@@ -94,21 +93,36 @@ def message_out(message: Message) -> dict:
     if message.failure_reason:
         described = failures.describe(message.failure_reason)
         failure = {
-            "reason": message.failure_reason, "title": str(described.title), "fix": str(described.fix),
-            "permanent": message.failure_permanent, "provider_code": message.provider_error_code,
+            "reason": message.failure_reason,
+            "title": str(described.title),
+            "fix": str(described.fix),
+            "permanent": message.failure_permanent,
+            "provider_code": message.provider_error_code,
             "provider_text": message.provider_error_text,
         }
     return {
-        "id": message.pk, "conversation_id": message.conversation_id, "direction": message.direction,
-        "from_number": message.from_number, "to_number": message.to_number, "body": message.body,
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "direction": message.direction,
+        "from_number": message.from_number,
+        "to_number": message.to_number,
+        "body": message.body,
         "status": message.status,
         "status_reason": st.seed_status_reason(message.status, message.routing_state == "failed"),
-        "segments": message.segments, "encoding": message.encoding,
-        "provider_message_id": message.provider_message_id, "attempts": message.attempts,
-        "send_after": message.send_after, "created_at": message.created_at, "sent_at": message.sent_at,
-        "delivered_at": message.delivered_at, "failure": failure,
-        "history": list(message.events.order_by("at", "id").values(
-            "at", "status", "provider_status", "provider_code", "detail", "applied")),
+        "segments": message.segments,
+        "encoding": message.encoding,
+        "provider_message_id": message.provider_message_id,
+        "attempts": message.attempts,
+        "send_after": message.send_after,
+        "created_at": message.created_at,
+        "sent_at": message.sent_at,
+        "delivered_at": message.delivered_at,
+        "failure": failure,
+        "history": list(
+            message.events.order_by("at", "id").values(
+                "at", "status", "provider_status", "provider_code", "detail", "applied"
+            )
+        ),
     }
 
 
@@ -116,22 +130,40 @@ def message_out(message: Message) -> dict:
 def send(request, payload: SendIn):
     model = RECORD_MODELS.get(payload.record_type)
     if model is None:
-        return Status(422, {"reason": failures.INVALID_SENDING_PARAMETERS,
-                     "message": _("Unknown record type %(type)s.") % {"type": payload.record_type},
-                     "fix": _("Use contact, account, opportunity or lead.")})
+        return Status(
+            422,
+            {
+                "reason": failures.INVALID_SENDING_PARAMETERS,
+                "message": _("Unknown record type %(type)s.") % {"type": payload.record_type},
+                "fix": _("Use contact, account, opportunity or lead."),
+            },
+        )
     record = model.objects.filter(pk=payload.record_id).first()
     if record is None:
-        return Status(404, {"reason": failures.INVALID_SENDING_PARAMETERS, "message": _("No such record."),
-                     "fix": _("Check the record type and id.")})
+        return Status(
+            404,
+            {
+                "reason": failures.INVALID_SENDING_PARAMETERS,
+                "message": _("No such record."),
+                "fix": _("Check the record type and id."),
+            },
+        )
     number = SenderNumber.objects.filter(pk=payload.sender_number_id).first()
     send_at = payload.send_at
     if send_at is not None and timezone.is_naive(send_at):
-        send_at = timezone.make_aware(send_at, dt.timezone.utc)
+        send_at = timezone.make_aware(send_at, dt.UTC)
     try:
         if number is None:
             raise SendRefused(failures.SENDER_NOT_ALLOWED)
-        message = send_message(user=request.user, record=record, sender_number=number, to_number=payload.to,
-                               body=payload.body, send_at=send_at, source="api")
+        message = send_message(
+            user=request.user,
+            record=record,
+            sender_number=number,
+            to_number=payload.to,
+            body=payload.body,
+            send_at=send_at,
+            source="api",
+        )
     except SendRefused as refused:
         return Status(403 if refused.reason == MISSING_PRIVILEGE else 422, refused.as_dict())
     return Status(201, message_out(message))

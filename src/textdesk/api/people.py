@@ -14,8 +14,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, get_or_404, page_schema, paginate
-from textdesk.org.actions.people import ROLES, create_user, role_of, update_team, update_user
-from textdesk.org.actions.people import create_team
+from textdesk.org.actions.people import ROLES, create_team, create_user, role_of, update_team, update_user
 from textdesk.org.models import Team, User
 
 ROLE_HELP = "one of: " + ", ".join(ROLES)
@@ -106,8 +105,12 @@ def list_users(request, filters: Query[UserFilters], pagination: Query[PageQuery
     qs = _users()
     if filters.q:
         for word in filters.q.split():
-            qs = qs.filter(Q(username__icontains=word) | Q(first_name__icontains=word)
-                           | Q(last_name__icontains=word) | Q(email__icontains=word))
+            qs = qs.filter(
+                Q(username__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(email__icontains=word)
+            )
     if filters.team_id is not None:
         qs = qs.filter(teams__id=filters.team_id)
     if filters.is_active is not None:

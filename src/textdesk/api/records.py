@@ -214,8 +214,13 @@ def _filtered(model: type[OwnedRecord], filters: RecordFilters) -> QuerySet:
     return qs
 
 
-def record_router(model: type[OwnedRecord], create_in: type[Schema], patch_in: type[Schema],
-                  out: type[Schema], filter_schema: type[RecordFilters]) -> Router:
+def record_router(
+    model: type[OwnedRecord],
+    create_in: type[Schema],
+    patch_in: type[Schema],
+    out: type[Schema],
+    filter_schema: type[RecordFilters],
+) -> Router:
     label = model._meta.model_name
     plural = str(model._meta.verbose_name_plural)
     router = Router(tags=[plural.capitalize()])
@@ -235,16 +240,22 @@ def record_router(model: type[OwnedRecord], create_in: type[Schema], patch_in: t
         record = create_record(model, {**extra, **payload.dict(exclude_unset=True)}, actor=request.auth)
         return Status(201, record)
 
-    @router.get("/by-external-id/{external_id}", response={200: out, **READ_ERRORS},
-                summary=f"Read a {label} by its external id",
-                operation_id=f"read_{label}_by_external_id")
+    @router.get(
+        "/by-external-id/{external_id}",
+        response={200: out, **READ_ERRORS},
+        summary=f"Read a {label} by its external id",
+        operation_id=f"read_{label}_by_external_id",
+    )
     def read_by_external_id(request, external_id: str):
         require_perm(request.auth, f"crm.view_{label}")
         return get_or_404(queryset(), external_id=external_id)
 
-    @router.put("/by-external-id/{external_id}", response={200: out, 201: out, **ERRORS},
-                summary=f"Create or update a {label} by its external id (idempotent)",
-                operation_id=f"upsert_{label}")
+    @router.put(
+        "/by-external-id/{external_id}",
+        response={200: out, 201: out, **ERRORS},
+        summary=f"Create or update a {label} by its external id (idempotent)",
+        operation_id=f"upsert_{label}",
+    )
     def upsert(request, external_id: str, payload: patch_in):
         data = payload.dict(exclude_unset=True)
         data.pop("external_id", None)
@@ -253,12 +264,16 @@ def record_router(model: type[OwnedRecord], create_in: type[Schema], patch_in: t
         record, created = upsert_record(model, external_id, data, actor=request.auth)
         return Status(201 if created else 200, record)
 
-    @router.get("/{record_id}", response={200: out, **READ_ERRORS}, summary=f"Read a {label}", operation_id=f"read_{label}")
+    @router.get(
+        "/{record_id}", response={200: out, **READ_ERRORS}, summary=f"Read a {label}", operation_id=f"read_{label}"
+    )
     def read(request, record_id: int):
         require_perm(request.auth, f"crm.view_{label}")
         return get_or_404(queryset(), pk=record_id)
 
-    @router.patch("/{record_id}", response={200: out, **ERRORS}, summary=f"Change a {label}", operation_id=f"change_{label}")
+    @router.patch(
+        "/{record_id}", response={200: out, **ERRORS}, summary=f"Change a {label}", operation_id=f"change_{label}"
+    )
     def change(request, record_id: int, payload: patch_in):
         require_perm(request.auth, f"crm.view_{label}")
         record = get_or_404(model, pk=record_id)

@@ -19,6 +19,7 @@ from textdesk.sequences.models import Sequence, SequenceConnection, SequenceStep
 
 router = Router(tags=["sequences"])
 
+
 class StrictIn(Schema):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
 
@@ -42,13 +43,14 @@ def refusals(view):
 
 # ---------------------------------------------------------------- schemas
 
+
 class RefusalOut(Schema):
     detail: str
     code: str = ""
 
 
-REFUSALS = {400: RefusalOut, 401: ErrorOut, 403: RefusalOut, 404: RefusalOut, 409: RefusalOut,
-            422: ValidationErrorOut}
+REFUSALS = {400: RefusalOut, 401: ErrorOut, 403: RefusalOut, 404: RefusalOut, 409: RefusalOut, 422: ValidationErrorOut}
+
 
 class StepIn(StrictIn):
     kind: StepKindName
@@ -148,23 +150,44 @@ class ConnectionDetailOut(ConnectionOut):
 
 
 def _step_out(step: SequenceStep) -> dict:
-    return {"id": step.pk, "order": step.order, "kind": step.kind, "name": step.name,
-            "description": step.description, "template_id": step.template_id,
-            "wait_seconds": int(step.wait.total_seconds()) if step.wait is not None else None}
+    return {
+        "id": step.pk,
+        "order": step.order,
+        "kind": step.kind,
+        "name": step.name,
+        "description": step.description,
+        "template_id": step.template_id,
+        "wait_seconds": int(step.wait.total_seconds()) if step.wait is not None else None,
+    }
 
 
 def _sequence_out(sequence: Sequence) -> dict:
-    return {"id": sequence.pk, "name": sequence.name, "description": sequence.description,
-            "active": sequence.active, "created_by_id": sequence.created_by_id,
-            "steps": [_step_out(s) for s in sequence.steps.order_by("order")]}
+    return {
+        "id": sequence.pk,
+        "name": sequence.name,
+        "description": sequence.description,
+        "active": sequence.active,
+        "created_by_id": sequence.created_by_id,
+        "steps": [_step_out(s) for s in sequence.steps.order_by("order")],
+    }
 
 
 def _connection_out(c: SequenceConnection) -> dict:
-    return {"id": c.pk, "sequence_id": c.sequence_id, "sequence_name": c.sequence.name,
-            "record_key": c.record_key, "record_type": c.record_type, "record_name": str(c.record),
-            "state": c.state, "step": _step_out(c.current_step) if c.current_step else None,
-            "due_at": c.due_at, "failure_reason": c.failure_reason, "failure_detail": c.failure_detail,
-            "connected_at": c.connected_at, "finished_at": c.finished_at}
+    return {
+        "id": c.pk,
+        "sequence_id": c.sequence_id,
+        "sequence_name": c.sequence.name,
+        "record_key": c.record_key,
+        "record_type": c.record_type,
+        "record_name": str(c.record),
+        "state": c.state,
+        "step": _step_out(c.current_step) if c.current_step else None,
+        "due_at": c.due_at,
+        "failure_reason": c.failure_reason,
+        "failure_detail": c.failure_detail,
+        "connected_at": c.connected_at,
+        "finished_at": c.finished_at,
+    }
 
 
 def _wait(seconds: int | None) -> dt.timedelta | None:
@@ -184,21 +207,36 @@ def _visible_connection(request, connection_id: int) -> SequenceConnection:
 # ---------------------------------------------------------------- the work list and connections
 # (literal paths before "/{sequence_id}" ones)
 
+
 def _page(items, page: PageQuery, out) -> dict:
-    return {"count": items.count(), "limit": page.limit, "offset": page.offset,
-            "items": [out(x) for x in items[page.offset: page.offset + page.limit]]}
+    return {
+        "count": items.count(),
+        "limit": page.limit,
+        "offset": page.offset,
+        "items": [out(x) for x in items[page.offset : page.offset + page.limit]],
+    }
 
 
-@router.get("/work-list", response={200: ConnectionPage, **REFUSALS},
-            summary="My records with a due or upcoming step, earliest due first")
-def work_list(request, pagination: Query[PageQuery], step_kind: StepKindName | None = None,
-              record_type: RecordTypeName | None = None):
+@router.get(
+    "/work-list",
+    response={200: ConnectionPage, **REFUSALS},
+    summary="My records with a due or upcoming step, earliest due first",
+)
+def work_list(
+    request,
+    pagination: Query[PageQuery],
+    step_kind: StepKindName | None = None,
+    record_type: RecordTypeName | None = None,
+):
     items = queries.work_list(request.user, step_kind=step_kind, record_type=record_type)
     return _page(items, pagination, _connection_out)
 
 
-@router.get("/connections", response={200: list[ConnectionOut], **REFUSALS},
-            summary="Every connection of one record, newest first")
+@router.get(
+    "/connections",
+    response={200: list[ConnectionOut], **REFUSALS},
+    summary="Every connection of one record, newest first",
+)
 def record_connections(request, record_key: str = Query(...)):
     from textdesk.crm.models import parse_record_key, record_model
 
@@ -219,15 +257,21 @@ def get_connection(request, connection_id: int):
     return {**_connection_out(c), "history": list(c.history.all())}
 
 
-@router.delete("/connections/{int:connection_id}", response={200: ConnectionOut, **REFUSALS},
-               summary="Disconnect (stops the sequence)")
+@router.delete(
+    "/connections/{int:connection_id}",
+    response={200: ConnectionOut, **REFUSALS},
+    summary="Disconnect (stops the sequence)",
+)
 @refusals
 def disconnect(request, connection_id: int):
     return _connection_out(actions.disconnect(request.user, connection_id))
 
 
-@router.post("/connections/{int:connection_id}/complete", response={200: ConnectionOut, **REFUSALS},
-             summary="Mark the current step done (step_id guards against a stale page)")
+@router.post(
+    "/connections/{int:connection_id}/complete",
+    response={200: ConnectionOut, **REFUSALS},
+    summary="Mark the current step done (step_id guards against a stale page)",
+)
 @refusals
 def complete(request, connection_id: int, payload: StepRef):
     return _connection_out(actions.complete_step(request.user, connection_id, payload.step_id))
@@ -239,14 +283,18 @@ def skip(request, connection_id: int, payload: StepRef):
     return _connection_out(actions.skip_step(request.user, connection_id, payload.step_id))
 
 
-@router.post("/connections/{int:connection_id}/retry", response={200: ConnectionOut, **REFUSALS},
-             summary="Run a failed automated step again")
+@router.post(
+    "/connections/{int:connection_id}/retry",
+    response={200: ConnectionOut, **REFUSALS},
+    summary="Run a failed automated step again",
+)
 @refusals
 def retry(request, connection_id: int, payload: StepRef):
     return _connection_out(actions.retry_step(request.user, connection_id, payload.step_id))
 
 
 # ---------------------------------------------------------------- sequences and steps
+
 
 @router.get("/", response={200: list[SequenceOut], **REFUSALS})
 def list_sequences(request, active: bool | None = None):
@@ -259,10 +307,15 @@ def list_sequences(request, active: bool | None = None):
 @router.post("/", response={201: SequenceOut, **REFUSALS}, summary="Create a sequence (managers)")
 @refusals
 def create_sequence(request, payload: SequenceIn):
-    steps = [actions.StepInput(kind=s.kind, name=s.name, description=s.description, template_id=s.template_id,
-                               wait=_wait(s.wait_seconds)) for s in payload.steps]
-    sequence = actions.create_sequence(request.user, name=payload.name, description=payload.description,
-                                       steps=steps, active=payload.active)
+    steps = [
+        actions.StepInput(
+            kind=s.kind, name=s.name, description=s.description, template_id=s.template_id, wait=_wait(s.wait_seconds)
+        )
+        for s in payload.steps
+    ]
+    sequence = actions.create_sequence(
+        request.user, name=payload.name, description=payload.description, steps=steps, active=payload.active
+    )
     return Status(201, _sequence_out(sequence))
 
 
@@ -296,9 +349,15 @@ def delete_sequence(request, sequence_id: int):
 @refusals
 def add_step(request, sequence_id: int, payload: StepIn, position: int | None = None):
     step = actions.add_step(
-        request.user, sequence_id,
-        actions.StepInput(kind=payload.kind, name=payload.name, description=payload.description,
-                          template_id=payload.template_id, wait=_wait(payload.wait_seconds)),
+        request.user,
+        sequence_id,
+        actions.StepInput(
+            kind=payload.kind,
+            name=payload.name,
+            description=payload.description,
+            template_id=payload.template_id,
+            wait=_wait(payload.wait_seconds),
+        ),
         position=position,
     )
     return Status(201, _step_out(step))
@@ -327,8 +386,11 @@ def delete_step(request, sequence_id: int, step_id: int):
     return Status(204, None)
 
 
-@router.post("/{int:sequence_id}/connections", response={200: list[ConnectOut], **REFUSALS},
-             summary="Connect records (one or many); each record gets its own outcome")
+@router.post(
+    "/{int:sequence_id}/connections",
+    response={200: list[ConnectOut], **REFUSALS},
+    summary="Connect records (one or many); each record gets its own outcome",
+)
 @refusals
 def connect(request, sequence_id: int, payload: ConnectIn):
     if not payload.record_keys:

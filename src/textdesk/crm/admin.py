@@ -45,8 +45,12 @@ class RecordAdmin(admin.ModelAdmin):
         if not obj.pk or not hasattr(obj, "phone_numbers"):
             return "—"
         rows = [
-            format_html("{}: {} → {}", n["label"], n["raw"] or "—",
-                        n["e164"] or (_("cannot be read as a phone number") if n["raw"] else "—"))
+            format_html(
+                "{}: {} → {}",
+                n["label"],
+                n["raw"] or "—",
+                n["e164"] or (_("cannot be read as a phone number") if n["raw"] else "—"),
+            )
             for n in obj.phone_numbers()
         ]
         return format_html("<br>".join(["{}"] * len(rows)), *rows) if rows else "—"

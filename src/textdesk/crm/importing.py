@@ -36,7 +36,7 @@ _COMMON = {
     "owner_team": "name of the owning team (give this or owner_username)",
     "country": "ISO country code (e.g. BR) for phone numbers written without +country code",
     "status_reason": "e.g. active / inactive; leads: new, contacted, qualified, disqualified; "
-                     "opportunities: in_progress, on_hold, won, lost",
+    "opportunities: in_progress, on_hold, won, lost",
 }
 _PHONES = {
     "business_phone": "any format; kept as written and normalised to E.164",
@@ -46,12 +46,22 @@ _PHONES = {
 COLUMNS: dict[str, dict[str, str]] = {
     "account": {"name": "account name (required)", **_PHONES, "email": "", "website": "", "city": "", **_COMMON},
     "contact": {
-        "last_name": "required", "first_name": "", **_PHONES, "email": "", "job_title": "",
-        "account_external_id": "external id of the contact's account (imported before)", **_COMMON,
+        "last_name": "required",
+        "first_name": "",
+        **_PHONES,
+        "email": "",
+        "job_title": "",
+        "account_external_id": "external id of the contact's account (imported before)",
+        **_COMMON,
     },
     "lead": {
-        "last_name": "last_name or company_name is required", "first_name": "", "company_name": "", "topic": "",
-        **_PHONES, "email": "", **_COMMON,
+        "last_name": "last_name or company_name is required",
+        "first_name": "",
+        "company_name": "",
+        "topic": "",
+        **_PHONES,
+        "email": "",
+        **_COMMON,
     },
     "opportunity": {
         "name": "topic (required)",
@@ -64,8 +74,21 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 REQUIRED_COLUMNS = {"account": ("name",), "contact": ("last_name",), "lead": (), "opportunity": ("name",)}
-_DIRECT = {"name", "first_name", "last_name", "email", "website", "city", "job_title", "company_name", "topic",
-           "business_phone", "mobile_phone", "country", "status_reason"}
+_DIRECT = {
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "website",
+    "city",
+    "job_title",
+    "company_name",
+    "topic",
+    "business_phone",
+    "mobile_phone",
+    "country",
+    "status_reason",
+}
 
 
 class ImportFileError(Exception):
@@ -110,13 +133,16 @@ def columns_help() -> str:
 
 def check_header(kind: str, header: list[str]) -> None:
     if kind not in KINDS:
-        raise ImportFileError(_("Unknown kind %(kind)s; choose one of: %(kinds)s.") % {
-            "kind": kind, "kinds": ", ".join(KINDS)})
+        raise ImportFileError(
+            _("Unknown kind %(kind)s; choose one of: %(kinds)s.") % {"kind": kind, "kinds": ", ".join(KINDS)}
+        )
     known = COLUMNS[kind]
     unknown = [c for c in header if c not in known]
     if unknown:
-        raise ImportFileError(_("Unknown column %(cols)s for %(kind)s (known: %(known)s).") % {
-            "cols": ", ".join(unknown), "kind": kind, "known": ", ".join(known)})
+        raise ImportFileError(
+            _("Unknown column %(cols)s for %(kind)s (known: %(known)s).")
+            % {"cols": ", ".join(unknown), "kind": kind, "known": ", ".join(known)}
+        )
     missing = [c for c in REQUIRED_COLUMNS[kind] if c not in header]
     if missing:
         raise ImportFileError(_("Missing column %(cols)s.") % {"cols": ", ".join(missing)})
@@ -126,7 +152,7 @@ def check_header(kind: str, header: list[str]) -> None:
 
 def read_csv(path: Path, delimiter: str = ",") -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """The header and an iterator of (line number where the row starts, row). Line 1 is the header."""
-    handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by the generator
+    handle = open(path, newline="", encoding="utf-8-sig")
     reader = csv.reader(handle, delimiter=delimiter)
     try:
         header = [h.strip() for h in next(reader)]
@@ -185,15 +211,19 @@ class _Lookups:
     def record_id(model: type[OwnedRecord], external_id: str, column: str) -> int:
         pk = model.objects.filter(external_id=external_id).values_list("pk", flat=True).first()
         if pk is None:
-            raise RowRejected(_("no %(what)s with external id %(id)r (%(column)s)") % {
-                "what": model._meta.verbose_name, "id": external_id, "column": column})
+            raise RowRejected(
+                _("no %(what)s with external id %(id)r (%(column)s)")
+                % {"what": model._meta.verbose_name, "id": external_id, "column": column}
+            )
         return pk
 
 
 def row_data(kind: str, row: dict[str, str], lookups: _Lookups, default_owner: str = "") -> dict:
     """The record fields a CSV row stands for; raises RowRejected for what only the file can get wrong."""
     if "__too_many_cells__" in row:
-        raise RowRejected(_("the row has %(n)s cells, more than the header's columns") % {"n": row["__too_many_cells__"]})
+        raise RowRejected(
+            _("the row has %(n)s cells, more than the header's columns") % {"n": row["__too_many_cells__"]}
+        )
     if "__unreadable__" in row:
         raise RowRejected(_("unreadable row: %(error)s") % {"error": row["__unreadable__"]})
     cells = {k: (v or "").strip() for k, v in row.items()}
@@ -225,7 +255,9 @@ def row_data(kind: str, row: dict[str, str], lookups: _Lookups, default_owner: s
         data["account_id"] = None
     if kind == "opportunity":
         if cells.get("contact_external_id"):
-            data["customer_contact_id"] = lookups.record_id(Contact, cells["contact_external_id"], "contact_external_id")
+            data["customer_contact_id"] = lookups.record_id(
+                Contact, cells["contact_external_id"], "contact_external_id"
+            )
         elif "contact_external_id" in cells:
             data["customer_contact_id"] = None
         if "related_contact_external_ids" in cells:
@@ -235,14 +267,17 @@ def row_data(kind: str, row: dict[str, str], lookups: _Lookups, default_owner: s
             try:
                 data["estimated_value"] = Decimal(cells["estimated_value"]) if cells["estimated_value"] else None
             except InvalidOperation:
-                raise RowRejected(_("estimated_value %(v)r is not a number") % {"v": cells["estimated_value"]}) from None
+                raise RowRejected(
+                    _("estimated_value %(v)r is not a number") % {"v": cells["estimated_value"]}
+                ) from None
         if "estimated_close_date" in cells:
             try:
                 value = cells["estimated_close_date"]
                 data["estimated_close_date"] = dt.date.fromisoformat(value) if value else None
             except ValueError:
-                raise RowRejected(_("estimated_close_date %(v)r is not a date (YYYY-MM-DD)") % {
-                    "v": cells["estimated_close_date"]}) from None
+                raise RowRejected(
+                    _("estimated_close_date %(v)r is not a date (YYYY-MM-DD)") % {"v": cells["estimated_close_date"]}
+                ) from None
     return data
 
 
@@ -258,8 +293,13 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def import_rows(kind: str, rows: Iterable[tuple[int, dict[str, str]]], *, default_owner: str = "",
-                on_row: Callable[[], None] | None = None) -> ImportReport:
+def import_rows(
+    kind: str,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    *,
+    default_owner: str = "",
+    on_row: Callable[[], None] | None = None,
+) -> ImportReport:
     """Import each row on its own; never stops at a bad row."""
     model = KINDS[kind]
     lookups = _Lookups()

@@ -27,17 +27,27 @@ class OwnedRecord(models.Model):
     ACTIVE_REASONS: tuple[str, ...] = ("active",)
 
     owner_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+", verbose_name=_("owner (user)"),
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("owner (user)"),
     )
     owner_team = models.ForeignKey(
-        "org.Team", null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+", verbose_name=_("owner (team)"),
+        "org.Team",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("owner (team)"),
     )
     is_active = models.BooleanField(_("active"), default=True, editable=False)
     external_id = models.CharField(_("external id"), max_length=100, blank=True, null=True, unique=True)
     country = models.CharField(
-        _("country"), max_length=2, blank=True,
+        _("country"),
+        max_length=2,
+        blank=True,
         help_text=_("ISO code (e.g. BR) used for phone numbers written without a country code."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -49,7 +59,10 @@ class OwnedRecord(models.Model):
     @classmethod
     def owner_constraint(cls, name: str) -> models.CheckConstraint:
         return models.CheckConstraint(
-            condition=(Q(owner_user__isnull=False, owner_team__isnull=True) | Q(owner_user__isnull=True, owner_team__isnull=False)),
+            condition=(
+                Q(owner_user__isnull=False, owner_team__isnull=True)
+                | Q(owner_user__isnull=True, owner_team__isnull=False)
+            ),
             name=name,
             violation_error_message=_("A record is owned by exactly one user or one team."),
         )
@@ -96,10 +109,15 @@ class OwnedRecord(models.Model):
         for field in PHONE_FIELDS:
             if hasattr(self, field):
                 raw = getattr(self, field)
-                out.append({
-                    "field": field, "label": labels[field], "raw": raw,
-                    "e164": getattr(self, f"{field}_e164"), "is_valid": bool(getattr(self, f"{field}_e164")),
-                })
+                out.append(
+                    {
+                        "field": field,
+                        "label": labels[field],
+                        "raw": raw,
+                        "e164": getattr(self, f"{field}_e164"),
+                        "is_valid": bool(getattr(self, f"{field}_e164")),
+                    }
+                )
         return out
 
 
@@ -216,19 +234,31 @@ class Opportunity(OwnedRecord):
 
     name = models.CharField(_("topic"), max_length=200, db_index=True)
     account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="opportunities",
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="opportunities",
         verbose_name=_("customer (account)"),
     )
     customer_contact = models.ForeignKey(
-        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="customer_opportunities",
+        Contact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customer_opportunities",
         verbose_name=_("customer (contact)"),
     )
     contacts = models.ManyToManyField(
         Contact, blank=True, related_name="opportunities", verbose_name=_("related contacts")
     )
-    estimated_value = models.DecimalField(_("estimated revenue"), max_digits=14, decimal_places=2, null=True, blank=True)
+    estimated_value = models.DecimalField(
+        _("estimated revenue"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
     estimated_close_date = models.DateField(_("estimated close date"), null=True, blank=True)
-    status_reason = models.CharField(_("status reason"), max_length=20, choices=Status.choices, default=Status.IN_PROGRESS)
+    status_reason = models.CharField(
+        _("status reason"), max_length=20, choices=Status.choices, default=Status.IN_PROGRESS
+    )
 
     class Meta:
         verbose_name = _("opportunity")

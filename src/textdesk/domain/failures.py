@@ -33,33 +33,73 @@ class FailureReason:
 REASONS: dict[str, FailureReason] = {
     r.code: r
     for r in [
-        FailureReason(INVALID_SENDING_PARAMETERS, _("Invalid sending parameters"),
-                      _("Use the international format for the number (E.164), e.g. +5511912345678.")),
-        FailureReason(RECIPIENT_OPTED_OUT, _("The customer opted out"),
-                      _("The customer replied STOP. Ask them to text START before you send again.")),
-        FailureReason(UNREACHABLE_DESTINATION, _("The phone could not be reached"),
-                      _("The phone may be off or out of coverage. Try again later or use another number.")),
-        FailureReason(LANDLINE, _("The number is a landline"),
-                      _("Text messages cannot reach a landline. Use the customer's mobile number.")),
-        FailureReason(CARRIER_FILTERED, _("Blocked by the carrier"),
-                      _("The carrier filtered the message as unwanted. Rephrase it, avoid link shorteners, and check your sender registration.")),
-        FailureReason(NOT_REGISTERED, _("Sender not registered"),
-                      _("This number must be registered (e.g. 10DLC in the US) before it can send. Ask your administrator.")),
-        FailureReason(EXPIRED, _("Expired before delivery"),
-                      _("The network could not deliver it in time. Try again later.")),
-        FailureReason(PROVIDER_AUTH_FAILED, _("The SMS provider refused our credentials"),
-                      _("Ask your administrator to check the provider account's credentials.")),
-        FailureReason(PROVIDER_UNAVAILABLE, _("The SMS provider is unavailable"),
-                      _("The provider did not answer in time. The message was retried until its deadline; send it again later.")),
-        FailureReason(RATE_LIMITED, _("Too many messages"),
-                      _("The provider limited the sending rate. The message is retried automatically.")),
-        FailureReason(SENDER_NOT_ALLOWED, _("You cannot send from this number"),
-                      _("Choose one of your own numbers or your team's.")),
+        FailureReason(
+            INVALID_SENDING_PARAMETERS,
+            _("Invalid sending parameters"),
+            _("Use the international format for the number (E.164), e.g. +5511912345678."),
+        ),
+        FailureReason(
+            RECIPIENT_OPTED_OUT,
+            _("The customer opted out"),
+            _("The customer replied STOP. Ask them to text START before you send again."),
+        ),
+        FailureReason(
+            UNREACHABLE_DESTINATION,
+            _("The phone could not be reached"),
+            _("The phone may be off or out of coverage. Try again later or use another number."),
+        ),
+        FailureReason(
+            LANDLINE,
+            _("The number is a landline"),
+            _("Text messages cannot reach a landline. Use the customer's mobile number."),
+        ),
+        FailureReason(
+            CARRIER_FILTERED,
+            _("Blocked by the carrier"),
+            _(
+                "The carrier filtered the message as unwanted. Rephrase it, avoid link shorteners, and check your sender registration."
+            ),
+        ),
+        FailureReason(
+            NOT_REGISTERED,
+            _("Sender not registered"),
+            _("This number must be registered (e.g. 10DLC in the US) before it can send. Ask your administrator."),
+        ),
+        FailureReason(
+            EXPIRED, _("Expired before delivery"), _("The network could not deliver it in time. Try again later.")
+        ),
+        FailureReason(
+            PROVIDER_AUTH_FAILED,
+            _("The SMS provider refused our credentials"),
+            _("Ask your administrator to check the provider account's credentials."),
+        ),
+        FailureReason(
+            PROVIDER_UNAVAILABLE,
+            _("The SMS provider is unavailable"),
+            _("The provider did not answer in time. The message was retried until its deadline; send it again later."),
+        ),
+        FailureReason(
+            RATE_LIMITED,
+            _("Too many messages"),
+            _("The provider limited the sending rate. The message is retried automatically."),
+        ),
+        FailureReason(
+            SENDER_NOT_ALLOWED,
+            _("You cannot send from this number"),
+            _("Choose one of your own numbers or your team's."),
+        ),
         FailureReason(EMPTY_BODY, _("The message is empty"), _("Write a message before sending.")),
         FailureReason(BODY_TOO_LONG, _("The message is too long"), _("Shorten the message.")),
-        FailureReason(OUTCOME_UNKNOWN, _("Outcome unknown"),
-                      _("Sending was interrupted and the provider cannot tell whether it went out. Check with the customer before sending again.")),
-        FailureReason(UNKNOWN, _("Unknown error"), _("Try again later; if it keeps failing, contact your administrator.")),
+        FailureReason(
+            OUTCOME_UNKNOWN,
+            _("Outcome unknown"),
+            _(
+                "Sending was interrupted and the provider cannot tell whether it went out. Check with the customer before sending again."
+            ),
+        ),
+        FailureReason(
+            UNKNOWN, _("Unknown error"), _("Try again later; if it keeps failing, contact your administrator.")
+        ),
     ]
 }
 

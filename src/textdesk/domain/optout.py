@@ -18,20 +18,47 @@ HELP = "help"
 # keyword (lower case, no accents, inner spaces collapsed) -> action
 _OPT_OUT_WORDS = {
     # English (the carriers' standard set)
-    "stop", "stopall", "stop all", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out",
+    "stop",
+    "stopall",
+    "stop all",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "revoke",
+    "optout",
+    "opt out",
     # Portuguese
-    "parar", "pare", "sair", "cancelar", "descadastrar",
+    "parar",
+    "pare",
+    "sair",
+    "cancelar",
+    "descadastrar",
     # Spanish
-    "baja", "darme de baja", "alto", "detener",
+    "baja",
+    "darme de baja",
+    "alto",
+    "detener",
     # Italian
-    "annulla", "disdici", "cancella", "basta",
+    "annulla",
+    "disdici",
+    "cancella",
+    "basta",
 }
 _ALL_NUMBERS_WORDS = {"stopall", "stop all"}
 _OPT_IN_WORDS = {
-    "start", "unstop", "yes", "subscribe",
-    "iniciar", "sim", "voltar",  # pt
-    "si", "comenzar", "alta",  # es (accents removed: "sí" -> "si")
-    "inizia", "riattiva",  # it
+    "start",
+    "unstop",
+    "yes",
+    "subscribe",
+    "iniciar",
+    "sim",
+    "voltar",  # pt
+    "si",
+    "comenzar",
+    "alta",  # es (accents removed: "sí" -> "si")
+    "inizia",
+    "riattiva",  # it
 }
 _HELP_WORDS = {"help", "info", "ajuda", "ayuda", "aiuto"}
 

@@ -66,9 +66,7 @@ def region_of(e164: str) -> str | None:
 def display(e164: str) -> str:
     """Human format (international), used e.g. to name a lead created for an unknown number."""
     try:
-        return phonenumbers.format_number(
-            phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL
-        )
+        return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     except phonenumbers.NumberParseException:
         return e164
 

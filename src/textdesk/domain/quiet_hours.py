@@ -39,4 +39,4 @@ def next_allowed(now: dt.datetime, start: dt.time, end: dt.time, tz: ZoneInfo) -
     day = local.date() if local.time() < end else local.date() + dt.timedelta(days=1)
     # Built from the wall clock, so a DST change on the opening day keeps the local hour.
     opens = dt.datetime(day.year, day.month, day.day, end.hour, end.minute, tzinfo=tz)
-    return opens.astimezone(dt.timezone.utc)
+    return opens.astimezone(dt.UTC)

@@ -33,8 +33,13 @@ LOWEST_ID = "lowest_id"
 NEW_LEAD = "new_lead"
 
 RULES_IN_ORDER = (
-    MOST_RECENT_CONVERSATION, OWNED_BY_NUMBER_OWNER, OWNED_BY_TEAM_MEMBER, ENTITY_TYPE, ACTIVE,
-    MOST_RECENTLY_UPDATED, LOWEST_ID,
+    MOST_RECENT_CONVERSATION,
+    OWNED_BY_NUMBER_OWNER,
+    OWNED_BY_TEAM_MEMBER,
+    ENTITY_TYPE,
+    ACTIVE,
+    MOST_RECENTLY_UPDATED,
+    LOWEST_ID,
 )
 
 # Lower comes first.
@@ -75,19 +80,20 @@ class Decision:
 
 def _rule_scores(number: ReceivingNumber) -> list[tuple[str, Callable[[Candidate], object]]]:
     """Each rule as a score; higher is better. Scores are comparable within one rule."""
-    epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def _aware(value: dt.datetime | None) -> dt.datetime:
         if value is None:
             return epoch
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
     return [
         (MOST_RECENT_CONVERSATION, lambda c: (c.last_conversation_at is not None, _aware(c.last_conversation_at))),
-        (OWNED_BY_NUMBER_OWNER,
-         lambda c: number.owner_user_id is not None and c.owner_user_id == number.owner_user_id),
-        (OWNED_BY_TEAM_MEMBER,
-         lambda c: number.owner_team_id is not None and c.owner_user_id in number.team_member_ids),
+        (OWNED_BY_NUMBER_OWNER, lambda c: number.owner_user_id is not None and c.owner_user_id == number.owner_user_id),
+        (
+            OWNED_BY_TEAM_MEMBER,
+            lambda c: number.owner_team_id is not None and c.owner_user_id in number.team_member_ids,
+        ),
         (ENTITY_TYPE, lambda c: -ENTITY_ORDER.get(c.record_type, len(ENTITY_ORDER))),
         (ACTIVE, lambda c: c.is_active),
         (MOST_RECENTLY_UPDATED, lambda c: _aware(c.modified_at)),

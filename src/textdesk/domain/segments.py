@@ -36,9 +36,14 @@ class SegmentCount:
 
     def as_dict(self) -> dict:
         return {
-            "encoding": self.encoding, "segments": self.segments, "characters": self.characters,
-            "units": self.units, "remaining": self.remaining, "per_segment": self.per_segment,
-            "parts": list(self.parts), "ucs2_characters": list(self.ucs2_characters),
+            "encoding": self.encoding,
+            "segments": self.segments,
+            "characters": self.characters,
+            "units": self.units,
+            "remaining": self.remaining,
+            "per_segment": self.per_segment,
+            "parts": list(self.parts),
+            "ucs2_characters": list(self.ucs2_characters),
         }
 
 

@@ -85,8 +85,12 @@ class NumberOption:
     owner_team_id: int | None
 
 
-def choose_sender(numbers: Iterable[NumberOption], record_owner_user_id: int | None,
-                  record_owner_team_id: int | None, owner_team_ids: Iterable[int] = ()) -> int | None:
+def choose_sender(
+    numbers: Iterable[NumberOption],
+    record_owner_user_id: int | None,
+    record_owner_team_id: int | None,
+    owner_team_ids: Iterable[int] = (),
+) -> int | None:
     """The number an automated step sends from.
 
     A number of the record's owner (a user) first; else a number of one of that
@@ -109,8 +113,13 @@ def choose_sender(numbers: Iterable[NumberOption], record_owner_user_id: int | N
     return None
 
 
-def may_work_on(user_id: int, user_team_ids: Iterable[int], owner_user_id: int | None,
-                owner_team_id: int | None, manages_sequences: bool = False) -> bool:
+def may_work_on(
+    user_id: int,
+    user_team_ids: Iterable[int],
+    owner_user_id: int | None,
+    owner_team_id: int | None,
+    manages_sequences: bool = False,
+) -> bool:
     """A seller works on records owned by them or by one of their teams; sequence managers on any."""
     if manages_sequences:
         return True

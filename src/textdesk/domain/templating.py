@@ -85,9 +85,13 @@ def unknown_placeholders(body: str, category: str) -> list[str]:
     return [name for name in used_placeholders(body) if name not in allowed]
 
 
-def render(body: str, category: str, context: Mapping[str, Mapping[str, object]],
-           options: Mapping[str, Mapping[str, str]] | None = None,
-           missing: Callable[[str], str] | None = None) -> str:
+def render(
+    body: str,
+    category: str,
+    context: Mapping[str, Mapping[str, object]],
+    options: Mapping[str, Mapping[str, str]] | None = None,
+    missing: Callable[[str], str] | None = None,
+) -> str:
     """Fill every ``{{Name}}``: the field's value, else the placeholder's default, else ``missing(name)`` or "".
 
     Plain string substitution only: nothing in a template is evaluated.

@@ -34,7 +34,3 @@ def owns(viewer: Viewer, owner: Ownership) -> bool:
         if viewer.sees_team and owner.owner_user_id in viewer.teammate_ids:
             return True
     return owner.owner_team_id is not None and owner.owner_team_id in viewer.team_ids
-
-
-def can_see_conversation(viewer: Viewer, number: Ownership, record: Ownership) -> bool:
-    return viewer.sees_all or owns(viewer, number) or owns(viewer, record)

@@ -36,8 +36,9 @@ class RetryLater(Exception):
         self.reason = reason
 
 
-def handler(kind: str, *, prepare: Callable[[list[Job]], None] | None = None,
-            lane: Callable[[Job], object] | None = None):
+def handler(
+    kind: str, *, prepare: Callable[[list[Job]], None] | None = None, lane: Callable[[Job], object] | None = None
+):
     def register(fn: Callable[[Job], None]):
         HANDLERS[kind] = fn
         if prepare is not None:
@@ -88,8 +89,9 @@ def complete(job: Job) -> None:
     job.completed = True
 
 
-def enqueue(kind: str, payload: dict | None = None, *, run_at: dt.datetime | None = None,
-            dedupe_key: str | None = None) -> Job | None:
+def enqueue(
+    kind: str, payload: dict | None = None, *, run_at: dt.datetime | None = None, dedupe_key: str | None = None
+) -> Job | None:
     """Add a job in the caller's transaction. Returns None when ``dedupe_key`` already exists."""
     from textdesk.live import bus
 
@@ -149,8 +151,11 @@ def run(job: Job) -> None:
         fn(job)
     except RetryLater as retry:
         Job.objects.filter(pk=job.pk).update(
-            run_at=retry.run_at, attempts=job.attempts + 1, last_error=retry.reason[:2000],
-            locked_by="", locked_until=None,
+            run_at=retry.run_at,
+            attempts=job.attempts + 1,
+            last_error=retry.reason[:2000],
+            locked_by="",
+            locked_until=None,
         )
         return
     except Exception as exc:  # a bug in a handler must not kill the worker; keep the reason
@@ -158,8 +163,11 @@ def run(job: Job) -> None:
 
         logging.getLogger(__name__).exception("job %s failed", job)
         Job.objects.filter(pk=job.pk).update(
-            state=JobState.FAILED, attempts=job.attempts + 1, last_error=repr(exc)[:2000],
-            finished_at=timezone.now(), locked_until=None,
+            state=JobState.FAILED,
+            attempts=job.attempts + 1,
+            last_error=repr(exc)[:2000],
+            finished_at=timezone.now(),
+            locked_until=None,
         )
         return
     if job.completed:

@@ -40,7 +40,7 @@ class Pass(int):
 
     more: bool
 
-    def __new__(cls, handled: int, more: bool) -> "Pass":
+    def __new__(cls, handled: int, more: bool) -> Pass:
         done = super().__new__(cls, handled)
         done.more = more
         return done
@@ -115,8 +115,7 @@ def _drain(wake) -> None:
 
 
 class Worker:
-    def __init__(self, name: str | None = None, idle_wait: float = 0.5, threads: int = 1,
-                 batch: int = 20) -> None:
+    def __init__(self, name: str | None = None, idle_wait: float = 0.5, threads: int = 1, batch: int = 20) -> None:
         self.worker_id = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.idle_wait = idle_wait
         self.threads = max(1, threads)

@@ -48,7 +48,7 @@ class LocalBus:
     def wake(self) -> None:
         self.publish(WAKE_CHANNEL, {})
 
-    def subscribe(self, channels: list[str]) -> "Subscription":
+    def subscribe(self, channels: list[str]) -> Subscription:
         q: queue.SimpleQueue = queue.SimpleQueue()
         with self._lock:
             for ch in channels:
@@ -101,7 +101,7 @@ class RedisBus:
     def wake(self) -> None:
         self._waker.request()
 
-    def subscribe(self, channels: list[str]) -> "Subscription":
+    def subscribe(self, channels: list[str]) -> Subscription:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(*channels)
 
@@ -173,7 +173,7 @@ class Subscription:
                 return None
         return self._unread.pop(0)
 
-    def __enter__(self) -> "Subscription":
+    def __enter__(self) -> Subscription:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -201,10 +201,6 @@ def reset_bus() -> None:
     """Forget the bus (tests switch settings)."""
     global _bus
     _bus = None
-
-
-def publish_on_commit(channel: str, data: dict) -> None:
-    transaction.on_commit(lambda: get_bus().publish(channel, data))
 
 
 def notify_users_on_commit(user_ids, event: str, data: dict | None = None) -> None:

@@ -39,10 +39,10 @@ def user_id_for_session(session_key: str | None) -> int | None:
         return None
     from types import SimpleNamespace
 
+    from django.conf import settings
     from django.contrib.auth import get_user
     from django.db import close_old_connections, connection
     from django.utils.module_loading import import_string
-    from django.conf import settings
 
     close_old_connections()
     try:
@@ -56,8 +56,9 @@ def user_id_for_session(session_key: str | None) -> int | None:
 
 
 async def _respond(send, status: int, text: str) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain; charset=utf-8")]}
+    )
     await send({"type": "http.response.body", "body": text.encode()})
 
 
@@ -105,16 +106,23 @@ async def sse_app(scope, receive, send) -> None:
 
     disconnected = asyncio.create_task(wait_disconnect())
     try:
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache, no-store"),
-            (b"x-accel-buffering", b"no"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache, no-store"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": b"retry: 3000\n: connected\n\n", "more_body": True})
         while not disconnected.done():
             getter = asyncio.ensure_future(events.get())
-            done, _pending = await asyncio.wait({getter, disconnected}, timeout=KEEPALIVE_SECONDS,
-                                                return_when=asyncio.FIRST_COMPLETED)
+            done, _pending = await asyncio.wait(
+                {getter, disconnected}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
             if getter in done:
                 await send({"type": "http.response.body", "body": format_event(getter.result()), "more_body": True})
                 continue

@@ -58,9 +58,13 @@ class ProviderAccountForm(forms.ModelForm):
     """Shows the credential fields of the chosen provider; secrets are write-only."""
 
     credentials_json = forms.CharField(
-        label=_("credentials (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_('No form is known for this provider: enter its credentials as JSON, e.g. {"api_key": "…"}. '
-                    "Stored values are never shown; leave empty to keep them."),
+        label=_("credentials (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            'No form is known for this provider: enter its credentials as JSON, e.g. {"api_key": "…"}. '
+            "Stored values are never shown; leave empty to keep them."
+        ),
     )
 
     class Meta:
@@ -87,8 +91,11 @@ class ProviderAccountForm(forms.ModelForm):
             else:
                 widget = forms.TextInput()
             self.fields[CREDENTIAL_PREFIX + spec.name] = forms.CharField(
-                label=spec.label, required=spec.required and not has_value, widget=widget,
-                initial=None if spec.secret else stored.get(spec.name, ""), help_text=" ".join(help_parts),
+                label=spec.label,
+                required=spec.required and not has_value,
+                widget=widget,
+                initial=None if spec.secret else stored.get(spec.name, ""),
+                help_text=" ".join(help_parts),
             )
 
     def _chosen_kind(self) -> str:
@@ -116,14 +123,17 @@ class ProviderAccountForm(forms.ModelForm):
                 try:
                     given = json.loads(raw)
                 except ValueError as exc:
-                    raise ValidationError({"credentials_json": _("Not valid JSON: %(error)s") % {"error": exc}})
+                    raise ValidationError(
+                        {"credentials_json": _("Not valid JSON: %(error)s") % {"error": exc}}
+                    ) from exc
                 if not isinstance(given, dict):
                     raise ValidationError({"credentials_json": _("Enter a JSON object of names and values.")})
             else:
                 given = {}
         else:
             given = {
-                name.removeprefix(CREDENTIAL_PREFIX): value for name, value in cleaned.items()
+                name.removeprefix(CREDENTIAL_PREFIX): value
+                for name, value in cleaned.items()
                 if name.startswith(CREDENTIAL_PREFIX) and value
             }
         try:
@@ -178,7 +188,8 @@ class ProviderAccountAdmin(admin.ModelAdmin):
 
     def _url_cell(self, url: str, what: str):
         return format_html(
-            '<code style="user-select:all">{}</code><br><span class="help">{}</span>', url,
+            '<code style="user-select:all">{}</code><br><span class="help">{}</span>',
+            url,
             _("Copy this URL into the provider's console as the %(what)s webhook (click selects it all).")
             % {"what": what},
         )
@@ -198,15 +209,26 @@ class ProviderAccountAdmin(admin.ModelAdmin):
 class SenderNumberForm(forms.ModelForm):
     class Meta:
         model = SenderNumber
-        fields = ("e164", "name", "number_type", "provider_account", "owner_user", "owner_team",
-                  "rate_per_second", "is_active")
+        fields = (
+            "e164",
+            "name",
+            "number_type",
+            "provider_account",
+            "owner_user",
+            "owner_team",
+            "rate_per_second",
+            "is_active",
+        )
 
     def clean_e164(self) -> str:
         value = (self.cleaned_data.get("e164") or "").strip()
         if not phones.is_e164(value):
-            raise ValidationError(_(
-                "Enter the number in E.164 form: a plus sign, the country code and the number, without spaces "
-                "or punctuation (e.g. +5511912345678)."))
+            raise ValidationError(
+                _(
+                    "Enter the number in E.164 form: a plus sign, the country code and the number, without spaces "
+                    "or punctuation (e.g. +5511912345678)."
+                )
+            )
         return value
 
     def clean(self):
@@ -264,8 +286,15 @@ class MessagePartInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "direction", "from_number", "to_number", "status", "failure_reason",
-                    "provider_account")
+    list_display = (
+        "created_at",
+        "direction",
+        "from_number",
+        "to_number",
+        "status",
+        "failure_reason",
+        "provider_account",
+    )
     list_filter = ("direction", "status", "provider_account")
     search_fields = ("from_number", "to_number", "provider_message_id", "body")
     date_hierarchy = "created_at"
@@ -337,4 +366,3 @@ class MessagePartAdmin(ReadOnlyAdmin):
 @admin.register(ConcatPartBuffer)
 class ConcatPartBufferAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "provider_account", "from_number", "reference", "number", "total")
-

@@ -65,8 +65,11 @@ class ProviderAccount(models.Model):
         from textdesk.providers.base import AccountConfig
 
         return AccountConfig(
-            kind=self.kind, credentials=self.credentials, options=dict(self.options or {}),
-            inbound_url=self.inbound_url, status_url=self.status_url,
+            kind=self.kind,
+            credentials=self.credentials,
+            options=dict(self.options or {}),
+            inbound_url=self.inbound_url,
+            status_url=self.status_url,
         )
 
     @property
@@ -94,18 +97,28 @@ class SenderNumber(models.Model):
         ProviderAccount, on_delete=models.PROTECT, related_name="numbers", verbose_name=_("provider account")
     )
     owner_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="sender_numbers",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sender_numbers",
         verbose_name=_("owner (user)"),
     )
     owner_team = models.ForeignKey(
-        "org.Team", null=True, blank=True, on_delete=models.PROTECT, related_name="sender_numbers",
+        "org.Team",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sender_numbers",
         verbose_name=_("owner (team)"),
     )
     rate_per_second = models.FloatField(
-        _("messages per second"), null=True, blank=True,
+        _("messages per second"),
+        null=True,
+        blank=True,
         help_text=_("Empty: the organisation's default for this type of number."),
     )
-    # Next free sending slot, shared by every worker (see textdesk.messaging.ratelimit).
+    # Next free sending slot, shared by every worker (see textdesk.messaging.outbound.ratelimit).
     next_send_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -116,7 +129,10 @@ class SenderNumber(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(owner_user__isnull=False, owner_team__isnull=True) | Q(owner_user__isnull=True, owner_team__isnull=False)),
+                condition=(
+                    Q(owner_user__isnull=False, owner_team__isnull=True)
+                    | Q(owner_user__isnull=True, owner_team__isnull=False)
+                ),
                 name="sendernumber_one_owner",
                 violation_error_message=_("A number is owned by exactly one user or one team."),
             )
@@ -135,9 +151,15 @@ class Conversation(RecordLink, models.Model):
 
     record_type = models.CharField(_("record type"), max_length=20, choices=RecordType.choices)
     # Exactly one of the four is set, matching record_type; record_key ("contact:42") makes it unique.
-    account = models.ForeignKey("crm.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
-    contact = models.ForeignKey("crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
-    opportunity = models.ForeignKey("crm.Opportunity", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
+    account = models.ForeignKey(
+        "crm.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
+    )
+    contact = models.ForeignKey(
+        "crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
+    )
+    opportunity = models.ForeignKey(
+        "crm.Opportunity", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
+    )
     lead = models.ForeignKey("crm.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
     # record_key is searched through the unique binding (it leads it); customer_e164 has a plain index (no LIKE
     # twin: nothing searches it by prefix). Every routed message writes this row, so each index counts.
@@ -166,7 +188,6 @@ class Conversation(RecordLink, models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_key} ↔ {self.customer_e164} via {self.sender_number_id}"
-
 
 
 class Direction(models.TextChoices):
@@ -246,7 +267,8 @@ class Message(models.Model):
                 name="message_unique_provider_id",
             ),
             models.UniqueConstraint(
-                fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                fields=["idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
                 name="message_unique_idempotency_key",
             ),
         ]
@@ -298,8 +320,9 @@ class MessagePart(models.Model):
     class Meta:
         ordering = ["message", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["provider_account", "provider_message_id"],
-                                    name="messagepart_unique_provider_id")
+            models.UniqueConstraint(
+                fields=["provider_account", "provider_message_id"], name="messagepart_unique_provider_id"
+            )
         ]
 
 

@@ -7,11 +7,11 @@ import time
 from django.conf import settings
 
 from textdesk.jobs import queue, worker
-from textdesk.messaging import sending
-from textdesk.messaging.actions.inbound import batch_size, route_pending
-from textdesk.messaging.actions.intake import sweep_concat_parts
+from textdesk.messaging.inbound.intake import sweep_concat_parts
+from textdesk.messaging.inbound.router import batch_size, route_pending
+from textdesk.messaging.outbound import dispatch
 
-queue.handler("send_message", prepare=sending.prepare_batch, lane=sending.lane_of)(sending.handle_send_job)
+queue.handler("send_message", prepare=dispatch.prepare_batch, lane=dispatch.lane_of)(dispatch.handle_send_job)
 
 
 # A pass that found at least this many messages means they arrive faster than passes run: worth lingering.
@@ -35,6 +35,7 @@ def route_inbound(worker_id: str) -> int:
 
 def _linger(seconds: float) -> None:
     time.sleep(seconds)
+
 
 SWEEP_EVERY = 60.0  # seconds; parts wait minutes, so a sweep a minute is plenty
 _last_sweep = {"at": 0.0}

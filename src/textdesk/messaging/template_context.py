@@ -31,9 +31,11 @@ def record_context(record, user) -> dict[str, dict]:
         ctx["opportunity"] = {
             "name": record.name,
             "estimated_value": formats.number_format(record.estimated_value, 2, use_l10n=True)
-            if record.estimated_value is not None else "",
+            if record.estimated_value is not None
+            else "",
             "estimated_close_date": formats.date_format(record.estimated_close_date, "SHORT_DATE_FORMAT")
-            if record.estimated_close_date else "",
+            if record.estimated_close_date
+            else "",
         }
         ctx["account"] = _account(record.account)
     return ctx

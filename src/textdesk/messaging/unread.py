@@ -29,8 +29,10 @@ def badge_counts(user_ids: Iterable[int]) -> dict[int, int]:
     if len(ids) <= 1:
         return {user_id: badge_count(user_id) for user_id in ids}
     table = connection.ops.quote_name(Notification._meta.db_table)
-    one = (f"SELECT %s, (SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE user_id = %s AND read_at IS NULL "
-           f"LIMIT {BADGE_LIMIT}) AS unread)")
+    one = (
+        f"SELECT %s, (SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE user_id = %s AND read_at IS NULL "
+        f"LIMIT {BADGE_LIMIT}) AS unread)"
+    )
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join([one] * len(ids)), [x for user_id in ids for x in (user_id, user_id)])
         return {int(user_id): int(count) for user_id, count in cursor.fetchall()}

@@ -23,7 +23,10 @@ def viewer_for(user) -> Viewer:
     if sees_team and team_ids:
         teammates = frozenset(User.objects.filter(teams__in=team_ids).values_list("id", flat=True))
     return Viewer(
-        user_id=user.pk, team_ids=team_ids, teammate_ids=teammates, sees_team=sees_team,
+        user_id=user.pk,
+        team_ids=team_ids,
+        teammate_ids=teammates,
+        sees_team=sees_team,
         sees_all=user.has_perm("org.view_all_conversations"),
     )
 

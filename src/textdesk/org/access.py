@@ -40,10 +40,11 @@ def require_perm(user, perm: str) -> None:
         raise PermissionDenied(_("Your role does not allow this (missing permission %(perm)s).") % {"perm": perm})
 
 
-def require_owner_in_reach(user, owner_user_id: int | None, owner_team_id: int | None,
-                           actor: Actor | None = None) -> None:
+def require_owner_in_reach(
+    user, owner_user_id: int | None, owner_team_id: int | None, actor: Actor | None = None
+) -> None:
     actor = actor or actor_for(user)
     if not may_own(actor, Owner(user_id=owner_user_id, team_id=owner_team_id)):
-        raise PermissionDenied(_(
-            "You may only change what you or your teams own (managers: also what their team members own)."
-        ))
+        raise PermissionDenied(
+            _("You may only change what you or your teams own (managers: also what their team members own).")
+        )

@@ -71,9 +71,7 @@ class OrganisationSettings(models.Model):
     rate_long_code = models.FloatField(_("messages per second, long code"), default=1.0)
     rate_toll_free = models.FloatField(_("messages per second, toll-free"), default=3.0)
     rate_short_code = models.FloatField(_("messages per second, short code"), default=100.0)
-    send_deadline_minutes = models.PositiveIntegerField(
-        _("give up retrying after (minutes)"), default=60
-    )
+    send_deadline_minutes = models.PositiveIntegerField(_("give up retrying after (minutes)"), default=60)
 
     class Meta:
         verbose_name = _("organisation settings")
@@ -83,7 +81,7 @@ class OrganisationSettings(models.Model):
         return str(_("Organisation settings"))
 
     @classmethod
-    def current(cls) -> "OrganisationSettings":
+    def current(cls) -> OrganisationSettings:
         obj, _created = cls.objects.get_or_create(pk=1)
         return obj
 
@@ -112,7 +110,7 @@ class ApiToken(models.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: User, name: str = "") -> tuple["ApiToken", str]:
+    def issue(cls, user: User, name: str = "") -> tuple[ApiToken, str]:
         import secrets
 
         token = "td_" + secrets.token_urlsafe(32)

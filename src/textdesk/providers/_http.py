@@ -64,8 +64,15 @@ class ErrorMeaning:
         return refusal(self.reason, self.permanent, code, text, opt_out=self.opt_out, retry_after=retry_after)
 
 
-def refusal(reason: str, permanent: bool, code: str = "", text: str = "", *, opt_out: bool = False,
-            retry_after: float | None = None) -> ProviderError:
+def refusal(
+    reason: str,
+    permanent: bool,
+    code: str = "",
+    text: str = "",
+    *,
+    opt_out: bool = False,
+    retry_after: float | None = None,
+) -> ProviderError:
     """The error for a refusal the provider explained: permanent or retryable as its code says."""
     cls = PermanentProviderError if permanent else RetryableProviderError
     return cls(reason, code, text, opt_out=opt_out, retry_after=retry_after)
@@ -127,8 +134,9 @@ def raise_for_busy(response: httpx.Response, code: str = "", text: str = "") -> 
 def raise_for_auth(response: httpx.Response, code: str = "", text: str = "") -> None:
     """401/403: our credentials were refused."""
     if response.status_code in (401, 403):
-        raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED, code or str(response.status_code),
-                                     text or response.reason_phrase)
+        raise PermanentProviderError(
+            failures.PROVIDER_AUTH_FAILED, code or str(response.status_code), text or response.reason_phrase
+        )
 
 
 def raise_for_transport_status(response: httpx.Response, code: str = "", text: str = "") -> None:
@@ -150,8 +158,8 @@ def retry_after(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def json_or_empty(response: httpx.Response) -> object:
@@ -173,11 +181,13 @@ def answer_object(response: httpx.Response) -> dict:
     try:
         data = response.json()
     except ValueError as exc:
-        raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, str(response.status_code),
-                                  "the provider's answer is not JSON") from exc
+        raise OutcomeUnknownError(
+            failures.OUTCOME_UNKNOWN, str(response.status_code), "the provider's answer is not JSON"
+        ) from exc
     if not isinstance(data, dict):
-        raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, str(response.status_code),
-                                  "the provider's answer is not a JSON object")
+        raise OutcomeUnknownError(
+            failures.OUTCOME_UNKNOWN, str(response.status_code), "the provider's answer is not a JSON object"
+        )
     return data
 
 

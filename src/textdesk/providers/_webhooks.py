@@ -192,7 +192,7 @@ def parse_timestamp(value: object) -> dt.datetime | None:
         except (TypeError, ValueError):
             return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
 
 

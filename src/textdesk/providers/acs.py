@@ -64,10 +64,10 @@ STATUS_MAP: dict[str, str | None] = {
 # ``httpStatusCode`` of a recipient in the send answer (and the HTTP status of the whole request).
 # (reason, permanent)
 ERROR_MAP: dict[str, tuple[str, bool]] = {
-    "400": (failures.INVALID_SENDING_PARAMETERS, True),   # malformed number or body
-    "401": (failures.PROVIDER_AUTH_FAILED, True),         # bad access key / signature
+    "400": (failures.INVALID_SENDING_PARAMETERS, True),  # malformed number or body
+    "401": (failures.PROVIDER_AUTH_FAILED, True),  # bad access key / signature
     "403": (failures.PROVIDER_AUTH_FAILED, True),
-    "404": (failures.SENDER_NOT_ALLOWED, True),           # the "from" number is not on this resource
+    "404": (failures.SENDER_NOT_ALLOWED, True),  # the "from" number is not on this resource
     "429": (failures.RATE_LIMITED, False),
     "500": (failures.PROVIDER_UNAVAILABLE, False),
     "503": (failures.PROVIDER_UNAVAILABLE, False),
@@ -101,8 +101,9 @@ def parse_connection_string(value: str) -> tuple[str, str]:
             parts[name.strip().lower()] = val.strip()
     endpoint, key = parts.get("endpoint", ""), parts.get("accesskey", "")
     if not endpoint or not key:
-        raise PermanentProviderError(failures.PROVIDER_AUTH_FAILED,
-                                     text="connection string needs endpoint and accesskey")
+        raise PermanentProviderError(
+            failures.PROVIDER_AUTH_FAILED, text="connection string needs endpoint and accesskey"
+        )
     return endpoint.rstrip("/"), key
 
 
@@ -110,7 +111,7 @@ def sign_request(method: str, url: str, body: bytes, access_key: str, when: dt.d
     """Headers of the HMAC-SHA256 scheme: x-ms-date, x-ms-content-sha256 and Authorization."""
     parts = urllib.parse.urlsplit(url)
     path_and_query = parts.path + (f"?{parts.query}" if parts.query else "")
-    date = format_datetime(when.astimezone(dt.timezone.utc), usegmt=True)
+    date = format_datetime(when.astimezone(dt.UTC), usegmt=True)
     content_hash = base64.b64encode(hashlib.sha256(body).digest()).decode()
     string_to_sign = f"{method.upper()}\n{path_and_query}\n{date};{parts.netloc};{content_hash}"
     try:
@@ -140,12 +141,23 @@ class AcsProvider:
     kind = "acs"
     display_name = "Azure Communication Services"
     credential_fields = (
-        CredentialField("connection_string", _("Primary connection string"),
-                        help=_("endpoint=https://<resource>.communication.azure.com/;accesskey=…")),
-        CredentialField("secondary_connection_string", _("Secondary connection string"), required=False,
-                        help=_("Used when the primary key is refused (e.g. during key rotation).")),
-        CredentialField("webhook_secret", _("Webhook secret (optional)"), required=False,
-                        help=_("If set, add ?secret=<value> to both Event Grid endpoint URLs.")),
+        CredentialField(
+            "connection_string",
+            _("Primary connection string"),
+            help=_("endpoint=https://<resource>.communication.azure.com/;accesskey=…"),
+        ),
+        CredentialField(
+            "secondary_connection_string",
+            _("Secondary connection string"),
+            required=False,
+            help=_("Used when the primary key is refused (e.g. during key rotation)."),
+        ),
+        CredentialField(
+            "webhook_secret",
+            _("Webhook secret (optional)"),
+            required=False,
+            help=_("If set, add ?secret=<value> to both Event Grid endpoint URLs."),
+        ),
     )
     supports_idempotency = True
     supports_lookup = False
@@ -168,27 +180,30 @@ class AcsProvider:
         assert last_error is not None
         raise last_error
 
-    def _send_with(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client,
-                   connection_string: str) -> SendResult:
+    def _send_with(
+        self, account: AccountConfig, message: OutboundSMS, client: httpx.Client, connection_string: str
+    ) -> SendResult:
         endpoint, access_key = parse_connection_string(connection_string)
         url = f"{account.base_url(endpoint)}/sms?api-version={API_VERSION}"
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         first_sent = message.first_attempted_at or now
         if first_sent.tzinfo is None:
-            first_sent = first_sent.replace(tzinfo=dt.timezone.utc)
+            first_sent = first_sent.replace(tzinfo=dt.UTC)
         options = {"enableDeliveryReport": True}
         if message.client_reference:
             options["tag"] = message.client_reference
         payload = {
             "from": message.from_number,
-            "smsRecipients": [{
-                "to": message.to_number,
-                "repeatabilityRequestId": repeatability_id(message.idempotency_key),
-                # The time of the *first* attempt, the same on every resend: inside ACS's window the id is
-                # recognised and not sent again; after it ACS answers 412 (unknown outcome) instead of
-                # taking the resend as a new request.
-                "repeatabilityFirstSent": format_datetime(first_sent.astimezone(dt.timezone.utc), usegmt=True),
-            }],
+            "smsRecipients": [
+                {
+                    "to": message.to_number,
+                    "repeatabilityRequestId": repeatability_id(message.idempotency_key),
+                    # The time of the *first* attempt, the same on every resend: inside ACS's window the id is
+                    # recognised and not sent again; after it ACS answers 412 (unknown outcome) instead of
+                    # taking the resend as a new request.
+                    "repeatabilityFirstSent": format_datetime(first_sent.astimezone(dt.UTC), usegmt=True),
+                }
+            ],
             "message": message.body,
             "smsSendOptions": options,
         }
@@ -204,15 +219,19 @@ class AcsProvider:
         item = items[0]
         message_id = str(item.get("messageid") or "")
         if item.get("successful") is True and message_id:
-            return SendResult(provider_message_id=message_id, status=status.QUEUED,
-                              provider_status=str(item.get("repeatabilityresult") or "accepted"))
+            return SendResult(
+                provider_message_id=message_id,
+                status=status.QUEUED,
+                provider_status=str(item.get("repeatabilityresult") or "accepted"),
+            )
         if str(item.get("repeatabilityresult") or "").lower() == "rejected":
             # ACS refused to run this request again: it has seen the id (or the first-sent date is outside its
             # window). With a message id that is the earlier message; without one we cannot know.
             if message_id:
                 return SendResult(provider_message_id=message_id, status=status.QUEUED, provider_status="rejected")
-            raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "repeated",
-                                      "ACS saw this request before but gave no message id")
+            raise OutcomeUnknownError(
+                failures.OUTCOME_UNKNOWN, "repeated", "ACS saw this request before but gave no message id"
+            )
         code = str(item.get("httpstatuscode") or response.status_code)
         if code == REPEATABILITY_EXPIRED:
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code, str(item.get("errormessage") or ""))
@@ -275,8 +294,9 @@ def parse_events(request: WebhookRequest) -> ParsedWebhook:
             code = payload.get("validationcode")
             if not code:
                 raise WebhookRejected(400, "validation event without validationCode")
-            response = WebhookResponse(status=200, content_type="application/json",
-                                       body=json.dumps({"validationResponse": code}).encode())
+            response = WebhookResponse(
+                status=200, content_type="application/json", body=json.dumps({"validationResponse": code}).encode()
+            )
         elif event_type == SMS_RECEIVED:
             inbound.append(_inbound(payload, event))
         elif event_type == DELIVERY_REPORT:
@@ -324,8 +344,9 @@ def _delivery_report(payload: dict, event: dict) -> StatusReport:
         failure_reason=reason,
         permanent=bool(reason),
         opt_out=reason == failures.RECIPIENT_OPTED_OUT,
-        occurred_at=_webhooks.parse_timestamp(payload.get("receivedtimestamp") or last_attempt.get("timestamp")
-                                              or event.get("eventtime")),
+        occurred_at=_webhooks.parse_timestamp(
+            payload.get("receivedtimestamp") or last_attempt.get("timestamp") or event.get("eventtime")
+        ),
         client_reference=str(payload.get("tag") or ""),
     )
 

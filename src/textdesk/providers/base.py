@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-
 # ---------------------------------------------------------------- configuration
 
 
@@ -155,8 +154,9 @@ class SendResult:
 class ProviderError(Exception):
     """A provider refused or could not take a request. ``reason`` is a neutral failure reason."""
 
-    def __init__(self, reason: str, code: str = "", text: str = "", *, opt_out: bool = False,
-                 retry_after: float | None = None):
+    def __init__(
+        self, reason: str, code: str = "", text: str = "", *, opt_out: bool = False, retry_after: float | None = None
+    ):
         super().__init__(f"{reason}: {code} {text}".strip())
         self.reason = reason
         self.code = str(code)

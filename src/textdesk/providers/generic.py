@@ -93,10 +93,13 @@ class GenericProvider:
     kind = "generic"
     display_name = "Generic HTTP gateway"
     credential_fields = (
-        CredentialField("api_key", _("API key"), secret=True,
-                        help=_("Sent to the gateway as a bearer token.")),
-        CredentialField("signing_secret", _("Signing secret"), secret=True,
-                        help=_("Shared with the gateway; it signs its webhooks to us with it.")),
+        CredentialField("api_key", _("API key"), secret=True, help=_("Sent to the gateway as a bearer token.")),
+        CredentialField(
+            "signing_secret",
+            _("Signing secret"),
+            secret=True,
+            help=_("Shared with the gateway; it signs its webhooks to us with it."),
+        ),
     )
     supports_idempotency = True  # the contract requires the gateway to treat our "id" as an idempotency key
     supports_lookup = False
@@ -113,8 +116,7 @@ class GenericProvider:
             "body": message.body,
             "status_callback_url": message.status_callback_url,
         }
-        headers = {"Authorization": f"Bearer {account.credentials.get('api_key', '')}",
-                   "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {account.credentials.get('api_key', '')}", "Accept": "application/json"}
         # A lost answer is safe to retry with the same id later, but for now we cannot know whether it was taken.
         response = _http.send_request(client, "POST", f"{base}/messages", json=payload, headers=headers)
         return self._read_answer(response)

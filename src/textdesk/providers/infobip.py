@@ -200,8 +200,13 @@ class InfobipProvider:
     credential_fields = (
         CredentialField("base_url", _("API base URL"), secret=False, help=_("e.g. https://xxxxx.api.infobip.com")),
         CredentialField("api_key", _("API key")),
-        CredentialField("webhook_username", _("Webhook username (optional)"), secret=False, required=False,
-                        help=_("If Infobip is set to call our webhooks with Basic credentials.")),
+        CredentialField(
+            "webhook_username",
+            _("Webhook username (optional)"),
+            secret=False,
+            required=False,
+            help=_("If Infobip is set to call our webhooks with Basic credentials."),
+        ),
         CredentialField("webhook_password", _("Webhook password (optional)"), required=False),
     )
     supports_idempotency = False
@@ -228,8 +233,13 @@ class InfobipProvider:
             sms["notifyUrl"] = notify_url
         if message.client_reference:
             sms["callbackData"] = message.client_reference
-        response = _http.send_request(client, "POST", f"{self._base(account)}/sms/2/text/advanced",
-                                      json={"messages": [sms]}, headers=self._headers(account))
+        response = _http.send_request(
+            client,
+            "POST",
+            f"{self._base(account)}/sms/2/text/advanced",
+            json={"messages": [sms]},
+            headers=self._headers(account),
+        )
         if response.status_code >= 300:
             self._raise_http_error(response)
         data = _http.answer_object(response)
@@ -242,15 +252,21 @@ class InfobipProvider:
             # A message with our id exists: an earlier attempt got through. Report that one.
             found = self.lookup(account, message, client)
             if found is None:
-                raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, provider_status,
-                                          "Infobip has this message id but its log is not available")
+                raise OutcomeUnknownError(
+                    failures.OUTCOME_UNKNOWN,
+                    provider_status,
+                    "Infobip has this message id but its log is not available",
+                )
             return found
         if neutral == status.FAILED:
             reason, permanent, code, text, opt_out = failure_of(item.get("status"), item.get("error"))
             raise _http.refusal(reason, permanent, code, text, opt_out=opt_out)
-        return SendResult(provider_message_id=str(item.get("messageId") or message.idempotency_key),
-                          status=neutral or status.QUEUED, provider_status=provider_status,
-                          segments=item.get("smsCount") if isinstance(item.get("smsCount"), int) else None)
+        return SendResult(
+            provider_message_id=str(item.get("messageId") or message.idempotency_key),
+            status=neutral or status.QUEUED,
+            provider_status=provider_status,
+            segments=item.get("smsCount") if isinstance(item.get("smsCount"), int) else None,
+        )
 
     @staticmethod
     def _raise_http_error(response: httpx.Response) -> None:
@@ -268,8 +284,13 @@ class InfobipProvider:
     def lookup(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult | None:
         # Logs keep messages for 48 hours and may lag a little. A miss (None) is still safe for the caller: a
         # resend carries the same messageId, which Infobip refuses as a duplicate, and send() then looks again.
-        response = _http.send_request(client, "GET", f"{self._base(account)}/sms/1/logs",
-                                      params={"messageId": message.idempotency_key}, headers=self._headers(account))
+        response = _http.send_request(
+            client,
+            "GET",
+            f"{self._base(account)}/sms/1/logs",
+            params={"messageId": message.idempotency_key},
+            headers=self._headers(account),
+        )
         if response.status_code == 404:
             return None
         if response.status_code >= 300:
@@ -279,8 +300,11 @@ class InfobipProvider:
             return None
         item = results[0]
         provider_status, neutral = neutral_status(item.get("status"))
-        return SendResult(provider_message_id=str(item.get("messageId") or message.idempotency_key),
-                          status=neutral or status.QUEUED, provider_status=provider_status)
+        return SendResult(
+            provider_message_id=str(item.get("messageId") or message.idempotency_key),
+            status=neutral or status.QUEUED,
+            provider_status=provider_status,
+        )
 
     # ------------------------------------------------------------ webhooks
 
@@ -322,14 +346,16 @@ def _parse_results(request: WebhookRequest) -> ParsedWebhook:
         elif "text" in item or "from" in item:
             if not item.get("from") or not item.get("to"):
                 raise WebhookRejected(400, "inbound message lacks from or to")
-            inbound.append(InboundSMS(
-                provider_message_id=str(item["messageId"]),
-                from_number=_webhooks.e164(item["from"]),
-                to_number=_webhooks.e164(item["to"]),
-                body=str(item.get("text") or ""),
-                segments=item.get("smsCount") if isinstance(item.get("smsCount"), int) else None,
-                received_at=_webhooks.parse_timestamp(item.get("receivedAt")),
-            ))
+            inbound.append(
+                InboundSMS(
+                    provider_message_id=str(item["messageId"]),
+                    from_number=_webhooks.e164(item["from"]),
+                    to_number=_webhooks.e164(item["to"]),
+                    body=str(item.get("text") or ""),
+                    segments=item.get("smsCount") if isinstance(item.get("smsCount"), int) else None,
+                    received_at=_webhooks.parse_timestamp(item.get("receivedAt")),
+                )
+            )
         else:
             raise WebhookRejected(400, "result is neither a message nor a delivery report")
     return ParsedWebhook(inbound=inbound, statuses=statuses)

@@ -71,19 +71,20 @@ ERROR_MAP: dict[str, tuple[str, bool]] = {
     "generic delivery failure": (failures.UNREACHABLE_DESTINATION, False),
     "DLR not received": (failures.UNREACHABLE_DESTINATION, False),
     # API errors
-    "2": (failures.PROVIDER_AUTH_FAILED, True),             # request not allowed (bad access key)
-    "9": (failures.INVALID_SENDING_PARAMETERS, True),       # missing parameters
-    "10": (failures.INVALID_SENDING_PARAMETERS, True),      # invalid parameters
-    "20": (failures.INVALID_SENDING_PARAMETERS, True),      # not found
-    "21": (failures.INVALID_SENDING_PARAMETERS, True),      # bad request
-    "25": (failures.PROVIDER_AUTH_FAILED, True),            # not enough balance
-    "98": (failures.PROVIDER_UNAVAILABLE, False),           # API not found
-    "99": (failures.PROVIDER_UNAVAILABLE, False),           # internal error
+    "2": (failures.PROVIDER_AUTH_FAILED, True),  # request not allowed (bad access key)
+    "9": (failures.INVALID_SENDING_PARAMETERS, True),  # missing parameters
+    "10": (failures.INVALID_SENDING_PARAMETERS, True),  # invalid parameters
+    "20": (failures.INVALID_SENDING_PARAMETERS, True),  # not found
+    "21": (failures.INVALID_SENDING_PARAMETERS, True),  # bad request
+    "25": (failures.PROVIDER_AUTH_FAILED, True),  # not enough balance
+    "98": (failures.PROVIDER_UNAVAILABLE, False),  # API not found
+    "99": (failures.PROVIDER_UNAVAILABLE, False),  # internal error
 }
 
 
-def sign_request(signing_key: str, url: str, body: bytes, now: dt.datetime, *, ttl: int = 60,
-                 algorithm: str = "HS256") -> str:
+def sign_request(
+    signing_key: str, url: str, body: bytes, now: dt.datetime, *, ttl: int = 60, algorithm: str = "HS256"
+) -> str:
     """A ``MessageBird-Signature-JWT`` value for a request (what MessageBird's servers produce)."""
     issued = int(now.timestamp())
     claims = {
@@ -103,8 +104,9 @@ class MessageBirdProvider:
     display_name = "MessageBird"
     credential_fields = (
         CredentialField("access_key", _("Access key (live)")),
-        CredentialField("signing_key", _("Signing key"),
-                        help=_("Developer settings → signing key; not the access key.")),
+        CredentialField(
+            "signing_key", _("Signing key"), help=_("Developer settings → signing key; not the access key.")
+        ),
     )
     supports_idempotency = False
     supports_lookup = False
@@ -124,9 +126,14 @@ class MessageBirdProvider:
         if report_url:
             payload["reportUrl"] = report_url
         response = _http.send_request(
-            client, "POST", f"{account.base_url(DEFAULT_BASE_URL)}/messages", json=payload,
-            headers={"Authorization": f"AccessKey {account.credentials.get('access_key', '')}",
-                     "Accept": "application/json"},
+            client,
+            "POST",
+            f"{account.base_url(DEFAULT_BASE_URL)}/messages",
+            json=payload,
+            headers={
+                "Authorization": f"AccessKey {account.credentials.get('access_key', '')}",
+                "Accept": "application/json",
+            },
         )
         if response.status_code >= 300:
             self._raise_http_error(response)
@@ -159,8 +166,9 @@ class MessageBirdProvider:
     # ------------------------------------------------------------ webhooks
 
     def verify(self, account: AccountConfig, request: WebhookRequest, now: dt.datetime) -> None:
-        verify_signature(account.credentials.get("signing_key", ""), request.header(SIGNATURE_HEADER),
-                         request.url, request.body, now)
+        verify_signature(
+            account.credentials.get("signing_key", ""), request.header(SIGNATURE_HEADER), request.url, request.body, now
+        )
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         params = _webhooks.merged_params(request)
@@ -169,13 +177,17 @@ class MessageBirdProvider:
         missing = [name for name in ("id", "originator", "recipient") if not params.get(name)]
         if missing:
             raise WebhookRejected(400, f"inbound message lacks {', '.join(missing)}")
-        return ParsedWebhook(inbound=[InboundSMS(
-            provider_message_id=params["id"],
-            from_number=_webhooks.e164(params["originator"]),
-            to_number=_webhooks.e164(params["recipient"]),
-            body=params.get("body", params.get("message", "")),
-            received_at=_webhooks.parse_timestamp(params.get("createdDatetime")),
-        )])
+        return ParsedWebhook(
+            inbound=[
+                InboundSMS(
+                    provider_message_id=params["id"],
+                    from_number=_webhooks.e164(params["originator"]),
+                    to_number=_webhooks.e164(params["recipient"]),
+                    body=params.get("body", params.get("message", "")),
+                    received_at=_webhooks.parse_timestamp(params.get("createdDatetime")),
+                )
+            ]
+        )
 
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         return _parse_report(_webhooks.merged_params(request))
@@ -193,9 +205,16 @@ def verify_signature(signing_key: str, token: str, url: str, body: bytes, now: d
             # advice is not ours to act on.
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
             claims = jwt.decode(
-                token, signing_key, algorithms=list(ALGORITHMS), issuer="MessageBird",
-                options={"require": ["iss", "nbf", "exp"], "verify_exp": False, "verify_nbf": False,
-                         "verify_iat": False},
+                token,
+                signing_key,
+                algorithms=list(ALGORITHMS),
+                issuer="MessageBird",
+                options={
+                    "require": ["iss", "nbf", "exp"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
     except jwt.InvalidSignatureError:
         raise WebhookRejected(403, "JWT signature does not match the signing key") from None
@@ -238,20 +257,25 @@ def _parse_report(params: dict[str, str]) -> ParsedWebhook:
     reason, permanent = "", False
     if neutral in (status.UNDELIVERED, status.FAILED):
         status_reason = params.get("statusReason", "")
-        reason, permanent = ERROR_MAP.get(status_reason) or ERROR_MAP.get(provider_status) or (
-            failures.UNREACHABLE_DESTINATION, False)
-    return ParsedWebhook(statuses=[StatusReport(
-        provider_message_id=params["id"],
-        provider_status=provider_status,
-        status=neutral,
-        error_code=params.get("statusErrorCode", "") if reason else "",
-        error_text=params.get("statusReason", "") if reason else "",
-        failure_reason=reason,
-        permanent=permanent,
-        opt_out=reason == failures.RECIPIENT_OPTED_OUT,
-        occurred_at=_webhooks.parse_timestamp(params.get("statusDatetime")),
-        client_reference=params.get("reference", ""),
-    )])
+        reason, permanent = (
+            ERROR_MAP.get(status_reason) or ERROR_MAP.get(provider_status) or (failures.UNREACHABLE_DESTINATION, False)
+        )
+    return ParsedWebhook(
+        statuses=[
+            StatusReport(
+                provider_message_id=params["id"],
+                provider_status=provider_status,
+                status=neutral,
+                error_code=params.get("statusErrorCode", "") if reason else "",
+                error_text=params.get("statusReason", "") if reason else "",
+                failure_reason=reason,
+                permanent=permanent,
+                opt_out=reason == failures.RECIPIENT_OPTED_OUT,
+                occurred_at=_webhooks.parse_timestamp(params.get("statusDatetime")),
+                client_reference=params.get("reference", ""),
+            )
+        ]
+    )
 
 
 PROVIDER = MessageBirdProvider()

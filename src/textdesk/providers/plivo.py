@@ -109,7 +109,7 @@ def v3_base(url: str, params: Mapping[str, list[str]], method: str = "POST") -> 
 
 
 def signature_v3(url: str, params: Mapping[str, list[str]], nonce: str, auth_token: str, method: str = "POST") -> str:
-    message = f"{v3_base(url, params, method)}.{nonce}".encode("utf-8")
+    message = f"{v3_base(url, params, method)}.{nonce}".encode()
     return base64.b64encode(hmac.new(auth_token.encode("utf-8"), message, hashlib.sha256).digest()).decode("ascii")
 
 
@@ -120,7 +120,9 @@ def signature_v2(url: str, nonce: str, auth_token: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def sign_webhook(url: str, params: Mapping[str, str], auth_token: str, nonce: str, method: str = "POST") -> dict[str, str]:
+def sign_webhook(
+    url: str, params: Mapping[str, str], auth_token: str, nonce: str, method: str = "POST"
+) -> dict[str, str]:
     """The signature headers Plivo adds to a callback (V3 and V2)."""
     as_lists = {key: [value] for key, value in params.items()}
     return {
@@ -177,16 +179,24 @@ class PlivoProvider:
         if message.status_callback_url:
             body["url"] = message.status_callback_url
             body["method"] = "POST"
-        response = _http.send_request(client, "POST", f"{account.base_url(API_BASE)}/v1/Account/{auth_id}/Message/",
-                                      json=body, auth=(auth_id, _http.credential(account, "auth_token")),
-                                      timeout=_http.timeout_for(account.options))
+        response = _http.send_request(
+            client,
+            "POST",
+            f"{account.base_url(API_BASE)}/v1/Account/{auth_id}/Message/",
+            json=body,
+            auth=(auth_id, _http.credential(account, "auth_token")),
+            timeout=_http.timeout_for(account.options),
+        )
         answer = _http.json_dict(response)
         if response.status_code in (200, 202):
             uuids = answer.get("message_uuid")
             if not isinstance(uuids, list) or not uuids:
                 raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", "accepted without a message_uuid")
-            return SendResult(provider_message_id=str(uuids[0]), status=status.QUEUED,
-                              provider_status=str(answer.get("message") or "queued"))
+            return SendResult(
+                provider_message_id=str(uuids[0]),
+                status=status.QUEUED,
+                provider_status=str(answer.get("message") or "queued"),
+            )
         # Plivo's send errors carry only text (``{"api_id", "error"}``); the HTTP status is the code.
         text = str(answer.get("error") or response.text[:200])
         code = str(response.status_code)
@@ -229,14 +239,18 @@ class PlivoProvider:
         intent = params.get("MessageIntent", "").strip().lower()
         if intent not in INTENT_MAP:
             raise WebhookRejected(400, f"unknown MessageIntent {intent!r}")
-        return ParsedWebhook(inbound=[InboundSMS(
-            provider_message_id=params["MessageUUID"],
-            from_number=params["From"],
-            to_number=params["To"],
-            body=params.get("Text", ""),
-            segments=_webhooks.to_int(params.get("Units")),
-            opt_signal=INTENT_MAP[intent],
-        )])
+        return ParsedWebhook(
+            inbound=[
+                InboundSMS(
+                    provider_message_id=params["MessageUUID"],
+                    from_number=params["From"],
+                    to_number=params["To"],
+                    body=params.get("Text", ""),
+                    segments=_webhooks.to_int(params.get("Units")),
+                    opt_signal=INTENT_MAP[intent],
+                )
+            ]
+        )
 
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         params = _webhooks.webhook_params(request)
@@ -249,15 +263,19 @@ class PlivoProvider:
         if code or neutral in (status.FAILED, status.UNDELIVERED):
             meaning = ERROR_MAP.get(code, ErrorMeaning(failures.UNKNOWN, permanent=False))
             reason, permanent, opt_out = meaning.reason, meaning.permanent, meaning.opt_out
-        return ParsedWebhook(statuses=[StatusReport(
-            provider_message_id=params["MessageUUID"],
-            provider_status=provider_status,
-            status=neutral,
-            error_code=code,
-            failure_reason=reason,
-            permanent=permanent,
-            opt_out=opt_out,
-        )])
+        return ParsedWebhook(
+            statuses=[
+                StatusReport(
+                    provider_message_id=params["MessageUUID"],
+                    provider_status=provider_status,
+                    status=neutral,
+                    error_code=code,
+                    failure_reason=reason,
+                    permanent=permanent,
+                    opt_out=opt_out,
+                )
+            ]
+        )
 
 
 PROVIDER = PlivoProvider()

@@ -46,23 +46,23 @@ DEFAULT_BASE_URL = "https://rest-api.telesign.com"
 
 # SMS status codes (status.code in answers and callbacks).
 STATUS_MAP: dict[str, str | None] = {
-    "290": status.QUEUED,        # message in progress
-    "203": status.SENT,          # delivered to gateway (intermediate)
-    "200": status.DELIVERED,     # delivered to handset
-    "207": status.UNDELIVERED,   # error delivering to handset, reason unknown
-    "210": status.UNDELIVERED,   # temporary phone error
-    "211": status.UNDELIVERED,   # permanent phone error
-    "220": status.UNDELIVERED,   # gateway/network cannot route message
-    "221": status.UNDELIVERED,   # expired before delivery
-    "222": status.UNDELIVERED,   # SMS not supported by phone, carrier, plan or user
-    "229": status.FAILED,        # blocked by your request (your block list, possibly kept by Telesign for you)
-    "230": status.FAILED,        # blocked by Telesign (global block list)
-    "231": status.FAILED,        # invalid/unsupported content
-    "233": status.FAILED,        # blocked due to a high risk score
-    "237": status.FAILED,        # blocked in requested country
-    "238": status.FAILED,        # destination blocked by prefix
-    "250": status.SENT,          # final status unknown
-    "251": status.SENT,          # sent out for delivery, no handset confirmation
+    "290": status.QUEUED,  # message in progress
+    "203": status.SENT,  # delivered to gateway (intermediate)
+    "200": status.DELIVERED,  # delivered to handset
+    "207": status.UNDELIVERED,  # error delivering to handset, reason unknown
+    "210": status.UNDELIVERED,  # temporary phone error
+    "211": status.UNDELIVERED,  # permanent phone error
+    "220": status.UNDELIVERED,  # gateway/network cannot route message
+    "221": status.UNDELIVERED,  # expired before delivery
+    "222": status.UNDELIVERED,  # SMS not supported by phone, carrier, plan or user
+    "229": status.FAILED,  # blocked by your request (your block list, possibly kept by Telesign for you)
+    "230": status.FAILED,  # blocked by Telesign (global block list)
+    "231": status.FAILED,  # invalid/unsupported content
+    "233": status.FAILED,  # blocked due to a high risk score
+    "237": status.FAILED,  # blocked in requested country
+    "238": status.FAILED,  # destination blocked by prefix
+    "250": status.SENT,  # final status unknown
+    "251": status.SENT,  # sent out for delivery, no handset confirmation
 }
 
 # Status codes of failures and API error codes → (reason, permanent).
@@ -81,18 +81,18 @@ ERROR_MAP: dict[str, tuple[str, bool]] = {
     "237": (failures.INVALID_SENDING_PARAMETERS, True),
     "238": (failures.INVALID_SENDING_PARAMETERS, True),
     # API errors (errors[].code)
-    "-10001": (failures.INVALID_SENDING_PARAMETERS, True),   # invalid request (e.g. phone_number)
-    "-10009": (failures.PROVIDER_AUTH_FAILED, True),         # invalid source IP
-    "-10033": (failures.INVALID_SENDING_PARAMETERS, True),   # number not verified for a trial account
-    "-20002": (failures.PROVIDER_AUTH_FAILED, True),         # product not enabled
-    "-30000": (failures.PROVIDER_AUTH_FAILED, True),         # invalid customer id
-    "-30001": (failures.PROVIDER_AUTH_FAILED, True),         # account suspended
-    "-30004": (failures.PROVIDER_AUTH_FAILED, True),         # missing Authorization
-    "-30005": (failures.PROVIDER_AUTH_FAILED, True),         # malformed Authorization
-    "-30006": (failures.PROVIDER_AUTH_FAILED, True),         # invalid signature
-    "-30015": (failures.PROVIDER_AUTH_FAILED, True),         # invalid API key
-    "-40006": (failures.INVALID_SENDING_PARAMETERS, True),   # bad request
-    "-90001": (failures.PROVIDER_UNAVAILABLE, False),        # system unavailable
+    "-10001": (failures.INVALID_SENDING_PARAMETERS, True),  # invalid request (e.g. phone_number)
+    "-10009": (failures.PROVIDER_AUTH_FAILED, True),  # invalid source IP
+    "-10033": (failures.INVALID_SENDING_PARAMETERS, True),  # number not verified for a trial account
+    "-20002": (failures.PROVIDER_AUTH_FAILED, True),  # product not enabled
+    "-30000": (failures.PROVIDER_AUTH_FAILED, True),  # invalid customer id
+    "-30001": (failures.PROVIDER_AUTH_FAILED, True),  # account suspended
+    "-30004": (failures.PROVIDER_AUTH_FAILED, True),  # missing Authorization
+    "-30005": (failures.PROVIDER_AUTH_FAILED, True),  # malformed Authorization
+    "-30006": (failures.PROVIDER_AUTH_FAILED, True),  # invalid signature
+    "-30015": (failures.PROVIDER_AUTH_FAILED, True),  # invalid API key
+    "-40006": (failures.INVALID_SENDING_PARAMETERS, True),  # bad request
+    "-90001": (failures.PROVIDER_UNAVAILABLE, False),  # system unavailable
 }
 
 
@@ -133,7 +133,10 @@ class TelesignProvider:
         if message.from_number:
             form["sender_id"] = _http.without_plus(message.from_number)
         response = _http.send_request(
-            client, "POST", f"{account.base_url(DEFAULT_BASE_URL)}/v1/messaging", data=form,
+            client,
+            "POST",
+            f"{account.base_url(DEFAULT_BASE_URL)}/v1/messaging",
+            data=form,
             auth=(account.credentials.get("customer_id", ""), account.credentials.get("api_key", "")),
             headers={"Accept": "application/json"},
         )
@@ -153,8 +156,9 @@ class TelesignProvider:
         status_obj = data.get("status") if isinstance(data.get("status"), dict) else {}
         code = _code(status_obj.get("code"))
         if not reference_id:
-            raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, code or str(response.status_code),
-                                      "answer without reference_id")
+            raise OutcomeUnknownError(
+                failures.OUTCOME_UNKNOWN, code or str(response.status_code), "answer without reference_id"
+            )
         neutral = STATUS_MAP.get(code)
         if neutral in (status.FAILED, status.UNDELIVERED):
             reason, permanent = ERROR_MAP.get(code, (failures.UNKNOWN, True))
@@ -202,13 +206,17 @@ def _parse_callback(request: WebhookRequest) -> ParsedWebhook:
         reply = data.get("user_response")
         if not isinstance(reply, dict) or not reply.get("phone_number") or not reply.get("sender_id"):
             raise WebhookRejected(400, "inbound message lacks user_response.phone_number or sender_id")
-        return ParsedWebhook(inbound=[InboundSMS(
-            provider_message_id=reference_id,
-            from_number=_webhooks.e164(reply["phone_number"]),
-            to_number=_webhooks.e164(reply["sender_id"]),
-            body=str(reply.get("mo_message") or ""),
-            received_at=_webhooks.parse_timestamp(data.get("submit_timestamp")),
-        )])
+        return ParsedWebhook(
+            inbound=[
+                InboundSMS(
+                    provider_message_id=reference_id,
+                    from_number=_webhooks.e164(reply["phone_number"]),
+                    to_number=_webhooks.e164(reply["sender_id"]),
+                    body=str(reply.get("mo_message") or ""),
+                    received_at=_webhooks.parse_timestamp(data.get("submit_timestamp")),
+                )
+            ]
+        )
     status_obj = data.get("status")
     if not isinstance(status_obj, dict) or status_obj.get("code") is None:
         raise WebhookRejected(400, "callback without status.code")
@@ -217,17 +225,21 @@ def _parse_callback(request: WebhookRequest) -> ParsedWebhook:
     reason, permanent = "", False
     if neutral in (status.UNDELIVERED, status.FAILED):
         reason, permanent = ERROR_MAP.get(code, (failures.UNKNOWN, False))
-    return ParsedWebhook(statuses=[StatusReport(
-        provider_message_id=reference_id,
-        provider_status=code,
-        status=neutral,
-        error_code=code if reason else "",
-        error_text=str(status_obj.get("description") or "") if reason else "",
-        failure_reason=reason,
-        permanent=permanent,
-        occurred_at=_webhooks.parse_timestamp(status_obj.get("updated_on")),
-        client_reference=str(data.get("external_id") or ""),
-    )])
+    return ParsedWebhook(
+        statuses=[
+            StatusReport(
+                provider_message_id=reference_id,
+                provider_status=code,
+                status=neutral,
+                error_code=code if reason else "",
+                error_text=str(status_obj.get("description") or "") if reason else "",
+                failure_reason=reason,
+                permanent=permanent,
+                occurred_at=_webhooks.parse_timestamp(status_obj.get("updated_on")),
+                client_reference=str(data.get("external_id") or ""),
+            )
+        ]
+    )
 
 
 PROVIDER = TelesignProvider()

@@ -124,8 +124,12 @@ class TelnyxProvider:
     display_name = "Telnyx"
     credential_fields = (
         CredentialField("api_key", "API key"),
-        CredentialField("public_key", "Public key", secret=False,
-                        help="Mission Control → Keys & Credentials → Public Key; verifies webhook signatures."),
+        CredentialField(
+            "public_key",
+            "Public key",
+            secret=False,
+            help="Mission Control → Keys & Credentials → Public Key; verifies webhook signatures.",
+        ),
     )
     # Telnyx replays a successful answer for a repeated Idempotency-Key (same path, byte-identical body) for
     # 24 hours, so a send whose answer was lost can be retried safely within that time.
@@ -148,17 +152,26 @@ class TelnyxProvider:
             "Accept": "application/json",
             "Idempotency-Key": idempotency_header(message.idempotency_key),
         }
-        response = _http.send_request(client, "POST", account.base_url(API_BASE) + "/v2/messages", content=content,
-                                      headers=headers, timeout=_http.timeout_for(account.options))
+        response = _http.send_request(
+            client,
+            "POST",
+            account.base_url(API_BASE) + "/v2/messages",
+            content=content,
+            headers=headers,
+            timeout=_http.timeout_for(account.options),
+        )
         if response.status_code in (200, 201, 202):
             data = _http.json_dict(response).get("data")
             if not isinstance(data, dict) or not data.get("id"):
                 raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", "accepted without a message id")
             to = data.get("to") if isinstance(data.get("to"), list) else []
             provider_status = str(to[0].get("status", "queued")) if to and isinstance(to[0], dict) else "queued"
-            return SendResult(provider_message_id=str(data["id"]),
-                              status=STATUS_MAP.get(provider_status) or status.QUEUED,
-                              provider_status=provider_status, segments=_webhooks.to_int(data.get("parts")))
+            return SendResult(
+                provider_message_id=str(data["id"]),
+                status=STATUS_MAP.get(provider_status) or status.QUEUED,
+                provider_status=provider_status,
+                segments=_webhooks.to_int(data.get("parts")),
+            )
         code, text = _first_error(_http.json_dict(response).get("errors"))
         _http.raise_for_busy(response, code, text)
         if code in ERROR_MAP:

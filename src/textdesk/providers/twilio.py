@@ -147,8 +147,9 @@ class TwilioProvider:
     display_name = "Twilio"
     credential_fields = (
         CredentialField("account_sid", _("Account SID"), secret=False, help=_("Starts with AC.")),
-        CredentialField("auth_token", _("Auth token"), secret=True,
-                        help=_("Also used to check the signature of Twilio's webhooks.")),
+        CredentialField(
+            "auth_token", _("Auth token"), secret=True, help=_("Also used to check the signature of Twilio's webhooks.")
+        ),
     )
     # Twilio has no idempotency key on message creation, so a retry after a crash may send twice.
     supports_idempotency = False
@@ -166,8 +167,9 @@ class TwilioProvider:
         form = {"To": message.to_number, "From": message.from_number, "Body": message.body}
         if message.status_callback_url:
             form["StatusCallback"] = message.status_callback_url
-        response = _http.send_request(client, "POST", url, data=form, auth=(sid, token),
-                                      headers={"Accept": "application/json"})
+        response = _http.send_request(
+            client, "POST", url, data=form, auth=(sid, token), headers={"Accept": "application/json"}
+        )
         if response.status_code in (200, 201):
             return self._parse_created(response)
         self._raise_refusal(response)
@@ -249,8 +251,7 @@ class TwilioProvider:
             opt_signal=OPT_OUT_TYPE_MAP.get(_first(params, "OptOutType").upper()),
             received_at=request.received_at,
         )
-        return ParsedWebhook(inbound=[inbound],
-                             response=WebhookResponse(200, "text/xml", EMPTY_TWIML))
+        return ParsedWebhook(inbound=[inbound], response=WebhookResponse(200, "text/xml", EMPTY_TWIML))
 
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         params = _webhooks.sent_fields(request)

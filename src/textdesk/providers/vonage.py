@@ -172,8 +172,9 @@ def sms_signature(params: Mapping[str, object], secret: str, method: str = "md5h
     return hmac.new(secret.encode("utf-8"), base.encode("utf-8"), getattr(hashlib, method)).hexdigest()
 
 
-def sign_sms_params(params: Mapping[str, object], secret: str, method: str = "md5hash",
-                    timestamp: int | None = None) -> dict[str, object]:
+def sign_sms_params(
+    params: Mapping[str, object], secret: str, method: str = "md5hash", timestamp: int | None = None
+) -> dict[str, object]:
     """A copy of ``params`` with ``timestamp`` (if absent) and ``sig`` added, as Vonage signs webhooks.
 
     Vonage writes the hex digest in upper case; so do we.
@@ -234,8 +235,10 @@ def _vonage_time(value: str) -> dt.datetime | None:
     """``message-timestamp`` is ``YYYY-MM-DD HH:MM:SS`` in UTC; the Messages API uses ISO 8601."""
     if not value:
         return None
-    for parse in (lambda v: dt.datetime.strptime(v, "%Y-%m-%d %H:%M:%S"),
-                  lambda v: dt.datetime.fromisoformat(v.replace("Z", "+00:00"))):
+    for parse in (
+        lambda v: dt.datetime.strptime(v, "%Y-%m-%d %H:%M:%S"),
+        lambda v: dt.datetime.fromisoformat(v.replace("Z", "+00:00")),
+    ):
         try:
             moment = parse(value)
         except ValueError:
@@ -250,8 +253,11 @@ class VonageProvider:
     credential_fields = (
         CredentialField("api_key", "API key", secret=False),
         CredentialField("api_secret", "API secret"),
-        CredentialField("signature_secret", "Signature secret",
-                        help="Signs incoming webhooks (Dashboard → API settings). Required: unsigned webhooks are refused."),
+        CredentialField(
+            "signature_secret",
+            "Signature secret",
+            help="Signs incoming webhooks (Dashboard → API settings). Required: unsigned webhooks are refused.",
+        ),
     )
     # See the module notes: no idempotency key, no lookup by our client-ref.
     supports_idempotency = False
@@ -285,8 +291,13 @@ class VonageProvider:
             form["callback"] = message.status_callback_url
             # A boolean in the reference, whose form encoding it leaves open; the official SDK sends "True".
             form["status-report-req"] = "True"
-        response = _http.send_request(client, "POST", account.base_url(SMS_API_BASE) + "/sms/json", data=form,
-                                      timeout=_http.timeout_for(account.options))
+        response = _http.send_request(
+            client,
+            "POST",
+            account.base_url(SMS_API_BASE) + "/sms/json",
+            data=form,
+            timeout=_http.timeout_for(account.options),
+        )
         _http.raise_for_busy(response)
         _http.raise_for_auth(response)
         if response.status_code != 200:
@@ -303,8 +314,13 @@ class VonageProvider:
             part_ids = tuple(str(p.get("message-id") or "") for p in parts)
             if not all(part_ids):
                 raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "0", "a part was accepted without a message-id")
-            return SendResult(provider_message_id=part_ids[0], status=status.QUEUED, provider_status="0",
-                              segments=len(parts), part_ids=part_ids)
+            return SendResult(
+                provider_message_id=part_ids[0],
+                status=status.QUEUED,
+                provider_status="0",
+                segments=len(parts),
+                part_ids=part_ids,
+            )
         code = str(refused[0].get("status"))
         text = str(refused[0].get("error-text", ""))
         meaning = SUBMIT_ERROR_MAP.get(code, ErrorMeaning(failures.UNKNOWN, permanent=True))
@@ -326,15 +342,20 @@ class VonageProvider:
         if message.status_callback_url:
             body["webhook_url"] = message.status_callback_url
         response = _http.send_request(
-            client, "POST", account.base_url(MESSAGES_API_BASE) + "/v1/messages", json=body,
+            client,
+            "POST",
+            account.base_url(MESSAGES_API_BASE) + "/v1/messages",
+            json=body,
             auth=(_http.credential(account, "api_key"), _http.credential(account, "api_secret")),
-            timeout=_http.timeout_for(account.options))
+            timeout=_http.timeout_for(account.options),
+        )
         if response.status_code in (200, 202):
             uuid = _http.json_dict(response).get("message_uuid")
             if not uuid:
                 raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", "accepted without a message_uuid")
-            return SendResult(provider_message_id=str(uuid), status=status.QUEUED,
-                              provider_status=str(response.status_code))
+            return SendResult(
+                provider_message_id=str(uuid), status=status.QUEUED, provider_status=str(response.status_code)
+            )
         problem = _http.json_dict(response)
         code = _messages_error_code(problem)
         text = str(problem.get("detail") or problem.get("title") or "")
@@ -391,15 +412,20 @@ class VonageProvider:
             with warnings.catch_warnings():
                 # The secret is the one Vonage issued; PyJWT's advice on key length cannot be acted upon here.
                 warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
-                claims = jwt.decode(token.strip(), secret, algorithms=["HS256"],
-                                    options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
+                claims = jwt.decode(
+                    token.strip(),
+                    secret,
+                    algorithms=["HS256"],
+                    options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+                )
         except jwt.InvalidSignatureError:
             raise WebhookRejected(403, "JWT signature does not match") from None
         except jwt.PyJWTError as exc:
             raise WebhookRejected(403, f"malformed JWT: {exc}") from None
         payload_hash = claims.get("payload_hash")
-        if payload_hash is not None and not _webhooks.same_secret(str(payload_hash),
-                                                                  hashlib.sha256(request.body).hexdigest()):
+        if payload_hash is not None and not _webhooks.same_secret(
+            str(payload_hash), hashlib.sha256(request.body).hexdigest()
+        ):
             raise WebhookRejected(403, "payload_hash does not match the body")
         api_key = account.credentials.get("api_key")
         if claims.get("api_key") and api_key and claims["api_key"] != api_key:
@@ -415,14 +441,18 @@ class VonageProvider:
             data = _webhooks.json_object(request.body)
             _webhooks.require(data, "message_uuid", "from", "to")
             sms = data.get("sms") if isinstance(data.get("sms"), dict) else {}
-            return ParsedWebhook(inbound=[InboundSMS(
-                provider_message_id=str(data["message_uuid"]),
-                from_number=str(data["from"]),
-                to_number=str(data["to"]),
-                body=str(data.get("text") or ""),
-                segments=_webhooks.to_int(sms.get("num_messages")),
-                received_at=_vonage_time(str(data.get("timestamp") or "")),
-            )])
+            return ParsedWebhook(
+                inbound=[
+                    InboundSMS(
+                        provider_message_id=str(data["message_uuid"]),
+                        from_number=str(data["from"]),
+                        to_number=str(data["to"]),
+                        body=str(data.get("text") or ""),
+                        segments=_webhooks.to_int(sms.get("num_messages")),
+                        received_at=_vonage_time(str(data.get("timestamp") or "")),
+                    )
+                ]
+            )
         params = _webhooks.webhook_params(request, allow_json=True)
         _webhooks.require(params, "msisdn", "to", "messageId")
         concat = None
@@ -433,15 +463,19 @@ class VonageProvider:
             if not reference or not total or not number or not 1 <= number <= total:
                 raise WebhookRejected(400, "inconsistent concat-ref / concat-total / concat-part")
             concat = ConcatPart(reference=reference, total=total, number=number)
-        return ParsedWebhook(inbound=[InboundSMS(
-            provider_message_id=params["messageId"],
-            from_number=params["msisdn"],
-            to_number=params["to"],
-            body=params.get("text", ""),
-            segments=1 if concat else None,
-            concat=concat,
-            received_at=_vonage_time(params.get("message-timestamp", "")),
-        )])
+        return ParsedWebhook(
+            inbound=[
+                InboundSMS(
+                    provider_message_id=params["messageId"],
+                    from_number=params["msisdn"],
+                    to_number=params["to"],
+                    body=params.get("text", ""),
+                    segments=1 if concat else None,
+                    concat=concat,
+                    received_at=_vonage_time(params.get("message-timestamp", "")),
+                )
+            ]
+        )
 
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         if _uses_messages_api(account):
@@ -465,8 +499,9 @@ class VonageProvider:
 
 
 def _with_failure(report: StatusReport, meaning: ErrorMeaning, text: str = "") -> StatusReport:
-    return replace(report, failure_reason=meaning.reason, permanent=meaning.permanent, opt_out=meaning.opt_out,
-                   error_text=text)
+    return replace(
+        report, failure_reason=meaning.reason, permanent=meaning.permanent, opt_out=meaning.opt_out, error_text=text
+    )
 
 
 def _messages_error_code(error: Mapping[str, object]) -> str:

@@ -23,7 +23,13 @@ from textdesk.live import bus
 from textdesk.messaging import unread
 from textdesk.sequences.errors import Conflict, Forbidden, Invalid, NotFound
 from textdesk.sequences.models import (
-    OPEN_STATES, ConnectionState, Sequence, SequenceConnection, SequenceStep, SequenceStepHistory, StepKind,
+    OPEN_STATES,
+    ConnectionState,
+    Sequence,
+    SequenceConnection,
+    SequenceStep,
+    SequenceStepHistory,
+    StepKind,
     StepOutcome,
 )
 
@@ -33,6 +39,7 @@ MANAGE_PERMISSION = "org.manage_sequences"
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _now(now: dt.datetime | None) -> dt.datetime:
     return now or timezone.now()
@@ -50,8 +57,9 @@ def _require_manager(user) -> None:
 def may_work_on(user, record) -> bool:
     if user is None or not user.is_active:
         return False
-    return rules.may_work_on(user.pk, user.team_ids(), record.owner_user_id, record.owner_team_id,
-                             manages_sequences(user))
+    return rules.may_work_on(
+        user.pk, user.team_ids(), record.owner_user_id, record.owner_team_id, manages_sequences(user)
+    )
 
 
 def record_audience(record) -> set[int]:
@@ -63,18 +71,23 @@ def record_audience(record) -> set[int]:
 
 def _push(connection: SequenceConnection) -> None:
     step = connection.current_step
-    bus.notify_users_on_commit(record_audience(connection.record), SEQUENCE_CHANGED, {
-        "connection_id": connection.pk, "record_key": connection.record_key, "state": connection.state,
-        "step_id": step.pk if step else None, "step_kind": step.kind if step else None,
-        "due_at": connection.due_at.isoformat() if connection.due_at else None,
-        "failure_reason": connection.failure_reason,
-    })
+    bus.notify_users_on_commit(
+        record_audience(connection.record),
+        SEQUENCE_CHANGED,
+        {
+            "connection_id": connection.pk,
+            "record_key": connection.record_key,
+            "state": connection.state,
+            "step_id": step.pk if step else None,
+            "step_kind": step.kind if step else None,
+            "due_at": connection.due_at.isoformat() if connection.due_at else None,
+            "failure_reason": connection.failure_reason,
+        },
+    )
 
 
 def _locked_connection(connection_id: int) -> SequenceConnection:
-    connection = (
-        SequenceConnection.objects.select_for_update().filter(pk=connection_id).first()
-    )
+    connection = SequenceConnection.objects.select_for_update().filter(pk=connection_id).first()
     if connection is None:
         raise NotFound(_("This record is not connected to that sequence."))
     return connection
@@ -110,8 +123,10 @@ def _check_lengths(**values: str) -> None:
     limits = {"name": 150}
     for field, value in values.items():
         if value is not None and field in limits and len(value) > limits[field]:
-            raise Invalid(_("The %(field)s is longer than %(limit)d characters.") % {"field": field, "limit": limits[field]},
-                          code=f"{field}_too_long")
+            raise Invalid(
+                _("The %(field)s is longer than %(limit)d characters.") % {"field": field, "limit": limits[field]},
+                code=f"{field}_too_long",
+            )
 
 
 def _template(template_id: int | None):
@@ -127,6 +142,7 @@ def _template(template_id: int | None):
 
 # ---------------------------------------------------------------- authoring (managers and administrators)
 
+
 @dataclass
 class StepInput:
     kind: str
@@ -141,8 +157,9 @@ def _has_open_connections(sequence: Sequence) -> bool:
 
 
 @transaction.atomic
-def create_sequence(user, *, name: str, description: str = "", steps: list[StepInput] = (),
-                    active: bool = True) -> Sequence:
+def create_sequence(
+    user, *, name: str, description: str = "", steps: list[StepInput] = (), active: bool = True
+) -> Sequence:
     _require_manager(user)
     name = (name or "").strip()
     if not name:
@@ -155,14 +172,22 @@ def create_sequence(user, *, name: str, description: str = "", steps: list[StepI
         _check_lengths(name=step.name)
         template = _template(step.template_id)
         _validate_step(step.kind, template, step.wait)
-        SequenceStep.objects.create(sequence=sequence, order=position, kind=step.kind, name=step.name,
-                                    description=step.description, template=template, wait=step.wait)
+        SequenceStep.objects.create(
+            sequence=sequence,
+            order=position,
+            kind=step.kind,
+            name=step.name,
+            description=step.description,
+            template=template,
+            wait=step.wait,
+        )
     return sequence
 
 
 @transaction.atomic
-def update_sequence(user, sequence_id: int, *, name: str | None = None, description: str | None = None,
-                    active: bool | None = None) -> Sequence:
+def update_sequence(
+    user, sequence_id: int, *, name: str | None = None, description: str | None = None, active: bool | None = None
+) -> Sequence:
     _require_manager(user)
     sequence = Sequence.objects.select_for_update().filter(pk=sequence_id).first()
     if sequence is None:
@@ -215,8 +240,14 @@ def add_step(user, sequence_id: int, step: StepInput, *, position: int | None = 
     _validate_step(step.kind, template, step.wait)
     steps = list(sequence.steps.order_by("order"))
     position = len(steps) + 1 if position is None else max(1, min(position, len(steps) + 1))
-    new = SequenceStep(sequence=sequence, kind=step.kind, name=step.name, description=step.description,
-                       template=template, wait=step.wait)
+    new = SequenceStep(
+        sequence=sequence,
+        kind=step.kind,
+        name=step.name,
+        description=step.description,
+        template=template,
+        wait=step.wait,
+    )
     steps.insert(position - 1, new)
     _renumber(steps)
     return new
@@ -240,8 +271,16 @@ _UNSET = object()
 
 
 @transaction.atomic
-def update_step(user, step_id: int, *, name: str | None = None, description: str | None = None,
-                template_id=_UNSET, wait=_UNSET, position: int | None = None) -> SequenceStep:
+def update_step(
+    user,
+    step_id: int,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    template_id=_UNSET,
+    wait=_UNSET,
+    position: int | None = None,
+) -> SequenceStep:
     """Change a step. Its type never changes (remove it and add another); moving needs no running records."""
     _require_manager(user)
     step = SequenceStep.objects.select_for_update().select_related("sequence").filter(pk=step_id).first()
@@ -282,6 +321,7 @@ def delete_step(user, step_id: int) -> None:
 
 
 # ---------------------------------------------------------------- connecting records
+
 
 @dataclass
 class ConnectResult:
@@ -326,16 +366,18 @@ def _connect_one(user, sequence: Sequence, key: str, now: dt.datetime) -> Connec
     key = record.record_key
     existing = SequenceConnection.objects.filter(record_key=key, state__in=OPEN_STATES).first()
     if existing is not None:
-        return ConnectResult(key, "already_connected", existing.pk,
-                             _("This record is already in a sequence; disconnect it first."))
+        return ConnectResult(
+            key, "already_connected", existing.pk, _("This record is already in a sequence; disconnect it first.")
+        )
     connection = SequenceConnection(sequence=sequence, connected_by=user, connected_at=now)
     connection.set_record(record)
     try:
         with transaction.atomic():
             connection.save()
     except IntegrityError:  # someone connected it at the same moment
-        return ConnectResult(key, "already_connected", None,
-                             _("This record is already in a sequence; disconnect it first."))
+        return ConnectResult(
+            key, "already_connected", None, _("This record is already in a sequence; disconnect it first.")
+        )
     _enter_next(connection, None, now)
     return ConnectResult(key, "connected", connection.pk)
 
@@ -363,6 +405,7 @@ def _require_worker(user, connection: SequenceConnection) -> None:
 
 
 # ---------------------------------------------------------------- progress
+
 
 def _enter_next(connection: SequenceConnection, current_order: int | None, now: dt.datetime) -> None:
     """Move the connection to the step after ``current_order`` (or finish it) and schedule that step."""
@@ -399,11 +442,25 @@ def _schedule(connection: SequenceConnection) -> None:
     )
 
 
-def _record_history(connection: SequenceConnection, step: SequenceStep, outcome: str, now: dt.datetime,
-                    by=None, detail: str = "", message=None) -> SequenceStepHistory:
+def _record_history(
+    connection: SequenceConnection,
+    step: SequenceStep,
+    outcome: str,
+    now: dt.datetime,
+    by=None,
+    detail: str = "",
+    message=None,
+) -> SequenceStepHistory:
     return SequenceStepHistory.objects.create(
-        connection=connection, step=step, step_kind=step.kind, step_order=step.order, outcome=outcome,
-        at=now, by=by, detail=detail[:1000], message=message,
+        connection=connection,
+        step=step,
+        step_kind=step.kind,
+        step_order=step.order,
+        outcome=outcome,
+        at=now,
+        by=by,
+        detail=detail[:1000],
+        message=message,
     )
 
 
@@ -416,8 +473,9 @@ def _current(connection: SequenceConnection, step_id: int | None) -> SequenceSte
 
 
 @transaction.atomic
-def complete_step(user, connection_id: int, step_id: int | None = None, *, now: dt.datetime | None = None,
-                  detail: str = "") -> SequenceConnection:
+def complete_step(
+    user, connection_id: int, step_id: int | None = None, *, now: dt.datetime | None = None, detail: str = ""
+) -> SequenceConnection:
     """A seller marks the current step done (a call made, an email sent) and the record moves on.
 
     ``step_id`` guards against a stale page: completing a step that is no longer
@@ -435,8 +493,9 @@ def complete_step(user, connection_id: int, step_id: int | None = None, *, now: 
 
 
 @transaction.atomic
-def skip_step(user, connection_id: int, step_id: int | None = None, *, now: dt.datetime | None = None,
-              detail: str = "") -> SequenceConnection:
+def skip_step(
+    user, connection_id: int, step_id: int | None = None, *, now: dt.datetime | None = None, detail: str = ""
+) -> SequenceConnection:
     """Skip the current step (of any type, failed ones included) and move on."""
     now = _now(now)
     connection = _locked_connection(connection_id)
@@ -448,8 +507,9 @@ def skip_step(user, connection_id: int, step_id: int | None = None, *, now: dt.d
 
 
 @transaction.atomic
-def retry_step(user, connection_id: int, step_id: int | None = None, *,
-               now: dt.datetime | None = None) -> SequenceConnection:
+def retry_step(
+    user, connection_id: int, step_id: int | None = None, *, now: dt.datetime | None = None
+) -> SequenceConnection:
     """Run a failed automated step again (e.g. after the customer's number was corrected)."""
     now = _now(now)
     connection = _locked_connection(connection_id)
@@ -470,15 +530,23 @@ def retry_step(user, connection_id: int, step_id: int | None = None, *,
 
 
 @transaction.atomic
-def send_step_text(user, connection_id: int, step_id: int, *, sender_number_id: int, to_number: str, body: str,
-                   now: dt.datetime | None = None):
+def send_step_text(
+    user,
+    connection_id: int,
+    step_id: int,
+    *,
+    sender_number_id: int,
+    to_number: str,
+    body: str,
+    now: dt.datetime | None = None,
+):
     """A seller sends the text of the current "send a text message" step; the record moves to the next step.
 
     The message goes through the normal outbound path; if it is refused (opted out,
     invalid number, …) the ``SendRefused`` error propagates and nothing changes.
     """
-    from textdesk.messaging.actions.outbound import send_message
     from textdesk.messaging.models import SenderNumber
+    from textdesk.messaging.outbound.send import send_message
 
     now = _now(now)
     connection = _locked_connection(connection_id)
@@ -489,14 +557,16 @@ def send_step_text(user, connection_id: int, step_id: int, *, sender_number_id: 
     sender = SenderNumber.objects.filter(pk=sender_number_id).first()
     if sender is None:
         raise Invalid(_("No such sender number."), code="sender_not_found")
-    message = send_message(user=user, record=connection.record, sender_number=sender, to_number=to_number, body=body,
-                           source="sequence")
+    message = send_message(
+        user=user, record=connection.record, sender_number=sender, to_number=to_number, body=body, source="sequence"
+    )
     _record_history(connection, step, StepOutcome.COMPLETED, now, by=user, message=message)
     _enter_next(connection, step.order, now)
     return message
 
 
 # ---------------------------------------------------------------- the worker's side
+
 
 @dataclass
 class RunResult:
@@ -514,8 +584,12 @@ def run_due_step(connection_id: int, step_id: int, attempt: int, *, now: dt.date
     """
     now = _now(now)
     connection = SequenceConnection.objects.select_for_update().filter(pk=connection_id).first()
-    if (connection is None or connection.state != ConnectionState.ACTIVE
-            or connection.current_step_id != step_id or connection.attempt != attempt):
+    if (
+        connection is None
+        or connection.state != ConnectionState.ACTIVE
+        or connection.current_step_id != step_id
+        or connection.attempt != attempt
+    ):
         return RunResult("stale")
     if connection.due_at and connection.due_at > now:
         return RunResult("not_due", due_at=connection.due_at)
@@ -537,18 +611,24 @@ def _send_automated(connection: SequenceConnection, step: SequenceStep, now: dt.
         return _fail(connection, step, now, rules.TEMPLATE_MISSING, "")
     to_number = rendering.recipient_for(record)
     if to_number is None:
-        return _fail(connection, step, now, failures.INVALID_SENDING_PARAMETERS,
-                     _("The record has no valid mobile or business phone number."))
+        return _fail(
+            connection,
+            step,
+            now,
+            failures.INVALID_SENDING_PARAMETERS,
+            _("The record has no valid mobile or business phone number."),
+        )
     sender = rendering.sender_for(record)
     if sender is None:
         return _fail(connection, step, now, rules.NO_SENDER_NUMBER, "")
     body = rendering.render_step_body(step.template, record, record.owner_user)
-    from textdesk.messaging.actions.outbound import SendRefused, send_message
+    from textdesk.messaging.outbound.send import SendRefused, send_message
 
     try:
         with transaction.atomic():  # a refusal rolls back whatever the send had written
-            message = send_message(user=None, record=record, sender_number=sender, to_number=to_number, body=body,
-                                   source="sequence")
+            message = send_message(
+                user=None, record=record, sender_number=sender, to_number=to_number, body=body, source="sequence"
+            )
     except SendRefused as refused:
         detail = " ".join(str(part) for part in (refused.message, refused.fix) if part)
         return _fail(connection, step, now, refused.reason or failures.UNKNOWN, detail)
@@ -560,10 +640,14 @@ def _send_automated(connection: SequenceConnection, step: SequenceStep, now: dt.
 def failure_text(code: str) -> tuple[str, str]:
     """Title and fix of a failure reason, including the ones only sequences have."""
     own = {
-        rules.NO_SENDER_NUMBER: (_("No number to send from"),
-                                 _("Ask your administrator to give the record's owner (or their team) a sender number.")),
-        rules.TEMPLATE_MISSING: (_("The step's template was deleted"),
-                                 _("Ask your sales manager to choose a template for this step.")),
+        rules.NO_SENDER_NUMBER: (
+            _("No number to send from"),
+            _("Ask your administrator to give the record's owner (or their team) a sender number."),
+        ),
+        rules.TEMPLATE_MISSING: (
+            _("The step's template was deleted"),
+            _("Ask your sales manager to choose a template for this step."),
+        ),
     }
     if code in own:
         return own[code]
@@ -582,8 +666,12 @@ def text_not_delivered(message, *, now: dt.datetime | None = None) -> bool:
     its author or record owner was told. Returns whether the step was reopened. Idempotent.
     """
     now = _now(now)
-    sent = (SequenceStepHistory.objects.filter(message=message, outcome=StepOutcome.COMPLETED)
-            .select_related("step").order_by("-at", "-id").first())
+    sent = (
+        SequenceStepHistory.objects.filter(message=message, outcome=StepOutcome.COMPLETED)
+        .select_related("step")
+        .order_by("-at", "-id")
+        .first()
+    )
     if sent is None or sent.step is None:
         return False
     connection = SequenceConnection.objects.select_for_update().filter(pk=sent.connection_id).first()
@@ -603,8 +691,9 @@ def text_not_delivered(message, *, now: dt.datetime | None = None) -> bool:
     return True
 
 
-def _fail(connection: SequenceConnection, step: SequenceStep, now: dt.datetime, reason: str, detail: str,
-          message=None) -> RunResult:
+def _fail(
+    connection: SequenceConnection, step: SequenceStep, now: dt.datetime, reason: str, detail: str, message=None
+) -> RunResult:
     from textdesk.messaging.models import Notification, NotificationKind
 
     title, fix = failure_text(reason)
@@ -617,13 +706,20 @@ def _fail(connection: SequenceConnection, step: SequenceStep, now: dt.datetime, 
     record = connection.record
     audience = record_audience(record)
     heading = _("Sequence step failed: %(record)s") % {"record": record}
-    Notification.objects.bulk_create([
-        Notification(user_id=uid, kind=NotificationKind.SEQUENCE_STEP_FAILED, title=heading[:200],
-                     body=f"{connection.sequence.name} · {step.title}: {title}. {detail}"[:1000])
-        for uid in sorted(audience)
-    ])
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                user_id=uid,
+                kind=NotificationKind.SEQUENCE_STEP_FAILED,
+                title=heading[:200],
+                body=f"{connection.sequence.name} · {step.title}: {title}. {detail}"[:1000],
+            )
+            for uid in sorted(audience)
+        ]
+    )
     for uid, count in unread.badge_counts(audience).items():  # the bell shows each user's own unread count
-        bus.notify_users_on_commit([uid], "notification.new",
-                                   {"kind": NotificationKind.SEQUENCE_STEP_FAILED, "unread": count})
+        bus.notify_users_on_commit(
+            [uid], "notification.new", {"kind": NotificationKind.SEQUENCE_STEP_FAILED, "unread": count}
+        )
     _push(connection)
     return RunResult("failed", reason=reason)

@@ -15,7 +15,11 @@ class Sequence(models.Model):
     name = models.CharField(_("name"), max_length=150, unique=True)
     description = models.TextField(_("description"), blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("created by"),
     )
     active = models.BooleanField(_("active"), default=True, help_text=_("Inactive sequences take no new records."))
@@ -46,7 +50,11 @@ class SequenceStep(models.Model):
     name = models.CharField(_("name"), max_length=150, blank=True)
     description = models.TextField(_("instructions"), blank=True)
     template = models.ForeignKey(
-        "messaging.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "messaging.MessageTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("template"),
     )
     wait = models.DurationField(_("wait time"), null=True, blank=True)
@@ -91,7 +99,9 @@ class SequenceConnection(RecordLink, models.Model):
     # Exactly one of the four is set, matching record_type (as on messaging.Conversation).
     account = models.ForeignKey("crm.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     contact = models.ForeignKey("crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    opportunity = models.ForeignKey("crm.Opportunity", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    opportunity = models.ForeignKey(
+        "crm.Opportunity", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     lead = models.ForeignKey("crm.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     record_key = models.CharField(max_length=40, db_index=True, editable=False)
     current_step = models.ForeignKey(
@@ -116,7 +126,8 @@ class SequenceConnection(RecordLink, models.Model):
         ordering = ["due_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["record_key"], condition=Q(state__in=["active", "failed"]),
+                fields=["record_key"],
+                condition=Q(state__in=["active", "failed"]),
                 name="sequenceconnection_one_open_per_record",
             )
         ]
@@ -124,7 +135,6 @@ class SequenceConnection(RecordLink, models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_key} in {self.sequence_id} [{self.state}]"
-
 
     @property
     def is_open(self) -> bool:

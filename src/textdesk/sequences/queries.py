@@ -29,7 +29,9 @@ def work_list(user, *, step_kind: str | None = None, record_type: str | None = N
         qs = qs.filter(current_step__kind=step_kind)
     if record_type:
         qs = qs.filter(record_type=record_type)
-    return qs.select_related("sequence", "current_step", "current_step__template", *RECORD_FIELDS).order_by("due_at", "id")
+    return qs.select_related("sequence", "current_step", "current_step__template", *RECORD_FIELDS).order_by(
+        "due_at", "id"
+    )
 
 
 def open_connection(record) -> SequenceConnection | None:

@@ -10,9 +10,15 @@ def _person(obj) -> dict:
     if obj is None:
         return {}
     first, last = getattr(obj, "first_name", ""), getattr(obj, "last_name", "")
-    return {"first_name": first, "last_name": last, "full_name": f"{first} {last}".strip(),
-            "job_title": getattr(obj, "job_title", ""), "email": getattr(obj, "email", ""),
-            "company_name": getattr(obj, "company_name", ""), "topic": getattr(obj, "topic", "")}
+    return {
+        "first_name": first,
+        "last_name": last,
+        "full_name": f"{first} {last}".strip(),
+        "job_title": getattr(obj, "job_title", ""),
+        "email": getattr(obj, "email", ""),
+        "company_name": getattr(obj, "company_name", ""),
+        "topic": getattr(obj, "topic", ""),
+    }
 
 
 def _account(obj) -> dict:
@@ -33,8 +39,11 @@ def record_context(record, user=None) -> dict:
     elif kind == "account":
         ctx["account"] = _account(record)
     elif kind == "opportunity":
-        ctx["opportunity"] = {"name": record.name, "estimated_value": record.estimated_value,
-                              "estimated_close_date": record.estimated_close_date}
+        ctx["opportunity"] = {
+            "name": record.name,
+            "estimated_value": record.estimated_value,
+            "estimated_close_date": record.estimated_close_date,
+        }
         account = record.account or (record.customer_contact.account if record.customer_contact_id else None)
         ctx["account"] = _account(account)
     return ctx
@@ -76,7 +85,9 @@ def sender_for(record):
     candidates = list(SenderNumber.objects.filter(scope, is_active=True))
     chosen = rules.choose_sender(
         [rules.NumberOption(n.id, n.owner_user_id, n.owner_team_id) for n in candidates],
-        record.owner_user_id, record.owner_team_id, owner_team_ids,
+        record.owner_user_id,
+        record.owner_team_id,
+        owner_team_ids,
     )
     return next((n for n in candidates if n.id == chosen), None)
 
@@ -87,6 +98,8 @@ def usable_sender_numbers(user):
 
     from textdesk.messaging.models import SenderNumber
 
-    return SenderNumber.objects.filter(
-        Q(owner_user=user) | Q(owner_team__in=user.teams.all()), is_active=True
-    ).distinct().order_by("name")
+    return (
+        SenderNumber.objects.filter(Q(owner_user=user) | Q(owner_team__in=user.teams.all()), is_active=True)
+        .distinct()
+        .order_by("name")
+    )

@@ -41,8 +41,11 @@ def work_list(request: HttpRequest) -> HttpResponse:
         record_type = None
     items = list(queries.work_list(request.user, step_kind=step_kind, record_type=record_type)[:500])
     context = {
-        "items": items, "step_kind": step_kind or "", "record_type": record_type or "",
-        "step_kinds": StepKind.choices, "record_types": RecordType.choices,
+        "items": items,
+        "step_kind": step_kind or "",
+        "record_type": record_type or "",
+        "step_kinds": StepKind.choices,
+        "record_types": RecordType.choices,
     }
     template = "sequences/_work_list_items.html" if request.headers.get("HX-Request") else "sequences/work_list.html"
     return render(request, template, context)
@@ -66,8 +69,9 @@ def _answer(request: HttpRequest, record, error: str = "", fix: str = "", status
         context = up_next_context(request, record, error=error, fix=fix)
         return render(request, "sequences/up_next.html", context, status=status)
     target = request.POST.get("next") or ""
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = ""
     return redirect(target or "sequences:record", **({} if target else {"record_key": record.record_key}))
 
@@ -113,11 +117,17 @@ def send(request: HttpRequest, connection_id: int) -> HttpResponse:
     body = request.POST.get("body", "")
     if not sender.isdigit():
         return _answer(request, connection.record, error=_("Choose the number to send from."), status=400)
-    from textdesk.messaging.actions.outbound import SendRefused
+    from textdesk.messaging.outbound.send import SendRefused
 
     try:
-        actions.send_step_text(request.user, connection.pk, _step_id(request), sender_number_id=int(sender),
-                               to_number=request.POST.get("to_number", ""), body=body)
+        actions.send_step_text(
+            request.user,
+            connection.pk,
+            _step_id(request),
+            sender_number_id=int(sender),
+            to_number=request.POST.get("to_number", ""),
+            body=body,
+        )
     except SequenceError as exc:
         return _answer(request, connection.record, error=exc.message, status=exc.status)
     except SendRefused as refused:
@@ -132,17 +142,24 @@ def draft(request: HttpRequest, connection_id: int) -> JsonResponse:
     context = up_next_context(request, connection.record)
     step = context.get("step")
     if connection.state != "active" or step is None or step.kind != StepKind.TEXT_MANUAL:
-        return JsonResponse({"detail": _("The current step is not a text message a seller sends."),
-                             "code": "not_a_text_step"}, status=409)
+        return JsonResponse(
+            {"detail": _("The current step is not a text message a seller sends."), "code": "not_a_text_step"},
+            status=409,
+        )
     recipients = context["recipients"]
-    return JsonResponse({
-        "connection_id": connection.pk, "step_id": step.pk, "record_key": connection.record_key,
-        "body": context["body"], "sender_number_id": context["default_sender_id"],
-        "to_number": recipients[0]["e164"] if recipients else None,
-        "send_url": reverse("sequences:send", args=[connection.pk]),
-        "pane_url": context.get("pane_url") or None,
-        "pane_send_url": reverse("sequences:pane_send", args=[connection.pk]) if context.get("pane_url") else None,
-    })
+    return JsonResponse(
+        {
+            "connection_id": connection.pk,
+            "step_id": step.pk,
+            "record_key": connection.record_key,
+            "body": context["body"],
+            "sender_number_id": context["default_sender_id"],
+            "to_number": recipients[0]["e164"] if recipients else None,
+            "send_url": reverse("sequences:send", args=[connection.pk]),
+            "pane_url": context.get("pane_url") or None,
+            "pane_send_url": reverse("sequences:pane_send", args=[connection.pk]) if context.get("pane_url") else None,
+        }
+    )
 
 
 @login_required
@@ -153,7 +170,7 @@ def pane_send(request: HttpRequest, connection_id: int) -> HttpResponse:
     The pane's composer posts here (instead of its plain send) when it was opened from "Up next", so the
     message and the step's completion are one transaction.
     """
-    from textdesk.messaging.actions.outbound import SendRefused
+    from textdesk.messaging.outbound.send import SendRefused
     from textdesk.web.views.pane import render_pane
 
     connection = _connection_or_404(request, connection_id)
@@ -161,16 +178,19 @@ def pane_send(request: HttpRequest, connection_id: int) -> HttpResponse:
     to, sender, body = request.POST.get("to", ""), request.POST.get("from", ""), request.POST.get("body", "")
     pane = {"to": to, "sender_id": sender, "body": body}
     if not sender.isdigit():
-        return render_pane(request, record, **pane, status=422,
-                           error={"message": _("Choose the number to send from."), "fix": ""})
+        return render_pane(
+            request, record, **pane, status=422, error={"message": _("Choose the number to send from."), "fix": ""}
+        )
     try:
-        message = actions.send_step_text(request.user, connection.pk, _step_id(request),
-                                         sender_number_id=int(sender), to_number=to, body=body)
+        message = actions.send_step_text(
+            request.user, connection.pk, _step_id(request), sender_number_id=int(sender), to_number=to, body=body
+        )
     except SequenceError as exc:
         return render_pane(request, record, **pane, status=exc.status, error={"message": exc.message, "fix": ""})
     except SendRefused as refused:
-        return render_pane(request, record, **pane, status=422,
-                           error={"message": str(refused.message), "fix": str(refused.fix)})
+        return render_pane(
+            request, record, **pane, status=422, error={"message": str(refused.message), "fix": str(refused.fix)}
+        )
     response = render_pane(request, record, to=to, sender_id=sender, conversation_id=message.conversation_id)
     response["HX-Trigger"] = "sequence-changed"
     return response

@@ -107,12 +107,14 @@ class Carrier:
             status_code = response.status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
-        self.state.record_webhook(url=url, status_code=status_code, error=error,
-                                  headers=headers, body=content.decode("utf-8"), **record)
+        self.state.record_webhook(
+            url=url, status_code=status_code, error=error, headers=headers, body=content.decode("utf-8"), **record
+        )
         return status_code
 
-    async def post_twilio(self, number: Number, url: str, params: dict[str, str], record: dict[str, Any],
-                          idempotency_token: str = "") -> int | None:
+    async def post_twilio(
+        self, number: Number, url: str, params: dict[str, str], record: dict[str, Any], idempotency_token: str = ""
+    ) -> int | None:
         signature = twilio_wire.compute_signature(url, twilio_wire.form_items(params), number.auth_token)
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
@@ -120,15 +122,21 @@ class Carrier:
             "User-Agent": "TwilioProxy/1.1",
             "I-Twilio-Idempotency-Token": idempotency_token or secrets.token_hex(16),
         }
-        return await self._post(url, content=urlencode(params).encode("utf-8"), headers=headers,
-                                record={"api": "twilio", "params": params, **record})
+        return await self._post(
+            url,
+            content=urlencode(params).encode("utf-8"),
+            headers=headers,
+            record={"api": "twilio", "params": params, **record},
+        )
 
-    async def post_generic(self, number: Number, url: str, payload: dict[str, Any],
-                           record: dict[str, Any]) -> int | None:
+    async def post_generic(
+        self, number: Number, url: str, payload: dict[str, Any], record: dict[str, Any]
+    ) -> int | None:
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         headers = generic_contract.signed_headers(number.signing_secret, body)
-        return await self._post(url, content=body, headers=headers,
-                                record={"api": "generic", "params": payload, **record})
+        return await self._post(
+            url, content=body, headers=headers, record={"api": "generic", "params": payload, **record}
+        )
 
     # ------------------------------------------------------------ outbound: status callbacks
 
@@ -170,8 +178,9 @@ class Carrier:
             for _ in range(copies):
                 await self._post_status(message, number, url, provider_status, error_code)
 
-    async def _post_status(self, message: dict[str, Any], number: Number, url: str, provider_status: str,
-                           error_code: int | None) -> None:
+    async def _post_status(
+        self, message: dict[str, Any], number: Number, url: str, provider_status: str, error_code: int | None
+    ) -> None:
         if not url:
             return
         record = {"kind": "status", "message_sid": message["sid"], "status": provider_status}
@@ -204,8 +213,9 @@ class Carrier:
 
     # ------------------------------------------------------------ inbound: a customer writes to one of our numbers
 
-    async def deliver_inbound(self, *, from_number: str, to_number: str, body: str, repeat: int = 1,
-                              message_sid: str = "") -> dict[str, Any]:
+    async def deliver_inbound(
+        self, *, from_number: str, to_number: str, body: str, repeat: int = 1, message_sid: str = ""
+    ) -> dict[str, Any]:
         """Record an inbound message and post it to the number's ``sms_url`` ``repeat`` times.
 
         Each post is retried (same MessageSid) while our webhook answers non-2xx, up to ``inbound_retries``.
@@ -220,16 +230,25 @@ class Carrier:
             self.state.set_opt_out(to_number, from_number, False)
         sid = message_sid or new_sid("SM" if number.api == "twilio" else "GW")
         if self.state.find_message(sid) is None:
-            self.state.record_message(sid=sid, api=number.api, direction="inbound", account_sid=number.account_sid,
-                                      **{"from": from_number, "to": to_number}, body=body, status="received",
-                                      error_code=None, num_segments=None)
+            self.state.record_message(
+                sid=sid,
+                api=number.api,
+                direction="inbound",
+                account_sid=number.account_sid,
+                **{"from": from_number, "to": to_number},
+                body=body,
+                status="received",
+                error_code=None,
+                num_segments=None,
+            )
         deliveries = []
         for _ in range(max(1, repeat)):
             deliveries.append(await self._deliver_once(number, sid, from_number, to_number, body, keyword))
         return {"message_sid": sid, "deliveries": deliveries}
 
-    async def _deliver_once(self, number: Number, sid: str, from_number: str, to_number: str, body: str,
-                            keyword: str) -> dict[str, Any]:
+    async def _deliver_once(
+        self, number: Number, sid: str, from_number: str, to_number: str, body: str, keyword: str
+    ) -> dict[str, Any]:
         attempts: list[int | None] = []
         token = secrets.token_hex(16)
         for attempt in range(1 + max(0, self.state.settings.inbound_retries)):
@@ -243,9 +262,17 @@ class Carrier:
                 status_code = await self.post_generic(number, number.sms_url, payload, record)
             else:
                 params = {
-                    "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
-                    "Body": body, "To": to_number, "NumSegments": str(count_segments(body)), "MessageSid": sid,
-                    "AccountSid": number.account_sid, "From": from_number, "ApiVersion": API_VERSION,
+                    "SmsMessageSid": sid,
+                    "NumMedia": "0",
+                    "SmsSid": sid,
+                    "SmsStatus": "received",
+                    "Body": body,
+                    "To": to_number,
+                    "NumSegments": str(count_segments(body)),
+                    "MessageSid": sid,
+                    "AccountSid": number.account_sid,
+                    "From": from_number,
+                    "ApiVersion": API_VERSION,
                 }
                 opt_out_type = {"opt_out": "STOP", "opt_in": "START", "help": "HELP"}.get(keyword)
                 if opt_out_type:

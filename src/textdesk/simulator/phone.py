@@ -14,7 +14,6 @@ def gettext_noop(message: str) -> str:
     return message
 
 
-
 # Marked for translation; translated at render time when Django is set up (it always is under ``textdesk``).
 WORDS = {
     "title": gettext_noop("Customer phone (SMS simulator)"),
@@ -139,7 +138,12 @@ def render_phone_page(accept_language: str = "") -> str:
     else:
         language, labels = "en", _labels()
     page = PAGE.replace('<html lang="en">', f'<html lang="{_escape(language)}">', 1)
-    for marker, key in (("__TITLE__", "title"), ("__CUSTOMER__", "customer"), ("__OUR__", "our_number"),
-                        ("__PLACEHOLDER__", "placeholder"), ("__SEND__", "send")):
+    for marker, key in (
+        ("__TITLE__", "title"),
+        ("__CUSTOMER__", "customer"),
+        ("__OUR__", "our_number"),
+        ("__PLACEHOLDER__", "placeholder"),
+        ("__SEND__", "send"),
+    ):
         page = page.replace(marker, _escape(labels[key]))
     return page.replace("__LABELS__", json.dumps(labels).replace("</", "<\\/"))

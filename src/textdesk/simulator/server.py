@@ -46,6 +46,7 @@ MAX_BODY_CHARS = 1600
 # message: the message is carried (and reported) but the answer is the 504.
 GATEWAY_TIMEOUT = 504
 
+
 def _json_error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
 
@@ -88,13 +89,26 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
         created = rfc2822(now_utc())
         base = f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}"
         return {
-            "account_sid": account_sid, "api_version": "2010-04-01", "body": message["body"],
-            "date_created": message.get("date_created", created), "date_sent": None,
-            "date_updated": created, "direction": "outbound-api",
-            "error_code": message.get("error_code"), "error_message": None, "from": message["from"],
-            "messaging_service_sid": None, "num_media": "0", "num_segments": str(message["num_segments"]),
-            "price": None, "price_unit": "USD", "sid": sid, "status": message["status"],
-            "subresource_uris": {"media": f"{base}/Media.json"}, "to": message["to"], "uri": f"{base}.json",
+            "account_sid": account_sid,
+            "api_version": "2010-04-01",
+            "body": message["body"],
+            "date_created": message.get("date_created", created),
+            "date_sent": None,
+            "date_updated": created,
+            "direction": "outbound-api",
+            "error_code": message.get("error_code"),
+            "error_message": None,
+            "from": message["from"],
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": str(message["num_segments"]),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": message["status"],
+            "subresource_uris": {"media": f"{base}/Media.json"},
+            "to": message["to"],
+            "uri": f"{base}.json",
         }
 
     def authenticated_account(request: Request) -> str | None:
@@ -151,9 +165,17 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             fallback_code = 20500 if http_status >= 500 else 20429 if http_status == 429 else 20001
             return twilio_error(fallback_code, int(http_status), **context)
         message = state.record_message(
-            sid=new_sid("SM"), api="twilio", direction="outbound", account_sid=account_sid,
-            **{"from": from_, "to": to}, body=body, status="queued", error_code=None,
-            status_callback=callback, num_segments=count_segments(body), date_created=rfc2822(now_utc()),
+            sid=new_sid("SM"),
+            api="twilio",
+            direction="outbound",
+            account_sid=account_sid,
+            **{"from": from_, "to": to},
+            body=body,
+            status="queued",
+            error_code=None,
+            status_callback=callback,
+            num_segments=count_segments(body),
+            date_created=rfc2822(now_utc()),
         )
         answer = twilio_message_json(message)
         carrier.spawn(carrier.run_status_callbacks(message, number, rule))
@@ -167,16 +189,23 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             return twilio_error(20003)
         message = state.find_message(request.path_params["message_sid"])
         if message is None or message.get("account_sid") != account_sid or message["api"] != "twilio":
-            return JSONResponse({"code": 20404, "message": "The requested resource was not found",
-                                 "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404},
-                                status_code=404)
+            return JSONResponse(
+                {
+                    "code": 20404,
+                    "message": "The requested resource was not found",
+                    "more_info": "https://www.twilio.com/docs/errors/20404",
+                    "status": 404,
+                },
+                status_code=404,
+            )
         return JSONResponse(twilio_message_json(message))
 
     # -------------------------------------------------------------- the generic gateway contract
 
     def generic_refusal(status: int, code: str, reason: str, permanent: bool = True) -> JSONResponse:
-        return JSONResponse({"accepted": False, "reason": reason, "code": code, "permanent": permanent},
-                            status_code=status)
+        return JSONResponse(
+            {"accepted": False, "reason": reason, "code": code, "permanent": permanent}, status_code=status
+        )
 
     async def generic_send(request: Request) -> Response:
         scheme, _, api_key = request.headers.get("authorization", "").partition(" ")
@@ -209,8 +238,12 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             from textdesk.providers.twilio import error_meaning
 
             meaning = error_meaning(error_code)
-            return generic_refusal(http_status or 200, meaning.reason if meaning else "Unknown",
-                                   f"simulated error {error_code}", meaning.permanent if meaning else True)
+            return generic_refusal(
+                http_status or 200,
+                meaning.reason if meaning else "Unknown",
+                f"simulated error {error_code}",
+                meaning.permanent if meaning else True,
+            )
         if http_status is not None and int(http_status) != GATEWAY_TIMEOUT:
             return generic_refusal(int(http_status), "ProviderUnavailable", "simulated failure", False)
         with state.lock:  # the same id may have arrived again while this request waited
@@ -218,9 +251,17 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             if existing:
                 return JSONResponse({"accepted": True, "id": existing})
             message = state.record_message(
-                sid=new_sid("GW"), api="generic", direction="outbound", account_sid="", our_id=our_id,
-                **{"from": from_, "to": to}, body=body, status="accepted", error_code=None,
-                status_callback=str(data.get("status_callback_url") or ""), num_segments=count_segments(body),
+                sid=new_sid("GW"),
+                api="generic",
+                direction="outbound",
+                account_sid="",
+                our_id=our_id,
+                **{"from": from_, "to": to},
+                body=body,
+                status="accepted",
+                error_code=None,
+                status_callback=str(data.get("status_callback_url") or ""),
+                num_segments=count_segments(body),
             )
             state.idempotency[(api_key, our_id)] = message["sid"]
         carrier.spawn(carrier.run_status_callbacks(message, number, rule))
@@ -278,8 +319,13 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
         if not 1 <= repeat <= 20:
             return _json_error(400, "repeat must be between 1 and 20")
         try:
-            result = await carrier.deliver_inbound(from_number=from_number, to_number=to_number, body=body,
-                                                   repeat=repeat, message_sid=str(data.get("message_sid") or ""))
+            result = await carrier.deliver_inbound(
+                from_number=from_number,
+                to_number=to_number,
+                body=body,
+                repeat=repeat,
+                message_sid=str(data.get("message_sid") or ""),
+            )
         except LookupError as exc:
             return _json_error(404, str(exc))
         return JSONResponse(result, status_code=201)
@@ -301,8 +347,9 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
     async def phone_page(request: Request) -> Response:
         from textdesk.simulator.phone import render_phone_page
 
-        return HTMLResponse(render_phone_page(request.headers.get("accept-language", "")),
-                            headers={"Vary": "Accept-Language"})
+        return HTMLResponse(
+            render_phone_page(request.headers.get("accept-language", "")), headers={"Vary": "Accept-Language"}
+        )
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -361,14 +408,22 @@ class SimulatorHandle:
         self._thread.join(timeout)
 
 
-def start_in_thread(host: str = "127.0.0.1", port: int = 0, carrier: Carrier | None = None,
-                    startup_timeout: float = 10.0) -> SimulatorHandle:
+def start_in_thread(
+    host: str = "127.0.0.1", port: int = 0, carrier: Carrier | None = None, startup_timeout: float = 10.0
+) -> SimulatorHandle:
     """Serve the simulator from a daemon thread; ``port=0`` picks a free port (see ``handle.url``)."""
     import uvicorn
 
     carrier = carrier or Carrier()
-    config = uvicorn.Config(build_app(carrier), host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        build_app(carrier),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="sms-simulator", daemon=True)
     thread.start()

@@ -270,13 +270,19 @@ class SimulatorState:
 
     def list_messages(self, **filters: str) -> list[dict[str, Any]]:
         with self.lock:
-            return [dict(m) for m in self.messages.values()
-                    if all(not value or str(m.get(name, "")) == value for name, value in filters.items())]
+            return [
+                dict(m)
+                for m in self.messages.values()
+                if all(not value or str(m.get(name, "")) == value for name, value in filters.items())
+            ]
 
     def list_webhooks(self, **filters: str) -> list[dict[str, Any]]:
         with self.lock:
-            return [dict(w) for w in self.webhooks
-                    if all(not value or str(w.get(name, "")) == value for name, value in filters.items())]
+            return [
+                dict(w)
+                for w in self.webhooks
+                if all(not value or str(w.get(name, "")) == value for name, value in filters.items())
+            ]
 
     def set_opt_out(self, our_number: str, customer: str, opted_out: bool) -> None:
         with self.lock:

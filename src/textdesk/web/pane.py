@@ -69,20 +69,25 @@ def message_views(conversation: Conversation | None) -> list[MessageView]:
     for m in conversation.messages.select_related("author").order_by("created_at", "id"):
         view = MessageView(m)
         if m.direction == "outbound" and m.status in ("failed", "undelivered", "unknown"):
-            view.failure = failures.describe(m.failure_reason or (failures.OUTCOME_UNKNOWN if m.status == "unknown" else ""))
+            view.failure = failures.describe(
+                m.failure_reason or (failures.OUTCOME_UNKNOWN if m.status == "unknown" else "")
+            )
         if m.direction == "inbound":
             view.routing_explanation = routing_words.explain(m.routing_rule)
         out.append(view)
     return out
 
 
-def pane_state(user, record, *, to: str | None = None, sender_id: str | None = None,
-               conversation_id: str | None = None) -> PaneState:
+def pane_state(
+    user, record, *, to: str | None = None, sender_id: str | None = None, conversation_id: str | None = None
+) -> PaneState:
     from textdesk.messaging.actions.consent import is_opted_out
 
     conversations = list(
-        visible_conversations(user).filter(record_key=record.record_key)
-        .select_related("sender_number").order_by("-last_message_at", "-id")
+        visible_conversations(user)
+        .filter(record_key=record.record_key)
+        .select_related("sender_number")
+        .order_by("-last_message_at", "-id")
     )
     conversation = None
     if conversation_id and str(conversation_id).isdigit():
@@ -104,8 +109,14 @@ def pane_state(user, record, *, to: str | None = None, sender_id: str | None = N
         sender = next((s for s in senders if s.pk == conversation.sender_number_id), None)
     customer = recipient["e164"] if recipient else ""
     if sender is None and customer:
-        recent = next((c for c in conversations if c.customer_e164 == customer and
-                       any(s.pk == c.sender_number_id for s in senders)), None)
+        recent = next(
+            (
+                c
+                for c in conversations
+                if c.customer_e164 == customer and any(s.pk == c.sender_number_id for s in senders)
+            ),
+            None,
+        )
         if recent is not None:
             sender = next(s for s in senders if s.pk == recent.sender_number_id)
     if sender is None and senders:
@@ -130,8 +141,17 @@ def pane_state(user, record, *, to: str | None = None, sender_id: str | None = N
 
     templates = list(MessageTemplate.objects.filter(owner=user, category=record.record_type).order_by("name"))
     return PaneState(
-        record=record, recipients=recipients, recipient=recipient, senders=senders, sender=sender,
-        conversations=conversations, conversation=conversation, messages=message_views(conversation),
-        related=records.related_records(record), templates=templates, state=state,
-        can_send=user.has_perm("org.send_messages"), can_receive=user.has_perm("org.receive_inbound_messages"),
+        record=record,
+        recipients=recipients,
+        recipient=recipient,
+        senders=senders,
+        sender=sender,
+        conversations=conversations,
+        conversation=conversation,
+        messages=message_views(conversation),
+        related=records.related_records(record),
+        templates=templates,
+        state=state,
+        can_send=user.has_perm("org.send_messages"),
+        can_receive=user.has_perm("org.receive_inbound_messages"),
     )

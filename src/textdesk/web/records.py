@@ -10,23 +10,58 @@ from textdesk.crm.models import RECORD_MODELS, Account, Contact, Lead, Opportuni
 from textdesk.domain import phones
 
 LIST_TITLES = {
-    "account": _("Accounts"), "contact": _("Contacts"), "lead": _("Leads"), "opportunity": _("Opportunities"),
+    "account": _("Accounts"),
+    "contact": _("Contacts"),
+    "lead": _("Leads"),
+    "opportunity": _("Opportunities"),
 }
 # Fields shown on a record page, in order (phone fields are shown with their message icon).
 DETAIL_FIELDS = {
     "account": ["name", "business_phone", "mobile_phone", "email", "website", "city", "country", "status_reason"],
-    "contact": ["first_name", "last_name", "job_title", "account", "business_phone", "mobile_phone", "email",
-                "country", "status_reason"],
-    "lead": ["first_name", "last_name", "topic", "company_name", "business_phone", "mobile_phone", "email",
-             "source", "status_reason"],
-    "opportunity": ["name", "account", "customer_contact", "estimated_value", "estimated_close_date",
-                    "status_reason"],
+    "contact": [
+        "first_name",
+        "last_name",
+        "job_title",
+        "account",
+        "business_phone",
+        "mobile_phone",
+        "email",
+        "country",
+        "status_reason",
+    ],
+    "lead": [
+        "first_name",
+        "last_name",
+        "topic",
+        "company_name",
+        "business_phone",
+        "mobile_phone",
+        "email",
+        "source",
+        "status_reason",
+    ],
+    "opportunity": ["name", "account", "customer_contact", "estimated_value", "estimated_close_date", "status_reason"],
 }
 SEARCH_FIELDS = {
     "account": ["name", "business_phone", "mobile_phone", "business_phone_e164", "mobile_phone_e164"],
-    "contact": ["first_name", "last_name", "business_phone", "mobile_phone", "business_phone_e164", "mobile_phone_e164"],
-    "lead": ["first_name", "last_name", "company_name", "topic", "business_phone", "mobile_phone",
-             "business_phone_e164", "mobile_phone_e164"],
+    "contact": [
+        "first_name",
+        "last_name",
+        "business_phone",
+        "mobile_phone",
+        "business_phone_e164",
+        "mobile_phone_e164",
+    ],
+    "lead": [
+        "first_name",
+        "last_name",
+        "company_name",
+        "topic",
+        "business_phone",
+        "mobile_phone",
+        "business_phone_e164",
+        "mobile_phone_e164",
+    ],
     "opportunity": ["name"],
 }
 

@@ -24,7 +24,9 @@ EXPLANATIONS = {
     "created_lead": _("No record had this number, so a new lead was created for it."),
     "only_candidate": _("This is the only record with this phone number."),
     "owned_by_number_owner": _("This record is owned by the seller who owns the number the customer wrote to."),
-    "owned_by_team_member": _("This record is owned by a member of the team that owns the number the customer wrote to."),
+    "owned_by_team_member": _(
+        "This record is owned by a member of the team that owns the number the customer wrote to."
+    ),
     "entity_type": _("Several records have this number; contacts come first, then accounts, opportunities and leads."),
     "most_recently_updated": _("Several records have this number; this one was updated most recently."),
     "lowest_id": _("Several records tie on every rule; the oldest record was chosen."),

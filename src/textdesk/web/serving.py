@@ -30,7 +30,13 @@ class NoDelayConfig(uvicorn.Config):
 def run(host: str, port: int, workers: int = 1, app: str = APP) -> None:
     """Serve ``app`` on ``host:port`` in ``workers`` processes (blocks until stopped)."""
     config = NoDelayConfig(
-        app, host=host, port=port, workers=workers, log_level="warning", access_log=False, lifespan="off",
+        app,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
         timeout_graceful_shutdown=3,
     )
     sock = config.bind_socket()

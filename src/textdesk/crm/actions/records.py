@@ -27,8 +27,8 @@ WRITABLE_FIELDS: dict[type[OwnedRecord], tuple[str, ...]] = {
     Account: _COMMON + _PHONES + ("name", "email", "website", "city"),
     Contact: _COMMON + _PHONES + ("first_name", "last_name", "email", "job_title", "account_id"),
     Lead: _COMMON + _PHONES + ("first_name", "last_name", "topic", "company_name", "email", "source"),
-    Opportunity: _COMMON + ("name", "account_id", "customer_contact_id", "contact_ids",
-                            "estimated_value", "estimated_close_date"),
+    Opportunity: _COMMON
+    + ("name", "account_id", "customer_contact_id", "contact_ids", "estimated_value", "estimated_close_date"),
 }
 
 
@@ -36,7 +36,9 @@ def _owner_after(record: OwnedRecord, data: dict[str, Any], creating: bool) -> t
     """The (user id, team id) owning the record once ``data`` is applied; exactly one is set."""
     user_id, team_id = data.get("owner_user_id"), data.get("owner_team_id")
     if user_id is not None and team_id is not None:
-        raise ValidationError({"owner": _("Give owner_user_id or owner_team_id, not both: a record has exactly one owner.")})
+        raise ValidationError(
+            {"owner": _("Give owner_user_id or owner_team_id, not both: a record has exactly one owner.")}
+        )
     if user_id is not None:
         return user_id, None
     if team_id is not None:
@@ -49,7 +51,9 @@ def _owner_after(record: OwnedRecord, data: dict[str, Any], creating: bool) -> t
 def _clean_country(value: str | None) -> str:
     country = (value or "").strip().upper()
     if country and country not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValidationError({"country": _("%(code)s is not a country code (use two letters, e.g. BR).") % {"code": country}})
+        raise ValidationError(
+            {"country": _("%(code)s is not a country code (use two letters, e.g. BR).") % {"code": country}}
+        )
     return country
 
 
@@ -77,8 +81,12 @@ def _apply(record: OwnedRecord, data: dict[str, Any], *, creating: bool, actor) 
             value = _clean_country(value)
         elif name == "external_id":
             value = (value or "").strip() or None
-        elif value is None and name not in ("account_id", "customer_contact_id", "estimated_value",
-                                               "estimated_close_date"):
+        elif value is None and name not in (
+            "account_id",
+            "customer_contact_id",
+            "estimated_value",
+            "estimated_close_date",
+        ):
             value = ""
         setattr(record, name, value)
     record.owner_user_id, record.owner_team_id = owner_user_id, owner_team_id
@@ -92,7 +100,9 @@ def _apply(record: OwnedRecord, data: dict[str, Any], *, creating: bool, actor) 
         found = set(Contact.objects.filter(pk__in=contact_ids).values_list("pk", flat=True))
         missing = [pk for pk in contact_ids if pk not in found]
         if missing:
-            raise ValidationError({"contact_ids": _("No contact with id %(ids)s.") % {"ids": ", ".join(map(str, missing))}})
+            raise ValidationError(
+                {"contact_ids": _("No contact with id %(ids)s.") % {"ids": ", ".join(map(str, missing))}}
+            )
     record.save()
     if contact_ids is not None:
         record.contacts.set(contact_ids)
@@ -110,8 +120,9 @@ def update_record(record: OwnedRecord, data: dict[str, Any], *, actor=None) -> O
     return _apply(record, data, creating=False, actor=actor)
 
 
-def upsert_record(model: type[OwnedRecord], external_id: str, data: dict[str, Any], *,
-                  actor=None) -> tuple[OwnedRecord, bool]:
+def upsert_record(
+    model: type[OwnedRecord], external_id: str, data: dict[str, Any], *, actor=None
+) -> tuple[OwnedRecord, bool]:
     """Create the record with this external id, or apply ``data`` to the one that exists.
 
     Idempotent: the same call twice leaves the same record. Returns ``(record, created)``. When two
@@ -136,4 +147,3 @@ def upsert_record(model: type[OwnedRecord], external_id: str, data: dict[str, An
             if attempt == 2 or not lost_race or not model.objects.filter(external_id=external_id).exists():
                 raise
     raise AssertionError("unreachable")
-

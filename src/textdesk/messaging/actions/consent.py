@@ -17,8 +17,9 @@ def is_opted_out(customer_e164: str, sender_e164: str) -> bool:
 
 
 @transaction.atomic
-def record_consent(customer_e164: str, scope: str, action: str, source: str, detail: str = "",
-                   message=None) -> ConsentEvent:
+def record_consent(
+    customer_e164: str, scope: str, action: str, source: str, detail: str = "", message=None
+) -> ConsentEvent:
     """Record an opt-out, opt-in or help request. ``scope`` is our number (E.164) or ``"*"``.
 
     Opting in (START) lifts the opt-out of that scope and the all-numbers one, since

@@ -40,8 +40,10 @@ def move_conversations(user, conversations: Iterable[Conversation], target_recor
     moved conversation disappears. Every move leaves a ConversationMove audit row.
     """
     if not user.has_perm("org.move_conversations"):
-        raise MoveRefused("permission", _("You do not have the privilege to move conversations. "
-                                          "Ask your administrator for the Salesperson role."))
+        raise MoveRefused(
+            "permission",
+            _("You do not have the privilege to move conversations. Ask your administrator for the Salesperson role."),
+        )
     if not user.has_perm(f"crm.view_{target_record.record_type}"):
         raise MoveRefused("target", _("You cannot see the record you chose."))
     ids = sorted({c.pk for c in conversations})
@@ -69,9 +71,15 @@ def move_conversations(user, conversations: Iterable[Conversation], target_recor
             Notification.objects.filter(conversation=conv).update(conversation=existing)
             ConversationMove.objects.filter(conversation=conv).update(conversation=existing)
             _merge_summary(existing, conv)
-            existing.save(update_fields=[
-                "unread_count", "last_message_at", "last_message_preview", "last_direction", "last_status",
-            ])
+            existing.save(
+                update_fields=[
+                    "unread_count",
+                    "last_message_at",
+                    "last_message_preview",
+                    "last_direction",
+                    "last_status",
+                ]
+            )
             conv.delete()
             result = existing
         else:

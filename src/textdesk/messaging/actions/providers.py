@@ -32,15 +32,21 @@ def check_credentials(kind: str, credentials: dict[str, Any], *, complete: bool)
     """Keep only text values; with a known adapter, refuse unknown names and (``complete``) missing ones."""
     bad = [k for k, v in credentials.items() if not isinstance(v, str)]
     if bad:
-        raise ValidationError({"credentials": _("Credential values are text: %(names)s.") % {"names": ", ".join(sorted(bad))}})
+        raise ValidationError(
+            {"credentials": _("Credential values are text: %(names)s.") % {"names": ", ".join(sorted(bad))}}
+        )
     fields = credential_fields(kind)
     if fields is None:
         return dict(credentials)
     known = {f.name for f in fields}
     unknown = sorted(set(credentials) - known)
     if unknown:
-        raise ValidationError({"credentials": _("Unknown credential %(names)s for this provider; expected: %(known)s.") % {
-            "names": ", ".join(unknown), "known": ", ".join(sorted(known))}})
+        raise ValidationError(
+            {
+                "credentials": _("Unknown credential %(names)s for this provider; expected: %(known)s.")
+                % {"names": ", ".join(unknown), "known": ", ".join(sorted(known))}
+            }
+        )
     if complete:
         missing = [f.name for f in fields if f.required and not credentials.get(f.name)]
         if missing:
@@ -54,8 +60,12 @@ def _apply_provider(account: ProviderAccount, data: dict[str, Any], creating: bo
         if name in data and data[name] is not None:
             setattr(account, name, data[name])
     if account.kind not in ProviderKind.values:
-        raise ValidationError({"kind": _("Unknown provider %(kind)s; choose one of: %(kinds)s.") % {
-            "kind": account.kind, "kinds": ", ".join(ProviderKind.values)}})
+        raise ValidationError(
+            {
+                "kind": _("Unknown provider %(kind)s; choose one of: %(kinds)s.")
+                % {"kind": account.kind, "kinds": ", ".join(ProviderKind.values)}
+            }
+        )
     if "credentials" in data and data["credentials"] is not None:
         # Keys given replace the stored ones; the others are kept (rotate one secret at a time).
         # Another provider's credentials mean nothing to the new one: start afresh when the kind changes.
@@ -87,7 +97,9 @@ def update_provider_account(account: ProviderAccount, data: dict[str, Any], *, a
 def _number_owner(number: SenderNumber, data: dict[str, Any], creating: bool) -> tuple[int | None, int | None]:
     user_id, team_id = data.get("owner_user_id"), data.get("owner_team_id")
     if user_id is not None and team_id is not None:
-        raise ValidationError({"owner": _("Give owner_user_id or owner_team_id, not both: a number has exactly one owner.")})
+        raise ValidationError(
+            {"owner": _("Give owner_user_id or owner_team_id, not both: a number has exactly one owner.")}
+        )
     if user_id is not None or team_id is not None:
         return user_id, team_id
     if creating or "owner_user_id" in data or "owner_team_id" in data:
@@ -108,8 +120,15 @@ def _apply_number(number: SenderNumber, data: dict[str, Any], creating: bool, ac
     if "e164" in data:
         value = (data["e164"] or "").strip()
         if not phones.is_e164(value):
-            raise ValidationError({"e164": _("%(value)s is not a valid number in E.164 form (+ country code and number, "
-                                             "no spaces, e.g. +5511912345678).") % {"value": value}})
+            raise ValidationError(
+                {
+                    "e164": _(
+                        "%(value)s is not a valid number in E.164 form (+ country code and number, "
+                        "no spaces, e.g. +5511912345678)."
+                    )
+                    % {"value": value}
+                }
+            )
         number.e164 = value
     for name in ("name", "number_type", "provider_account_id", "rate_per_second", "is_active"):
         if name in data and (data[name] is not None or name == "rate_per_second"):

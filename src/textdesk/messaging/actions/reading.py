@@ -45,9 +45,9 @@ def mark_all_read(user) -> int:
 def mark_conversation_read(user, conversation: Conversation) -> None:
     """The user opened the conversation: its unread counter and their notifications about it are cleared."""
     changed = Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(unread_count=0)
-    cleared = Notification.objects.filter(
-        user=user, conversation=conversation, read_at__isnull=True
-    ).update(read_at=timezone.now())
+    cleared = Notification.objects.filter(user=user, conversation=conversation, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
     if changed or cleared:
         conversation.unread_count = 0
         _push_unread(user)

@@ -23,11 +23,13 @@ def _clean_placeholders(body: str, placeholders: list[dict]) -> list[dict]:
     out = []
     for name in used:
         p = given.get(name, {})
-        out.append({
-            "name": name,
-            "display_name": str(p.get("display_name") or "").strip()[:100],
-            "default": str(p.get("default") or "").strip()[:200],
-        })
+        out.append(
+            {
+                "name": name,
+                "display_name": str(p.get("display_name") or "").strip()[:100],
+                "default": str(p.get("default") or "").strip()[:200],
+            }
+        )
     return out
 
 
@@ -35,7 +37,9 @@ def _check(owner, name: str, category: str, language: str, body: str, exclude_pk
     from django.conf import settings
 
     if not owner.has_perm("org.manage_own_templates"):
-        raise TemplateInvalid("", _("You do not have the privilege to manage templates. Ask your administrator for the Salesperson role."))
+        raise TemplateInvalid(
+            "", _("You do not have the privilege to manage templates. Ask your administrator for the Salesperson role.")
+        )
     if not name.strip():
         raise TemplateInvalid("name", _("Give the template a name."))
     if category not in templating.CATALOG:
@@ -46,9 +50,11 @@ def _check(owner, name: str, category: str, language: str, body: str, exclude_pk
         raise TemplateInvalid("body", _("Write the text of the template."))
     unknown = templating.unknown_placeholders(body, category)
     if unknown:
-        raise TemplateInvalid("body", _("Unknown placeholder(s) for this category: %(names)s. "
-                                        "Insert placeholders from the list.") % {
-            "names": ", ".join("{{%s}}" % n for n in unknown)})
+        raise TemplateInvalid(
+            "body",
+            _("Unknown placeholder(s) for this category: %(names)s. Insert placeholders from the list.")
+            % {"names": ", ".join(f"{{{{{n}}}}}" for n in unknown)},
+        )
     clash = MessageTemplate.objects.filter(owner=owner, name=name.strip())
     if exclude_pk:
         clash = clash.exclude(pk=exclude_pk)
@@ -57,8 +63,16 @@ def _check(owner, name: str, category: str, language: str, body: str, exclude_pk
 
 
 @transaction.atomic
-def save_template(owner, *, template: MessageTemplate | None = None, name: str, category: str, language: str,
-                  body: str, placeholders: list[dict] | None = None) -> MessageTemplate:
+def save_template(
+    owner,
+    *,
+    template: MessageTemplate | None = None,
+    name: str,
+    category: str,
+    language: str,
+    body: str,
+    placeholders: list[dict] | None = None,
+) -> MessageTemplate:
     """Create (``template`` None) or change one of ``owner``'s templates. Raises TemplateInvalid."""
     if template is not None and template.owner_id != owner.pk:
         raise PermissionError("not your template")

@@ -38,8 +38,9 @@ def sync_staff_flag(user: User) -> None:
 
 def _set_role(user: User, role: str) -> None:
     if role not in ROLES:
-        raise ValidationError({"role": _("Unknown role %(role)s; choose one of: %(roles)s.") % {
-            "role": role, "roles": ", ".join(ROLES)}})
+        raise ValidationError(
+            {"role": _("Unknown role %(role)s; choose one of: %(roles)s.") % {"role": role, "roles": ", ".join(ROLES)}}
+        )
     user.groups.remove(*Group.objects.filter(name__in=ROLES).exclude(name=role))
     user.groups.add(Group.objects.get(name=role))
 

@@ -23,13 +23,19 @@ def _phones(record) -> list[dict]:
 def up_next_context(request, record, *, error: str = "", fix: str = "") -> dict:
     user = request.user
     connection = queries.open_connection(record)
-    context = {"record": record, "connection": connection, "error": error, "fix": fix, "request": request,
-               "now": timezone.now()}
+    context = {
+        "record": record,
+        "connection": connection,
+        "error": error,
+        "fix": fix,
+        "request": request,
+        "now": timezone.now(),
+    }
     if connection is None:
         from textdesk.sequences.models import Sequence
 
         context["sequences"] = list(Sequence.objects.filter(active=True, steps__isnull=False).distinct())
-        context["last"] = (record and _last_finished(record))
+        context["last"] = record and _last_finished(record)
         return context
     step = connection.current_step
     context["step"] = step
@@ -41,7 +47,9 @@ def up_next_context(request, record, *, error: str = "", fix: str = "") -> dict:
         context.update(
             body=rendering.render_step_body(step.template, record, user),
             senders=senders,
-            default_sender_id=preferred.pk if preferred and preferred in senders else (senders[0].pk if senders else None),
+            default_sender_id=preferred.pk
+            if preferred and preferred in senders
+            else (senders[0].pk if senders else None),
             recipients=_phones(record),
             pane_url=web_pane_url(record),
         )
@@ -61,8 +69,12 @@ def web_pane_url(record) -> str:
 def _last_finished(record):
     from textdesk.sequences.models import SequenceConnection
 
-    return (SequenceConnection.objects.filter(record_key=record.record_key).select_related("sequence")
-            .order_by("-finished_at", "-id").first())
+    return (
+        SequenceConnection.objects.filter(record_key=record.record_key)
+        .select_related("sequence")
+        .order_by("-finished_at", "-id")
+        .first()
+    )
 
 
 @register.inclusion_tag("sequences/up_next.html", takes_context=True)
@@ -70,8 +82,10 @@ def up_next(context, record):
     return up_next_context(context["request"], record)
 
 
-_SVG = ('<svg class="step-icon" aria-hidden="true" width="18" height="18" viewBox="0 0 24 24">'
-        '<path fill="currentColor" d="{}"/></svg>')
+_SVG = (
+    '<svg class="step-icon" aria-hidden="true" width="18" height="18" viewBox="0 0 24 24">'
+    '<path fill="currentColor" d="{}"/></svg>'
+)
 # Plain shapes drawn for this app: a speech bubble, a paper plane, a clock, a handset, an envelope.
 STEP_ICON_PATHS = {
     rules.TEXT_MANUAL: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2Zm3 5v2h10V9Zm0 4v2h7v-2Z",

@@ -23,5 +23,11 @@ def sort_link(context, key: str) -> str:
 
 @register.filter
 def status_class(status: str) -> str:
-    return {"delivered": "ok", "sent": "info", "failed": "bad", "undelivered": "bad", "unknown": "warn",
-            "received": "info"}.get(status or "", "muted")
+    return {
+        "delivered": "ok",
+        "sent": "info",
+        "failed": "bad",
+        "undelivered": "bad",
+        "unknown": "warn",
+        "received": "info",
+    }.get(status or "", "muted")

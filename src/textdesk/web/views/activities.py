@@ -12,8 +12,12 @@ from textdesk.messaging.visibility import visible_conversations
 
 PAGE_SIZE = 25
 SORTS = {
-    "time": "last_message_at", "record": "record_type", "customer": "customer_e164",
-    "ours": "sender_number__e164", "status": "last_status", "unread": "unread_count",
+    "time": "last_message_at",
+    "record": "record_type",
+    "customer": "customer_e164",
+    "ours": "sender_number__e164",
+    "status": "last_status",
+    "unread": "unread_count",
 }
 
 
@@ -47,8 +51,13 @@ def my_text_messages(request, conversation_id: int | None = None):
     base_params = params.copy()
     base_params.pop("sort", None)
     context = {
-        "page": page, "sort": sort, "filters": request.GET, "record_types": RecordType.choices,
-        "query": params.urlencode(), "base_query": base_params.urlencode(), "opened": opened,
+        "page": page,
+        "sort": sort,
+        "filters": request.GET,
+        "record_types": RecordType.choices,
+        "query": params.urlencode(),
+        "base_query": base_params.urlencode(),
+        "opened": opened,
     }
     template = "web/activities_grid.html" if request.htmx and request.htmx.target == "grid" else "web/activities.html"
     return render(request, template, context)

@@ -29,6 +29,11 @@ def notification_open(request, notification_id: int):
         conversation = visible_conversations(request.user).filter(pk=notification.conversation_id).first()
         if conversation is not None:
             return render_pane(request, conversation.record, conversation_id=conversation.pk)
-    return render(request, "web/partials/notification_detail.html", {
-        "n": notification, "missing_privilege": notification.kind == NotificationKind.MISSING_PRIVILEGE,
-    })
+    return render(
+        request,
+        "web/partials/notification_detail.html",
+        {
+            "n": notification,
+            "missing_privilege": notification.kind == NotificationKind.MISSING_PRIVILEGE,
+        },
+    )

@@ -14,6 +14,7 @@ from textdesk.domain import templating
 from textdesk.messaging.actions.move import MoveRefused, move_conversations
 from textdesk.messaging.actions.reading import mark_conversation_read
 from textdesk.messaging.models import MessageTemplate
+from textdesk.messaging.outbound.send import SendRefused, send_message
 from textdesk.messaging.template_context import record_context
 from textdesk.messaging.visibility import visible_conversations
 from textdesk.web import records
@@ -26,8 +27,7 @@ def record_url(record, **params) -> str:
     return f"{url}?{urlencode(params)}" if params else url
 
 
-def render_pane(request, record, *, to=None, sender_id=None, conversation_id=None, error=None, status=200,
-                body=""):
+def render_pane(request, record, *, to=None, sender_id=None, conversation_id=None, error=None, status=200, body=""):
     state = pane_state(request.user, record, to=to, sender_id=sender_id, conversation_id=conversation_id)
     if state.conversation is not None and state.conversation.unread_count and state.can_receive:
         mark_conversation_read(request.user, state.conversation)
@@ -59,8 +59,9 @@ def conversation_history(request, conversation_id: int):
     It does not mark anything read: the bell keeps counting until the user opens the conversation.
     """
     conversation = get_object_or_404(visible_conversations(request.user), pk=conversation_id)
-    return render(request, "web/partials/history.html",
-                  {"messages": message_views(conversation), "conversation": conversation})
+    return render(
+        request, "web/partials/history.html", {"messages": message_views(conversation), "conversation": conversation}
+    )
 
 
 @login_required
@@ -85,30 +86,47 @@ def send(request, record_type: str, pk: int):
     error = None
     status = 200
     if state.sender is None:
-        return render_pane(request, record, to=to, status=422, body=body, error={
-            "message": _("No number is assigned to you or your teams."),
-            "fix": _("Ask your administrator to assign you a sender number."),
-        })
+        return render_pane(
+            request,
+            record,
+            to=to,
+            status=422,
+            body=body,
+            error={
+                "message": _("No number is assigned to you or your teams."),
+                "fix": _("Ask your administrator to assign you a sender number."),
+            },
+        )
     try:
-        from textdesk.messaging.actions.outbound import SendRefused, send_message
-    except ImportError:
-        error = {"message": _("Sending is not available on this installation yet."), "fix": ""}
-        status = 503
+        message = send_message(
+            user=request.user,
+            record=record,
+            sender_number=state.sender,
+            to_number=(state.recipient or {}).get("e164") or to,
+            body=body,
+        )
+    except SendRefused as refused:
+        error = {
+            "message": str(refused.message),
+            "fix": str(getattr(refused, "fix", "") or ""),
+            "reason": str(getattr(refused, "reason", "") or ""),
+        }
+        status = 422
     else:
-        try:
-            message = send_message(user=request.user, record=record, sender_number=state.sender,
-                                   to_number=(state.recipient or {}).get("e164") or to, body=body)
-        except SendRefused as refused:
-            error = {"message": str(refused.message), "fix": str(getattr(refused, "fix", "") or ""),
-                     "reason": str(getattr(refused, "reason", "") or "")}
-            status = 422
-        else:
-            conversation_id = message.conversation_id
-            body = ""
+        conversation_id = message.conversation_id
+        body = ""
     if error is None:
         return render_pane(request, record, to=to, sender_id=sender_id, conversation_id=conversation_id)
-    return render_pane(request, record, to=to, sender_id=sender_id, conversation_id=conversation_id,
-                       error=error, status=status, body=body)
+    return render_pane(
+        request,
+        record,
+        to=to,
+        sender_id=sender_id,
+        conversation_id=conversation_id,
+        error=error,
+        status=status,
+        body=body,
+    )
 
 
 @login_required
@@ -122,8 +140,11 @@ def move(request):
     try:
         moved = move_conversations(request.user, conversations, target)
     except MoveRefused as refused:
-        return HttpResponse(str(refused.message), status=403 if refused.reason == "permission" else 400,
-                            content_type="text/plain; charset=utf-8")
+        return HttpResponse(
+            str(refused.message),
+            status=403 if refused.reason == "permission" else 400,
+            content_type="text/plain; charset=utf-8",
+        )
     url = record_url(target, pane=1, c=moved[0].pk if moved else None)
     if request.htmx:
         response = HttpResponse(status=204)

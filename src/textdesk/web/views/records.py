@@ -22,10 +22,17 @@ def record_list(request, record_type: str):
     if text:
         qs = qs.filter(records.search_query(record_type, text))
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
-    return render(request, "web/record_list.html", {
-        "record_type": record_type, "title": records.LIST_TITLES[record_type], "page": page, "q": text,
-        "model": model,
-    })
+    return render(
+        request,
+        "web/record_list.html",
+        {
+            "record_type": record_type,
+            "title": records.LIST_TITLES[record_type],
+            "page": page,
+            "q": text,
+            "model": model,
+        },
+    )
 
 
 @login_required
@@ -38,20 +45,39 @@ def record_detail(request, record_type: str, pk: int):
         value = getattr(record, name)
         if f.choices:
             value = getattr(record, f"get_{name}_display")()
-        fields.append({"name": name, "label": f.verbose_name, "value": value, "phone": phone_by_field.get(name),
-                       "link": value if hasattr(value, "record_type") else None, "field": f})
+        fields.append(
+            {
+                "name": name,
+                "label": f.verbose_name,
+                "value": value,
+                "phone": phone_by_field.get(name),
+                "link": value if hasattr(value, "record_type") else None,
+                "field": f,
+            }
+        )
     conversations = []
     if record_type == "opportunity":
         conversations = list(
-            visible_conversations(request.user).filter(record_key=record.record_key)
-            .select_related("sender_number").order_by("-last_message_at")
+            visible_conversations(request.user)
+            .filter(record_key=record.record_key)
+            .select_related("sender_number")
+            .order_by("-last_message_at")
         )
     tab = request.GET.get("tab") or "summary"
-    return render(request, "web/record_detail.html", {
-        "record": record, "record_type": record_type, "fields": fields, "conversations": conversations,
-        "tab": tab, "open_pane": request.GET.get("pane") == "1", "pane_to": request.GET.get("to", ""),
-        "pane_conversation": request.GET.get("c", ""),
-    })
+    return render(
+        request,
+        "web/record_detail.html",
+        {
+            "record": record,
+            "record_type": record_type,
+            "fields": fields,
+            "conversations": conversations,
+            "tab": tab,
+            "open_pane": request.GET.get("pane") == "1",
+            "pane_to": request.GET.get("to", ""),
+            "pane_conversation": request.GET.get("c", ""),
+        },
+    )
 
 
 @login_required

@@ -38,7 +38,7 @@ def _placeholders_from_post(post) -> list[dict]:
     names = post.getlist("ph_name")
     displays = post.getlist("ph_display")
     defaults = post.getlist("ph_default")
-    return [{"name": n, "display_name": d, "default": v} for n, d, v in zip(names, displays, defaults)]
+    return [{"name": n, "display_name": d, "default": v} for n, d, v in zip(names, displays, defaults, strict=False)]
 
 
 def _form_context(request, template=None, data=None, error=None):
@@ -48,15 +48,18 @@ def _form_context(request, template=None, data=None, error=None):
     if placeholders is None:
         placeholders = list(template.placeholders) if template else []
     return {
-        "template": template, "error": error,
+        "template": template,
+        "error": error,
         "values": {
             "name": data.get("name", template.name if template else ""),
             "category": category,
             "language": data.get("language", template.language if template else (request.LANGUAGE_CODE or "en")),
             "body": data.get("body", template.body if template else ""),
         },
-        "placeholders": placeholders, "catalog": templating.placeholders_for(category),
-        "categories": RecordType.choices, "languages": settings.LANGUAGES,
+        "placeholders": placeholders,
+        "catalog": templating.placeholders_for(category),
+        "categories": RecordType.choices,
+        "languages": settings.LANGUAGES,
         "can_manage": request.user.has_perm("org.manage_own_templates"),
     }
 
@@ -64,9 +67,14 @@ def _form_context(request, template=None, data=None, error=None):
 @login_required
 def template_list(request):
     items = MessageTemplate.objects.filter(owner=request.user).order_by("name")
-    return render(request, "web/templates_list.html", {
-        "items": items, "can_manage": request.user.has_perm("org.manage_own_templates"),
-    })
+    return render(
+        request,
+        "web/templates_list.html",
+        {
+            "items": items,
+            "can_manage": request.user.has_perm("org.manage_own_templates"),
+        },
+    )
 
 
 @login_required
@@ -76,12 +84,22 @@ def template_edit(request, template_id: int | None = None):
         data = {k: request.POST.get(k, "") for k in ("name", "category", "language", "body")}
         data["placeholders"] = _placeholders_from_post(request.POST)
         try:
-            saved = save_template(request.user, template=template, name=data["name"], category=data["category"],
-                                  language=data["language"], body=data["body"], placeholders=data["placeholders"])
+            saved = save_template(
+                request.user,
+                template=template,
+                name=data["name"],
+                category=data["category"],
+                language=data["language"],
+                body=data["body"],
+                placeholders=data["placeholders"],
+            )
         except TemplateInvalid as invalid:
-            return render(request, "web/template_form.html",
-                          _form_context(request, template, data, {"field": invalid.field, "message": invalid.message}),
-                          status=400)
+            return render(
+                request,
+                "web/template_form.html",
+                _form_context(request, template, data, {"field": invalid.field, "message": invalid.message}),
+                status=400,
+            )
         messages.success(request, _("Template “%(name)s” saved.") % {"name": saved.name})
         back = request.POST.get("next") or ""
         if back and url_has_allowed_host_and_scheme(back, {request.get_host()}):

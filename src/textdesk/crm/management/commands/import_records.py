@@ -19,24 +19,41 @@ class Command(BaseCommand):
 
         self.help = textwrap.fill(type(self).help, 78)
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-        kwargs.setdefault("epilog", "Columns (UTF-8, comma-separated; order free; only the required ones must be "
-                                    "there):\n\n" + columns_help())
+        kwargs.setdefault(
+            "epilog",
+            "Columns (UTF-8, comma-separated; order free; only the required ones must be there):\n\n" + columns_help(),
+        )
         return super().create_parser(prog_name, "import" if subcommand == "import_records" else subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("kind", choices=["account", "contact", "lead", "opportunity"], help="what the rows are")
         parser.add_argument("file", type=Path, help="the CSV file")
-        parser.add_argument("--errors", type=Path, metavar="OUT.csv",
-                            help="also write the failed rows (line, reason, then the row) to this CSV file")
-        parser.add_argument("--owner", default="", metavar="USERNAME",
-                            help="owner of rows that name neither owner_username nor owner_team")
+        parser.add_argument(
+            "--errors",
+            type=Path,
+            metavar="OUT.csv",
+            help="also write the failed rows (line, reason, then the row) to this CSV file",
+        )
+        parser.add_argument(
+            "--owner",
+            default="",
+            metavar="USERNAME",
+            help="owner of rows that name neither owner_username nor owner_team",
+        )
         parser.add_argument("--delimiter", default=",", help="cell separator (default ,)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args, kind, file, errors, owner, delimiter, no_progress, **options):
         from tqdm import tqdm
 
-        from textdesk.crm.importing import ImportFileError, check_header, count_rows, import_rows, read_csv, write_errors
+        from textdesk.crm.importing import (
+            ImportFileError,
+            check_header,
+            count_rows,
+            import_rows,
+            read_csv,
+            write_errors,
+        )
 
         if not file.is_file():
             raise CommandError(f"no such file: {file}")

@@ -8,7 +8,7 @@ class Command(BaseCommand):
         parser.add_argument("--simulator-url", default="http://127.0.0.1:8025")
 
     def handle(self, *args, simulator_url, **options):
-        from textdesk.crm.demo import seed_demo
+        from textdesk.demo.organisation import seed_demo
 
         logins = seed_demo(simulator_url=simulator_url)
         for username, password, role in logins.users:

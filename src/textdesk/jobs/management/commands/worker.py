@@ -10,9 +10,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", default=None, help="worker name shown in job locks (default host:pid)")
         parser.add_argument(
-            "--threads", type=int, default=1,
+            "--threads",
+            type=int,
+            default=1,
             help="threads sending in parallel, e.g. to different sender numbers (each has its own database "
-                 "connection; on SQLite writes still take turns)",
+            "connection; on SQLite writes still take turns)",
         )
 
     def handle(self, *args, name, threads, **options):

@@ -13,14 +13,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("TEXTDESK_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("TEXTDESK_PORT", "8000")))
-        parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("TEXTDESK_SIMULATOR_PORT", "8025")))
+        parser.add_argument(
+            "--simulator-port", type=int, default=int(os.environ.get("TEXTDESK_SIMULATOR_PORT", "8025"))
+        )
 
     def handle(self, *args, host, port, simulator_port, **options):
-        from textdesk.web import serving
         from django.conf import settings
 
-        from textdesk.crm.demo import seed_demo
+        from textdesk.demo.organisation import seed_demo
         from textdesk.jobs.worker import Worker
+        from textdesk.web import serving
 
         call_command("migrate", verbosity=0, interactive=False)
         simulator_url = f"http://127.0.0.1:{simulator_port}"
@@ -32,7 +34,7 @@ class Command(BaseCommand):
         except ImportError:
             start_simulator = None
         if start_simulator is not None:
-            from textdesk.simulator.demo import configure_from_database
+            from textdesk.demo.simulator import configure_from_database
 
             simulator = start_simulator(host="127.0.0.1", port=simulator_port)
             configure_from_database(simulator.state, simulator_url)

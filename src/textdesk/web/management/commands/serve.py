@@ -12,8 +12,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("TEXTDESK_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("TEXTDESK_PORT", "8000")))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("TEXTDESK_WEB_WORKERS", "1")),
-                            help="number of web processes (default 1, or TEXTDESK_WEB_WORKERS)")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("TEXTDESK_WEB_WORKERS", "1")),
+            help="number of web processes (default 1, or TEXTDESK_WEB_WORKERS)",
+        )
 
     def handle(self, *args, host, port, workers, **options):
         from textdesk.web import serving

@@ -12,19 +12,26 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-        parser.add_argument("--port", type=int, default=8025,
-                            help="port to listen on (default 8025; 0 = any free port)")
-        parser.add_argument("--from-database", action="store_true",
-                            help="host the numbers of provider accounts whose base_url is this simulator's URL")
-        parser.add_argument("--public-url", default="",
-                            help="the URL provider accounts use for this simulator (default http://HOST:PORT)")
+        parser.add_argument(
+            "--port", type=int, default=8025, help="port to listen on (default 8025; 0 = any free port)"
+        )
+        parser.add_argument(
+            "--from-database",
+            action="store_true",
+            help="host the numbers of provider accounts whose base_url is this simulator's URL",
+        )
+        parser.add_argument(
+            "--public-url",
+            default="",
+            help="the URL provider accounts use for this simulator (default http://HOST:PORT)",
+        )
 
     def handle(self, *args, host, port, from_database, public_url, **options):
         from textdesk.simulator.server import start_in_thread
 
         handle = start_in_thread(host=host, port=port)
         if from_database:
-            from textdesk.simulator.demo import configure_from_database
+            from textdesk.demo.simulator import configure_from_database
 
             hosted = configure_from_database(handle.state, public_url or handle.url)
             self.stdout.write(f"Hosting {hosted} number(s) from the database.")

@@ -23,13 +23,27 @@ def numbers_on_simulator(simulator_url: str) -> list[dict[str, Any]]:
             continue
         credentials = account.credentials
         if account.kind == "twilio":
-            hosted.append({"number": sender.e164, "api": "twilio", "account_sid": credentials.get("account_sid", ""),
-                           "auth_token": credentials.get("auth_token", ""), "sms_url": account.inbound_url,
-                           "status_callback": account.status_url})
+            hosted.append(
+                {
+                    "number": sender.e164,
+                    "api": "twilio",
+                    "account_sid": credentials.get("account_sid", ""),
+                    "auth_token": credentials.get("auth_token", ""),
+                    "sms_url": account.inbound_url,
+                    "status_callback": account.status_url,
+                }
+            )
         elif account.kind == "generic":
-            hosted.append({"number": sender.e164, "api": "generic", "api_key": credentials.get("api_key", ""),
-                           "signing_secret": credentials.get("signing_secret", ""), "sms_url": account.inbound_url,
-                           "status_callback": account.status_url})
+            hosted.append(
+                {
+                    "number": sender.e164,
+                    "api": "generic",
+                    "api_key": credentials.get("api_key", ""),
+                    "signing_secret": credentials.get("signing_secret", ""),
+                    "sms_url": account.inbound_url,
+                    "status_callback": account.status_url,
+                }
+            )
     return hosted
 
 

@@ -99,15 +99,24 @@ def conversation_for(record, customer_e164: str, sender_number: SenderNumber) ->
     return conversation
 
 
-def send_message(*, user, record, sender_number: SenderNumber, to_number: str, body: str,
-                 send_at: dt.datetime | None = None, source: str = "ui") -> Message:
+def send_message(
+    *,
+    user,
+    record,
+    sender_number: SenderNumber,
+    to_number: str,
+    body: str,
+    send_at: dt.datetime | None = None,
+    source: str = "ui",
+) -> Message:
     """Queue one outbound message, or raise SendRefused before anything is written.
 
     ``user=None`` is a system send (e.g. a sequence step) on behalf of the record's owner.
     """
     if user is not None and not user.has_perm("org.send_messages"):
         raise SendRefused(
-            MISSING_PRIVILEGE, _("You do not have the privilege to send text messages."),
+            MISSING_PRIVILEGE,
+            _("You do not have the privilege to send text messages."),
             _("Ask your administrator for the Send text messages privilege."),
         )
     to_number = _check_recipient(record, to_number)
@@ -122,23 +131,37 @@ def send_message(*, user, record, sender_number: SenderNumber, to_number: str, b
     with transaction.atomic():
         conversation = conversation_for(record, to_number, sender_number)
         message = Message.objects.create(
-            conversation=conversation, direction=Direction.OUTBOUND, provider_account_id=sender_number.provider_account_id,
-            sender_number=sender_number, from_number=sender_number.e164, to_number=to_number, body=body,
-            segments=max(1, counted.segments), encoding=counted.encoding,
-            status=st.SCHEDULED if scheduled else st.QUEUED, author=user,
+            conversation=conversation,
+            direction=Direction.OUTBOUND,
+            provider_account_id=sender_number.provider_account_id,
+            sender_number=sender_number,
+            from_number=sender_number.e164,
+            to_number=to_number,
+            body=body,
+            segments=max(1, counted.segments),
+            encoding=counted.encoding,
+            status=st.SCHEDULED if scheduled else st.QUEUED,
+            author=user,
             send_after=send_at if scheduled else None,
         )
         MessageEvent.objects.create(message=message, status=message.status, detail=f"source={source}"[:1000])
         Conversation.objects.filter(pk=conversation.pk).update(
-            last_message_at=message.created_at, last_message_preview=body[:160],
-            last_direction=Direction.OUTBOUND, last_status=message.status,
+            last_message_at=message.created_at,
+            last_message_preview=body[:160],
+            last_direction=Direction.OUTBOUND,
+            last_status=message.status,
         )
         queue.enqueue(SEND_JOB, {"message_id": message.pk}, run_at=message.send_after or now)
         from textdesk.messaging.notify import conversation_audience
 
         bus.notify_users_on_commit(
-            conversation_audience(conversation), "message.new",
-            {"conversation_id": conversation.pk, "message_id": message.pk, "direction": Direction.OUTBOUND,
-             "status": message.status},
+            conversation_audience(conversation),
+            "message.new",
+            {
+                "conversation_id": conversation.pk,
+                "message_id": message.pk,
+                "direction": Direction.OUTBOUND,
+                "status": message.status,
+            },
         )
     return message

@@ -33,9 +33,14 @@ from django.utils import timezone
 from textdesk.domain import optout, routing
 from textdesk.live import bus
 from textdesk.messaging import unread
-from textdesk.messaging.actions import inbound_notify
-from textdesk.messaging.actions.routing_batch import (
-    Batch, customer_number, dialled_number, insert_leads, lock_customers,
+from textdesk.messaging.inbound import notices
+from textdesk.messaging.inbound.leads import new_lead
+from textdesk.messaging.inbound.routing_batch import (
+    Batch,
+    customer_number,
+    dialled_number,
+    insert_leads,
+    lock_customers,
 )
 from textdesk.messaging.models import Direction, MessageStatus, RoutingState, SenderNumber
 
@@ -83,7 +88,8 @@ ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 
 _PHONE_MATCH = " UNION ".join(
     f"SELECT '{record_type}' AS record_type, id AS record_id FROM crm_{record_type} WHERE {column} = n.customer"
-    for record_type in ("contact", "account", "lead") for column in ("mobile_phone_e164", "business_phone_e164")
+    for record_type in ("contact", "account", "lead")
+    for column in ("mobile_phone_e164", "business_phone_e164")
 )
 _RECORD = " UNION ALL ".join(
     f"SELECT owner_user_id, owner_team_id, is_active, modified_at FROM crm_{record_type} "
@@ -151,7 +157,8 @@ FROM ranked WHERE place = 1
 _LATEST = "(c.last_message_at IS NULL OR c.last_message_at <= EXCLUDED.last_message_at)"
 _RECORD_COLUMNS = ", ".join(f"{record_type}_id" for record_type in routing.ENTITY_ORDER)
 _RECORD_VALUES = ", ".join(
-    f"CASE WHEN v.record_type = '{record_type}' THEN v.record_id END" for record_type in routing.ENTITY_ORDER)
+    f"CASE WHEN v.record_type = '{record_type}' THEN v.record_id END" for record_type in routing.ENTITY_ORDER
+)
 
 # Parameters: message ids, record types, record ids, customers, number ids, message times, previews, rules (arrays
 # of the same length, one customer once), then the time of the write twice. Creates each message's conversation or
@@ -229,8 +236,10 @@ def claim(size: int) -> list[Pending]:
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         # One round trip: no parameters, so these go as one simple query (the size is an int of ours).
-        cursor.execute(f"SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL synchronous_commit = off; "
-                       f"SET LOCAL enable_bitmapscan = off; {CLAIM % int(size)}; SET LOCAL enable_bitmapscan = on")
+        cursor.execute(
+            f"SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL synchronous_commit = off; "
+            f"SET LOCAL enable_bitmapscan = off; {CLAIM % int(size)}; SET LOCAL enable_bitmapscan = on"
+        )
         while cursor.description is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
             cursor.nextset()
         return [Pending(*row) for row in cursor.fetchall()]
@@ -256,8 +265,13 @@ def route(claimed: list[Pending]) -> list[int]:
     for message in claimed:
         number = batch.numbers[dialled_number(message)]
         customer = customer_number(message, number) if number is not None else ""
-        if (number is None or not customer or customer in handed_over
-                or message.provider_status in CONSENT_SIGNALS or optout.classify(message.body) is not None):
+        if (
+            number is None
+            or not customer
+            or customer in handed_over
+            or message.provider_status in CONSENT_SIGNALS
+            or optout.classify(message.body) is not None
+        ):
             others.append(message.id)
             handed_over.add(customer)
             continue
@@ -269,7 +283,7 @@ def route(claimed: list[Pending]) -> list[int]:
     if not rounds:
         return others
 
-    from textdesk.messaging.actions import routing_batch
+    from textdesk.messaging.inbound import routing_batch
 
     lock_customers(sorted(seen))
     routing_batch.start(batch)
@@ -289,7 +303,6 @@ def choose(chosen: list[tuple[Pending, SenderNumber, str]]) -> dict[int, tuple]:
 
 def _route(batch: Batch, chosen: list[tuple[Pending, SenderNumber, str]]) -> None:
     winners = choose(chosen)
-    from textdesk.messaging.actions.inbound import new_lead
 
     leads = {m.id: new_lead(customer, number) for m, number, customer in chosen if m.id not in winners}
     if leads:
@@ -298,19 +311,41 @@ def _route(batch: Batch, chosen: list[tuple[Pending, SenderNumber, str]]) -> Non
     for message, number, customer in chosen:
         if message.id in leads:
             lead = leads[message.id]
-            decided.append(Decided(message, number, customer, lead.record_type, lead.pk,
-                                   Owner(lead.owner_user_id, lead.owner_team_id), routing.NEW_LEAD))
+            decided.append(
+                Decided(
+                    message,
+                    number,
+                    customer,
+                    lead.record_type,
+                    lead.pk,
+                    Owner(lead.owner_user_id, lead.owner_team_id),
+                    routing.NEW_LEAD,
+                )
+            )
         else:
             record_type, record_id, owner_user_id, owner_team_id, rule = winners[message.id]
-            decided.append(Decided(message, number, customer, record_type, record_id,
-                                   Owner(owner_user_id, owner_team_id), rule))
+            decided.append(
+                Decided(message, number, customer, record_type, record_id, Owner(owner_user_id, owner_team_id), rule)
+            )
 
     now = timezone.now()
-    conversation_of = dict(_run(ATTACH, [
-        [d.message.id for d in decided], [d.record_type for d in decided], [d.record_id for d in decided],
-        [d.customer for d in decided], [d.number.pk for d in decided], [d.message.created_at for d in decided],
-        [d.message.body[:160] for d in decided], [d.rule for d in decided], now, now,
-    ]))
+    conversation_of = dict(
+        _run(
+            ATTACH,
+            [
+                [d.message.id for d in decided],
+                [d.record_type for d in decided],
+                [d.record_id for d in decided],
+                [d.customer for d in decided],
+                [d.number.pk for d in decided],
+                [d.message.created_at for d in decided],
+                [d.message.body[:160] for d in decided],
+                [d.rule for d in decided],
+                now,
+                now,
+            ],
+        )
+    )
     _notify(batch, decided, conversation_of, now)
 
 
@@ -323,16 +358,25 @@ def _notify(batch: Batch, decided: list[Decided], conversation_of: dict[int, int
     notified: set[int] = set()
     for d in decided:
         message, conversation_id = d.message, conversation_of[d.message.id]
-        told = inbound_notify.notices(d.number, d.customer, message.body)
+        told = notices.notices(d.number, d.customer, message.body)
         for n in told:
-            rows.append((n.user_id, n.kind, n.title, n.body, conversation_id if n.linked else None,
-                         message.id if n.linked else None))
+            rows.append(
+                (
+                    n.user_id,
+                    n.kind,
+                    n.title,
+                    n.body,
+                    conversation_id if n.linked else None,
+                    message.id if n.linked else None,
+                )
+            )
             notified.add(n.user_id)
         news = {"event": "message.new", "conversation_id": conversation_id, "message_id": message.id}
-        events += [(bus.user_channel(user_id), news) for user_id in inbound_notify.watchers(told, d.owner, d.number)]
+        events += [(bus.user_channel(user_id), news) for user_id in notices.watchers(told, d.owner, d.number)]
     if rows:
-        _run(NOTIFY, [now] + [list(column) for column in zip(*rows)])
+        _run(NOTIFY, [now] + [list(column) for column in zip(*rows, strict=False)])
     counts = unread.badge_counts(notified) if notified else {}
-    events += [(bus.user_channel(user_id), {"event": "notification.new", "unread": count})
-               for user_id, count in counts.items()]
+    events += [
+        (bus.user_channel(user_id), {"event": "notification.new", "unread": count}) for user_id, count in counts.items()
+    ]
     bus.publish_many_on_commit(events)

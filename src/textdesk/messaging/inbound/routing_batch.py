@@ -1,7 +1,7 @@
 """What the messages of one routing batch share: reads done once for all of them, writes done together.
 
 A :class:`Batch` lives inside the transaction that routes its messages (see
-:func:`textdesk.messaging.actions.inbound.route_batch`) and is reached through :func:`current`. The lookups
+:func:`textdesk.messaging.inbound.router.route_batch`) and is reached through :func:`current`. The lookups
 below (:func:`sender_number`, :func:`team_members`, :func:`active_users`, …) answer from it when it holds the
 answer and read the database otherwise, also when no batch is running.
 
@@ -27,7 +27,13 @@ from django.utils import timezone
 from textdesk.crm.models import RECORD_MODELS, Lead, OwnedRecord, RecordType
 from textdesk.domain import phones
 from textdesk.messaging.models import (
-    Conversation, Direction, Message, MessageStatus, Notification, RoutingState, SenderNumber,
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    Notification,
+    RoutingState,
+    SenderNumber,
 )
 
 RECEIVE_PERMISSION = "org.receive_inbound_messages"
@@ -36,12 +42,12 @@ PHONE_RECORD_TYPES = (RecordType.ACCOUNT, RecordType.CONTACT, RecordType.LEAD)
 _local = threading.local()
 
 
-def current() -> "Batch | None":
+def current() -> Batch | None:
     """The batch being routed in this thread, if any."""
     return getattr(_local, "batch", None)
 
 
-def start(batch: "Batch") -> None:
+def start(batch: Batch) -> None:
     """Route this thread's messages with ``batch`` until :func:`stop`."""
     _local.batch = batch
 
@@ -86,7 +92,7 @@ class Batch:
     seen: set[str] = field(default_factory=set)  # customers whose message was routed already
 
     @classmethod
-    def prepare(cls, messages: list[Message], deferred: bool = False) -> "Batch":
+    def prepare(cls, messages: list[Message], deferred: bool = False) -> Batch:
         """Lock the messages' customers and read what routing them will need (a fixed number of queries)."""
         batch = cls(deferred=deferred)
         wanted = {dialled_number(m) for m in messages}
@@ -162,8 +168,11 @@ class Batch:
         if team_ids:
             members: dict[int, set[int]] = defaultdict(set)
             with connection.cursor() as cursor:  # plain SQL: this runs once per routing pass
-                cursor.execute(f"SELECT team_id, user_id FROM {Team.members.through._meta.db_table} "
-                               f"WHERE team_id IN ({', '.join(['%s'] * len(team_ids))})", sorted(team_ids))
+                cursor.execute(
+                    f"SELECT team_id, user_id FROM {Team.members.through._meta.db_table} "
+                    f"WHERE team_id IN ({', '.join(['%s'] * len(team_ids))})",
+                    sorted(team_ids),
+                )
                 rows = cursor.fetchall()
             for team_id, user_id in rows:
                 members[team_id].add(user_id)
@@ -263,7 +272,9 @@ def lock_customers(customers: list[str]) -> None:
         cursor.execute(
             "SELECT count(pg_advisory_xact_lock(k)) FROM ("
             " SELECT DISTINCT hashtextextended('route:' || c, 0) AS k FROM unnest(%s::text[]) AS c ORDER BY k"
-            ") AS locks", [customers])
+            ") AS locks",
+            [customers],
+        )
 
 
 # ---------------------------------------------------------------- lookups: from the batch, else the database
@@ -315,8 +326,10 @@ def _active_users_with_privilege() -> str:
     permission, content_type = Permission._meta.db_table, ContentType._meta.db_table
     direct = User.user_permissions.through._meta.db_table
     groups, group_permissions = User.groups.through._meta.db_table, Group.permissions.through._meta.db_table
-    holds = (f"SELECT 1 FROM {permission} p JOIN {content_type} ct ON ct.id = p.content_type_id "
-             "WHERE p.id = {link}.permission_id AND p.codename = %s AND ct.app_label = %s")
+    holds = (
+        f"SELECT 1 FROM {permission} p JOIN {content_type} ct ON ct.id = p.content_type_id "
+        "WHERE p.id = {link}.permission_id AND p.codename = %s AND ct.app_label = %s"
+    )
     return (
         f"SELECT u.*, (u.is_superuser"
         f" OR EXISTS (SELECT 1 FROM {direct} d WHERE d.user_id = u.id AND EXISTS ({holds.format(link='d')}))"
@@ -382,12 +395,15 @@ def insert_conversations(conversations: list[Conversation]) -> None:
     for conversation in conversations:
         conversation.set_record(conversation.record)  # its key and foreign key: the record may have its id only now
     Conversation.objects.bulk_create(
-        conversations, update_conflicts=True, unique_fields=BINDING_FIELDS, update_fields=["record_key"])
+        conversations, update_conflicts=True, unique_fields=BINDING_FIELDS, update_fields=["record_key"]
+    )
     for conversation in conversations:
         if conversation.pk is None:  # a database that does not return ids from this statement
             conversation.pk = Conversation.objects.values_list("pk", flat=True).get(
-                record_key=conversation.record_key, customer_e164=conversation.customer_e164,
-                sender_number=conversation.sender_number_id)
+                record_key=conversation.record_key,
+                customer_e164=conversation.customer_e164,
+                sender_number=conversation.sender_number_id,
+            )
 
 
 def save_routed(messages: list[Message]) -> None:
@@ -415,8 +431,14 @@ def touch_conversations(touches: dict[int, list[Message]]) -> None:
     rows = []
     for conversation_id, messages in sorted(touches.items()):
         latest = max(messages, key=lambda m: (m.created_at, m.pk))
-        rows.append((conversation_id, len(messages), connection.ops.adapt_datetimefield_value(latest.created_at),
-                     latest.body[:160]))
+        rows.append(
+            (
+                conversation_id,
+                len(messages),
+                connection.ops.adapt_datetimefield_value(latest.created_at),
+                latest.body[:160],
+            )
+        )
     table = connection.ops.quote_name(Conversation._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
     latest = "(c.last_message_at IS NULL OR c.last_message_at <= v.at)"

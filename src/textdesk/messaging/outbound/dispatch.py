@@ -30,15 +30,27 @@ from textdesk.domain import failures, phones, quiet_hours
 from textdesk.domain import status as st
 from textdesk.jobs.queue import RetryLater
 from textdesk.live import bus
-from textdesk.messaging import ratelimit, signals
+from textdesk.messaging import signals
 from textdesk.messaging.actions.consent import is_opted_out, record_consent
 from textdesk.messaging.models import (
-    ConsentAction, Conversation, Message, MessageEvent, MessagePart, Notification, NotificationKind,
+    ConsentAction,
+    Conversation,
+    Message,
+    MessageEvent,
+    MessagePart,
+    Notification,
+    NotificationKind,
 )
+from textdesk.messaging.outbound import ratelimit
 from textdesk.org.models import OrganisationSettings
 from textdesk.providers import registry
 from textdesk.providers.base import (
-    AccountConfig, OutboundSMS, OutcomeUnknownError, PermanentProviderError, ProviderError, RetryableProviderError, SendResult,
+    AccountConfig,
+    OutboundSMS,
+    OutcomeUnknownError,
+    ProviderError,
+    RetryableProviderError,
+    SendResult,
 )
 
 log = logging.getLogger(__name__)
@@ -72,8 +84,13 @@ def backoff(attempt: int, rng: random.Random | None = None) -> float:
 
 # Messages of a claimed batch are loaded at once with everything a send needs (see ``prepare_batch``).
 _WITH_SEND_DATA = (
-    "sender_number", "provider_account", "conversation__sender_number", "conversation__account",
-    "conversation__contact", "conversation__opportunity", "conversation__lead",
+    "sender_number",
+    "provider_account",
+    "conversation__sender_number",
+    "conversation__account",
+    "conversation__contact",
+    "conversation__opportunity",
+    "conversation__lead",
 )
 
 
@@ -102,8 +119,14 @@ def handle_send_job(job, now: dt.datetime | None = None) -> None:
     deliver(int(job.payload["message_id"]), now=now, job=job, message=message, org=org)
 
 
-def deliver(message_id: int, now: dt.datetime | None = None, *, job=None, message: Message | None = None,
-            org: OrganisationSettings | None = None) -> None:
+def deliver(
+    message_id: int,
+    now: dt.datetime | None = None,
+    *,
+    job=None,
+    message: Message | None = None,
+    org: OrganisationSettings | None = None,
+) -> None:
     """Run one attempt for a message. Raises RetryLater to be run again at a later time.
 
     ``message`` and ``org`` may come preloaded with the job's batch; ``job``, when given, is marked done in
@@ -267,7 +290,11 @@ def _country_zone(country: str) -> str | None:
     if not phonenumbers.country_code_for_region(country.upper()):
         return None
     example = phonenumbers.example_number(country.upper())
-    return phones.timezone_of(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)) if example else None
+    return (
+        phones.timezone_of(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+        if example
+        else None
+    )
 
 
 # ---------------------------------------------------------------- state changes
@@ -275,7 +302,10 @@ def _country_zone(country: str) -> str | None:
 
 def _event(message: Message, status: str, provider_status: str = "", code: str = "", detail: str = "") -> MessageEvent:
     return MessageEvent.objects.create(
-        message=message, status=status, provider_status=provider_status[:40], provider_code=str(code)[:40],
+        message=message,
+        status=status,
+        provider_status=provider_status[:40],
+        provider_code=str(code)[:40],
         detail=detail[:1000],
     )
 
@@ -305,7 +335,8 @@ def _push_event(message: Message) -> None:
     if not message.conversation_id:
         return
     bus.notify_users_on_commit(
-        _audience(message.conversation), "message.status",
+        _audience(message.conversation),
+        "message.status",
         {"conversation_id": message.conversation_id, "message_id": message.pk, "status": message.status},
     )
 
@@ -327,9 +358,13 @@ def _mark_sending(message: Message, slot: dt.datetime | None = None) -> bool:
 
 def _outbound(message: Message) -> OutboundSMS:
     return OutboundSMS(
-        from_number=message.from_number, to_number=message.to_number, body=message.body,
-        idempotency_key=str(message.idempotency_key), status_callback_url=message.provider_account.status_url,
-        client_reference=str(message.pk), first_attempted_at=first_attempt_at(message),
+        from_number=message.from_number,
+        to_number=message.to_number,
+        body=message.body,
+        idempotency_key=str(message.idempotency_key),
+        status_callback_url=message.provider_account.status_url,
+        client_reference=str(message.pk),
+        first_attempted_at=first_attempt_at(message),
     )
 
 
@@ -341,8 +376,10 @@ def first_attempt_at(message: Message) -> dt.datetime | None:
     if message.attempts < 1:
         return None
     return (
-        MessageEvent.objects.filter(message_id=message.pk, status=st.SENDING).order_by("at", "id")
-        .values_list("at", flat=True).first()
+        MessageEvent.objects.filter(message_id=message.pk, status=st.SENDING)
+        .order_by("at", "id")
+        .values_list("at", flat=True)
+        .first()
     )
 
 
@@ -364,7 +401,7 @@ def _hand_over(message: Message, org: OrganisationSettings, job=None) -> None:
 def _record_success(message: Message, result: SendResult, provider, job=None) -> None:
     """Record the provider's acceptance, its part ids, any reports that came first, and the job's end: one commit."""
     from textdesk.jobs.queue import complete
-    from textdesk.messaging.actions.status import apply_pending_in_transaction
+    from textdesk.messaging.outbound.reports import apply_pending_in_transaction
 
     new_status = result.status if st.should_apply(st.SENDING, result.status) else st.SENDING
     if new_status == st.SENDING and not getattr(provider, "reports_delivery", True):
@@ -373,7 +410,8 @@ def _record_success(message: Message, result: SendResult, provider, job=None) ->
     values = {
         "provider_message_id": result.provider_message_id,
         "provider_status": (result.provider_status or result.status or "")[:40],
-        "status": new_status, "updated_at": now,
+        "status": new_status,
+        "updated_at": now,
     }
     if result.segments:
         values["segments"] = result.segments
@@ -391,8 +429,12 @@ def _record_success(message: Message, result: SendResult, provider, job=None) ->
             previous = current.status
             _record_on_changed(current, result, new_status, now)
             new_status = current.status
-        _event(current, new_status, provider_status=result.provider_status or result.status,
-               detail=f"accepted as {result.provider_message_id}")
+        _event(
+            current,
+            new_status,
+            provider_status=result.provider_status or result.status,
+            detail=f"accepted as {result.provider_message_id}",
+        )
         _record_parts(current, result, new_status)
         current.conversation = message.conversation
         if new_status != previous:
@@ -425,11 +467,18 @@ def _record_parts(message: Message, result: SendResult, status: str) -> None:
     """Map every part id of a message the provider tracks in parts, so that each part's report finds it."""
     if len(result.part_ids) < 2:
         return
-    MessagePart.objects.bulk_create([
-        MessagePart(message=message, provider_account_id=message.provider_account_id, provider_message_id=part_id,
-                    number=number, status=status)
-        for number, part_id in enumerate(result.part_ids, start=1)
-    ])
+    MessagePart.objects.bulk_create(
+        [
+            MessagePart(
+                message=message,
+                provider_account_id=message.provider_account_id,
+                provider_message_id=part_id,
+                number=number,
+                status=status,
+            )
+            for number, part_id in enumerate(result.part_ids, start=1)
+        ]
+    )
 
 
 def _handle_error(message: Message, error: ProviderError, org: OrganisationSettings, provider=None) -> None:
@@ -442,8 +491,14 @@ def _handle_error(message: Message, error: ProviderError, org: OrganisationSetti
         else:
             _mark_unknown(message, code=error.code, text=error.text or str(error))
     else:  # PermanentProviderError, or any other refusal
-        _fail(message, error.reason or failures.UNKNOWN, permanent=True, code=error.code, text=error.text,
-              opt_out=error.opt_out)
+        _fail(
+            message,
+            error.reason or failures.UNKNOWN,
+            permanent=True,
+            code=error.code,
+            text=error.text,
+            opt_out=error.opt_out,
+        )
 
 
 def deadline_of(message: Message, org: OrganisationSettings) -> dt.datetime:
@@ -461,15 +516,25 @@ def _retry_or_give_up(message: Message, error: ProviderError, org: OrganisationS
             # An earlier (or this) attempt may have reached the provider: giving up is not "failed".
             _mark_unknown(message, code=error.code, text=error.text or str(error))
             return
-        _fail(message, failures.PROVIDER_UNAVAILABLE, permanent=False, code=error.code,
-              text=error.text or str(error), detail="retry deadline reached")
+        _fail(
+            message,
+            failures.PROVIDER_UNAVAILABLE,
+            permanent=False,
+            code=error.code,
+            text=error.text or str(error),
+            detail="retry deadline reached",
+        )
         return
     mark = f" {UNKNOWN_MARK}" if isinstance(error, OutcomeUnknownError) else ""
     with transaction.atomic():
         Message.objects.filter(pk=message.pk, status=st.SENDING).update(status=st.QUEUED, updated_at=now)
         message.status = st.QUEUED
-        _event(message, st.QUEUED, code=error.code,
-               detail=f"retry after {delay:.1f}s: {error.reason} {error.text}".strip() + mark)
+        _event(
+            message,
+            st.QUEUED,
+            code=error.code,
+            detail=f"retry after {delay:.1f}s: {error.reason} {error.text}".strip() + mark,
+        )
         _push(message)
     raise RetryLater(next_try, f"{error.reason} {error.code}".strip())
 
@@ -496,16 +561,26 @@ def _notify_failure(message: Message) -> None:
             users |= set(record.owner_team.members.values_list("id", flat=True))
     for user_id in users:
         Notification.objects.create(
-            user_id=user_id, kind=NotificationKind.SEND_FAILED,
+            user_id=user_id,
+            kind=NotificationKind.SEND_FAILED,
             title=_("Message to %(number)s not delivered") % {"number": message.to_number},
             body=f"{described.title}. {described.fix}"[:1000],
-            conversation_id=message.conversation_id, message=message,
+            conversation_id=message.conversation_id,
+            message=message,
         )
     bus.notify_users_on_commit(users, "notification.new", {"message_id": message.pk})
 
 
-def _fail(message: Message, reason: str, *, permanent: bool, code: str = "", text: str = "",
-          opt_out: bool = False, detail: str = "") -> None:
+def _fail(
+    message: Message,
+    reason: str,
+    *,
+    permanent: bool,
+    code: str = "",
+    text: str = "",
+    opt_out: bool = False,
+    detail: str = "",
+) -> None:
     with transaction.atomic():
         current = Message.objects.select_for_update().get(pk=message.pk)
         if st.is_final(current.status):
@@ -515,12 +590,26 @@ def _fail(message: Message, reason: str, *, permanent: bool, code: str = "", tex
         current.failure_permanent = permanent
         current.provider_error_code = str(code)[:40]
         current.provider_error_text = (text or "")[:1000]
-        current.save(update_fields=["status", "failure_reason", "failure_permanent", "provider_error_code",
-                                    "provider_error_text", "updated_at"])
+        current.save(
+            update_fields=[
+                "status",
+                "failure_reason",
+                "failure_permanent",
+                "provider_error_code",
+                "provider_error_text",
+                "updated_at",
+            ]
+        )
         _event(current, st.FAILED, code=code, detail=(detail or f"{reason} {text}").strip())
         if opt_out:
-            record_consent(current.to_number, current.from_number, ConsentAction.OPT_OUT, "provider_error",
-                           detail=f"{code} {text}".strip(), message=current)
+            record_consent(
+                current.to_number,
+                current.from_number,
+                ConsentAction.OPT_OUT,
+                "provider_error",
+                detail=f"{code} {text}".strip(),
+                message=current,
+            )
         current.conversation = message.conversation
         _push(current)
         _notify_failure(current)
@@ -537,8 +626,9 @@ def _mark_unknown(message: Message, code: str = "", text: str = "") -> None:
         current.failure_reason = failures.OUTCOME_UNKNOWN
         current.provider_error_code = str(code)[:40]
         current.provider_error_text = (text or "")[:1000]
-        current.save(update_fields=["status", "failure_reason", "provider_error_code", "provider_error_text",
-                                    "updated_at"])
+        current.save(
+            update_fields=["status", "failure_reason", "provider_error_code", "provider_error_text", "updated_at"]
+        )
         _event(current, st.UNKNOWN, code=code, detail=text or "outcome unknown")
         current.conversation = message.conversation
         _push(current)
@@ -564,9 +654,10 @@ def _recover(message: Message, job=None) -> None:
         try:
             found = provider.lookup(account_config(account), _outbound(message), http_client())
         except RetryableProviderError as error:
-            raise RetryLater(timezone.now() + dt.timedelta(seconds=backoff(message.attempts)),
-                             f"lookup: {error}") from None
-        except Exception as error:  # noqa: BLE001 - any other answer leaves the outcome unknown
+            raise RetryLater(
+                timezone.now() + dt.timedelta(seconds=backoff(message.attempts)), f"lookup: {error}"
+            ) from None
+        except Exception as error:
             _mark_unknown(message, code=getattr(error, "code", ""), text=getattr(error, "text", "") or repr(error))
             return
         if found is not None:
@@ -593,7 +684,9 @@ def _in_hand_elsewhere(message: Message, job) -> bool:
     from textdesk.jobs.models import Job, JobState
 
     return (
-        Job.objects.filter(kind=job.kind, state=JobState.PENDING, payload__message_id=message.pk,
-                           locked_until__gt=timezone.now())
-        .exclude(pk=job.pk).exists()
+        Job.objects.filter(
+            kind=job.kind, state=JobState.PENDING, payload__message_id=message.pk, locked_until__gt=timezone.now()
+        )
+        .exclude(pk=job.pk)
+        .exists()
     )

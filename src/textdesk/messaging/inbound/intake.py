@@ -22,7 +22,12 @@ from django.utils import timezone
 
 from textdesk.live import bus
 from textdesk.messaging.models import (
-    ConcatPartBuffer, Direction, Message, MessageStatus, ProviderAccount, RoutingState,
+    ConcatPartBuffer,
+    Direction,
+    Message,
+    MessageStatus,
+    ProviderAccount,
+    RoutingState,
 )
 from textdesk.providers.base import InboundSMS, StatusReport
 
@@ -62,18 +67,32 @@ def validate(sms: InboundSMS) -> None:
 # What every inbound message starts with, written into the statement (SQL literals of our own constants): the
 # webhook's driver then adapts only the values that vary, which is a good part of its CPU per message.
 FIXED_COLUMNS = {
-    "direction": f"'{Direction.INBOUND.value}'", "encoding": "''", "status": f"'{MessageStatus.RECEIVED.value}'",
-    "failure_reason": "''", "failure_permanent": "false", "provider_error_code": "''", "provider_error_text": "''",
-    "routing_state": f"'{RoutingState.PENDING.value}'", "routing_rule": "''", "attempts": "0",
+    "direction": f"'{Direction.INBOUND.value}'",
+    "encoding": "''",
+    "status": f"'{MessageStatus.RECEIVED.value}'",
+    "failure_reason": "''",
+    "failure_permanent": "false",
+    "provider_error_code": "''",
+    "provider_error_text": "''",
+    "routing_state": f"'{RoutingState.PENDING.value}'",
+    "routing_rule": "''",
+    "attempts": "0",
 }
 MESSAGE_COLUMNS = (
-    "provider_account_id", "from_number", "to_number", "body", "segments", "provider_status", "provider_message_id",
-    "created_at", "updated_at",
+    "provider_account_id",
+    "from_number",
+    "to_number",
+    "body",
+    "segments",
+    "provider_status",
+    "provider_message_id",
+    "created_at",
+    "updated_at",
 )
 MESSAGE_TABLE = Message._meta.db_table
 INSERT_MESSAGE = (
-    f'INSERT INTO {MESSAGE_TABLE} ({", ".join([*MESSAGE_COLUMNS, *FIXED_COLUMNS])}) '
-    f'VALUES ({", ".join(["%s"] * len(MESSAGE_COLUMNS) + list(FIXED_COLUMNS.values()))}) '
+    f"INSERT INTO {MESSAGE_TABLE} ({', '.join([*MESSAGE_COLUMNS, *FIXED_COLUMNS])}) "
+    f"VALUES ({', '.join(['%s'] * len(MESSAGE_COLUMNS) + list(FIXED_COLUMNS.values()))}) "
     "ON CONFLICT (provider_account_id, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING"
 )
 _INSERT_PART = (
@@ -88,12 +107,20 @@ _SELECT_PARTS = (
 )
 
 
-def message_values(account_id: int, sms: InboundSMS, body: str, segments: int, message_id: str | None,
-                   now: dt.datetime) -> list:
+def message_values(
+    account_id: int, sms: InboundSMS, body: str, segments: int, message_id: str | None, now: dt.datetime
+) -> list:
     """The values of ``INSERT_MESSAGE`` for one inbound message, as Python values (any driver adapts them)."""
     return [
-        account_id, clean_text(sms.from_number).strip(), clean_text(sms.to_number).strip(), body,
-        max(1, min(segments, 32767)), (sms.opt_signal or "")[:40], message_id or None, now, now,
+        account_id,
+        clean_text(sms.from_number).strip(),
+        clean_text(sms.to_number).strip(),
+        body,
+        max(1, min(segments, 32767)),
+        (sms.opt_signal or "")[:40],
+        message_id or None,
+        now,
+        now,
     ]
 
 
@@ -124,13 +151,24 @@ def _store_part(cursor, account_id: int, sms: InboundSMS, now) -> tuple[bool, bo
     if connection.vendor == "postgresql":
         # Parts of one message may arrive at once in several processes: serialise them, or each
         # would count only its own part and the message would never be assembled.
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                       [f"concat:{account_id}:{from_number}:{concat.reference}"])
-    cursor.execute(_INSERT_PART, [
-        account_id, from_number, clean_text(sms.to_number).strip(), concat.reference[:64], concat.total,
-        concat.number, clean_text(sms.body), sms.provider_message_id or f"{concat.reference}:{concat.number}",
-        connection.ops.adapt_datetimefield_value(now),
-    ])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"concat:{account_id}:{from_number}:{concat.reference}"],
+        )
+    cursor.execute(
+        _INSERT_PART,
+        [
+            account_id,
+            from_number,
+            clean_text(sms.to_number).strip(),
+            concat.reference[:64],
+            concat.total,
+            concat.number,
+            clean_text(sms.body),
+            sms.provider_message_id or f"{concat.reference}:{concat.number}",
+            connection.ops.adapt_datetimefield_value(now),
+        ],
+    )
     cursor.execute(_SELECT_PARTS, [account_id, from_number, concat.reference[:64]])
     parts = {number: (body, pid) for number, body, pid in cursor.fetchall()}
     if any(n not in parts for n in range(1, concat.total + 1)):
@@ -158,8 +196,9 @@ def store_inbound(account_id: int, messages: Iterable[InboundSMS]) -> StoreResul
                     buffered += 1
                     continue
             else:
-                row = _message_row(account_id, sms, clean_text(sms.body), sms.segments or 1,
-                                   sms.provider_message_id, now)
+                row = _message_row(
+                    account_id, sms, clean_text(sms.body), sms.segments or 1, sms.provider_message_id, now
+                )
                 new = _insert_message(cursor, row)
             if new:
                 stored += 1
@@ -183,7 +222,7 @@ def _store_single(account_id: int, sms: InboundSMS, now) -> StoreResult:
 
 def store_statuses(account_id: int, reports: Iterable[StatusReport]) -> int:
     """Apply delivery reports in one transaction (see ``actions.status``). Returns how many."""
-    from textdesk.messaging.actions.status import apply_status_report
+    from textdesk.messaging.outbound.reports import apply_status_report
 
     account = ProviderAccount(pk=account_id)
     count = 0
@@ -237,14 +276,19 @@ def sweep_concat_parts(now: dt.datetime | None = None) -> int:
             if not parts or len(parts) >= parts[0].total:
                 continue
             by_number = {p.number: p for p in parts}
-            body = "".join(by_number[n].body if n in by_number else MISSING_PART
-                           for n in range(1, parts[0].total + 1))
+            body = "".join(by_number[n].body if n in by_number else MISSING_PART for n in range(1, parts[0].total + 1))
             first = parts[0]
-            sms = InboundSMS(provider_message_id=first.provider_message_id, from_number=first.from_number,
-                             to_number=first.to_number, body=body)
+            sms = InboundSMS(
+                provider_message_id=first.provider_message_id,
+                from_number=first.from_number,
+                to_number=first.to_number,
+                body=body,
+            )
             with connection.cursor() as cursor:
-                if _insert_message(cursor, _message_row(first.provider_account_id, sms, body, len(parts),
-                                                        first.provider_message_id, now)):
+                if _insert_message(
+                    cursor,
+                    _message_row(first.provider_account_id, sms, body, len(parts), first.provider_message_id, now),
+                ):
                     stored += 1
                     bus.wake_workers_on_commit()
             # A part arriving after this starts a group of its own (stored the same way), never a duplicate.

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import connections
 
 from textdesk.live import bus
-from textdesk.messaging.actions import intake
+from textdesk.messaging.inbound import intake
 from textdesk.providers.base import InboundSMS, ParsedWebhook
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,7 @@ _NOT_FOR_LIBPQ = ("cursor_factory", "context", "pool", "server_side_binding", "i
 def handles(parsed: ParsedWebhook) -> bool:
     """Whether this webhook's storage can take the asynchronous path."""
     return (
-        getattr(settings, "WEBHOOK_ASYNC_DB", True)
-        and connections["default"].vendor == "postgresql"
+        connections["default"].vendor == "postgresql"
         and len(parsed.inbound) == 1
         and not parsed.statuses
         and parsed.inbound[0].concat is None
@@ -169,7 +168,7 @@ class _Writer:
     async def _write_while_waiting(self) -> None:
         try:
             while self.waiting:
-                batch, self.waiting = self.waiting[:self.rows], self.waiting[self.rows:]
+                batch, self.waiting = self.waiting[: self.rows], self.waiting[self.rows :]
                 try:
                     results = await self._write(batch)
                 except Exception as failed:  # each webhook answers 503; the provider retries
@@ -179,7 +178,7 @@ class _Writer:
                         done.cancel()
                     self.waiting = []
                     raise
-                for (_, done), result in zip(batch, results):
+                for (_, done), result in zip(batch, results, strict=False):
                     if done.done():
                         continue  # its request was cancelled (the client left): the row is written all the same
                     if isinstance(result, BaseException):
@@ -193,7 +192,9 @@ class _Writer:
         if len(batch) == 1:
             return [await _execute(self.pool, intake.INSERT_MESSAGE, batch[0][0], many=False)]
         rows = [values for values, _ in batch]
-        columns = [list(column) for column in zip(*rows)]  # the last two (created_at, updated_at) are one value
+        columns = [
+            list(column) for column in zip(*rows, strict=False)
+        ]  # the last two (created_at, updated_at) are one value
         try:
             inserted = await _execute(self.pool, INSERT_MANY, columns[:-1], many=True)
         except psycopg.OperationalError:
@@ -252,14 +253,15 @@ def _writer() -> _Writer:
     writer = _writers.get(id(loop))
     if writer is None:
         writer = _writers[id(loop)] = _Writer(
-            _pool(), getattr(settings, "WEBHOOK_WRITERS", 2), getattr(settings, "WEBHOOK_BATCH_ROWS", 64))
+            _pool(), getattr(settings, "WEBHOOK_WRITERS", 2), getattr(settings, "WEBHOOK_BATCH_ROWS", 64)
+        )
     return writer
 
 
 async def store_single(account_id: int, sms: InboundSMS) -> intake.StoreResult:
     """Store one whole inbound message; raises ``intake.InvalidInbound`` for what cannot be stored."""
     intake.validate(sms)
-    values = intake.single_message_values(account_id, sms, dt.datetime.now(dt.timezone.utc))
+    values = intake.single_message_values(account_id, sms, dt.datetime.now(dt.UTC))
     if values[6] is None:  # no provider message id: nothing to tell a batch's rows apart by
         stored = await _execute(_pool(), intake.INSERT_MESSAGE, values, many=False)
     else:

@@ -28,15 +28,24 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils.translation import gettext as _
 
 from textdesk.crm.models import RECORD_MODELS, Lead, OwnedRecord
-from textdesk.domain import optout, phones
+from textdesk.domain import optout
 from textdesk.domain.routing import Candidate, ReceivingNumber, choose_record
 from textdesk.jobs import queue
-from textdesk.messaging.actions import routing_batch, routing_sql
 from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
-from textdesk.messaging.actions.inbound_notify import deliver, mark_failed, notify
-from textdesk.messaging.actions.routing_batch import (
-    PHONE_RECORD_TYPES, Batch, current, customer_number, dialled_number, insert_conversations, lock_customers,
-    seller_number_ids, sender_number, team_members,
+from textdesk.messaging.inbound import routing_batch, routing_sql
+from textdesk.messaging.inbound.leads import new_lead
+from textdesk.messaging.inbound.notices import deliver, mark_failed, notify
+from textdesk.messaging.inbound.routing_batch import (
+    PHONE_RECORD_TYPES,
+    Batch,
+    current,
+    customer_number,
+    dialled_number,
+    insert_conversations,
+    lock_customers,
+    seller_number_ids,
+    sender_number,
+    team_members,
 )
 from textdesk.messaging.models import Conversation, Direction, Message, MessageStatus, RoutingState, SenderNumber
 
@@ -71,11 +80,6 @@ def route_pending(worker_id: str = "", limit: int | None = None) -> int:
         if done < wanted:
             break  # none left when it claimed (or other workers hold them): no empty claim to find that out again
     return handled
-
-
-def route_next() -> bool:
-    """Claim and route the oldest pending inbound message. False when there is none."""
-    return route_batch(1) > 0
 
 
 def route_batch(size: int | None = None) -> int:
@@ -229,8 +233,9 @@ def receiving_number(number: SenderNumber) -> ReceivingNumber:
     members: frozenset[int] = frozenset()
     if number.owner_team_id:
         members = team_members(number.owner_team_id)
-    return ReceivingNumber(owner_user_id=number.owner_user_id, owner_team_id=number.owner_team_id,
-                           team_member_ids=members)
+    return ReceivingNumber(
+        owner_user_id=number.owner_user_id, owner_team_id=number.owner_team_id, team_member_ids=members
+    )
 
 
 _CANDIDATE_FIELDS = ("id", "owner_user_id", "owner_team_id", "is_active", "modified_at")
@@ -264,11 +269,17 @@ def gather_candidates(customer: str, number: SenderNumber) -> list[Candidate]:
             # Each phone column has its own index; the OR becomes two index lookups.
             match |= Q(business_phone_e164=customer) | Q(mobile_phone_e164=customer)
         for row in model.objects.filter(match).values(*_CANDIDATE_FIELDS):
-            candidates.append(Candidate(
-                record_type=record_type, record_id=row["id"], owner_user_id=row["owner_user_id"],
-                owner_team_id=row["owner_team_id"], is_active=row["is_active"], modified_at=row["modified_at"],
-                last_conversation_at=last_talk.get((record_type, row["id"])),
-            ))
+            candidates.append(
+                Candidate(
+                    record_type=record_type,
+                    record_id=row["id"],
+                    owner_user_id=row["owner_user_id"],
+                    owner_team_id=row["owner_team_id"],
+                    is_active=row["is_active"],
+                    modified_at=row["modified_at"],
+                    last_conversation_at=last_talk.get((record_type, row["id"])),
+                )
+            )
     return candidates
 
 
@@ -290,9 +301,15 @@ def _prefetched_candidates(batch: Batch, customer: str, number: SenderNumber) ->
     for record in batch.phone_records.get(customer, []):
         records[(record.record_type, record.pk)] = record
     return [
-        Candidate(record_type=record_type, record_id=record_id, owner_user_id=r.owner_user_id,
-                  owner_team_id=r.owner_team_id, is_active=r.is_active, modified_at=r.modified_at,
-                  last_conversation_at=last_talk.get((record_type, record_id)))
+        Candidate(
+            record_type=record_type,
+            record_id=record_id,
+            owner_user_id=r.owner_user_id,
+            owner_team_id=r.owner_team_id,
+            is_active=r.is_active,
+            modified_at=r.modified_at,
+            last_conversation_at=last_talk.get((record_type, record_id)),
+        )
         for (record_type, record_id), r in records.items()
     ]
 
@@ -307,17 +324,6 @@ def create_lead(customer: str, number: SenderNumber) -> Lead:
         batch.defer_lead(lead)
     else:
         lead.save(force_insert=True)
-    return lead
-
-
-def new_lead(customer: str, number: SenderNumber) -> Lead:
-    """The lead an unknown number becomes, not saved yet (its derived fields are set, as a bulk insert needs)."""
-    lead = Lead(
-        last_name=phones.display(customer)[:100], mobile_phone=customer, source=Lead.Source.INBOUND_TEXT,
-        country=phones.region_of(customer) or "", owner_user_id=number.owner_user_id,
-        owner_team_id=number.owner_team_id,
-    )
-    lead.derive_fields()
     return lead
 
 
@@ -338,7 +344,8 @@ def conversation_for(record: OwnedRecord, customer: str, number: SenderNumber) -
         conversation = None  # the batch read every conversation of this customer: there is none yet
     else:
         conversation = Conversation.objects.filter(
-            record_key=record.record_key, customer_e164=customer, sender_number=number).first()
+            record_key=record.record_key, customer_e164=customer, sender_number=number
+        ).first()
     if conversation is not None:
         setattr(conversation, record.record_type, record)  # the notifications read its owner
         return conversation
@@ -374,5 +381,11 @@ def _record_consent(message: Message, customer: str, number: SenderNumber) -> No
     if action is None:
         return
     scope = ALL_NUMBERS if keyword and keyword.all_numbers and action == optout.OPT_OUT else number.e164
-    record_consent(customer, scope, action, "provider_signal" if signal else "keyword",
-                   detail=keyword.word if keyword else signal, message=message)
+    record_consent(
+        customer,
+        scope,
+        action,
+        "provider_signal" if signal else "keyword",
+        detail=keyword.word if keyword else signal,
+        message=message,
+    )

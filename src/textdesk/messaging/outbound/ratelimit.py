@@ -26,8 +26,7 @@ def rate_of(number: SenderNumber, org: OrganisationSettings | None = None) -> fl
     }.get(number.number_type, org.rate_long_code)
 
 
-def reserve_slot(number_id: int, rate: float, now: dt.datetime,
-                 max_wait: dt.timedelta) -> tuple[bool, dt.datetime]:
+def reserve_slot(number_id: int, rate: float, now: dt.datetime, max_wait: dt.timedelta) -> tuple[bool, dt.datetime]:
     """Reserve the next slot if it is within ``max_wait``: (True, slot); else (False, when to try again).
 
     Inside a caller's transaction the number's row stays locked until that transaction ends (the worker

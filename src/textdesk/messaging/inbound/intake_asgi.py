@@ -207,8 +207,7 @@ async def webhook_app(scope, receive, send) -> None:
 
 
 async def _handle(scope, receive) -> WebhookResponse:
-    from textdesk.messaging import intake_pg
-    from textdesk.messaging.actions import intake
+    from textdesk.messaging.inbound import intake, intake_pg
     from textdesk.providers.registry import get_provider
 
     route = _route(scope["path"])
@@ -232,9 +231,8 @@ async def _handle(scope, receive) -> WebhookResponse:
     except _BodyTooLarge:
         return _error(413, f"body larger than {limit} bytes")
 
-    received_at = dt.datetime.now(dt.timezone.utc)
-    request = WebhookRequest(method=method, url=_public_url(scope), headers=headers, body=body,
-                             received_at=received_at)
+    received_at = dt.datetime.now(dt.UTC)
+    request = WebhookRequest(method=method, url=_public_url(scope), headers=headers, body=body, received_at=received_at)
     provider = get_provider(account.kind)
     try:
         provider.verify(account.config, request, received_at)

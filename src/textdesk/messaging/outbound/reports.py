@@ -16,7 +16,13 @@ from textdesk.domain import failures
 from textdesk.domain import status as st
 from textdesk.live import bus
 from textdesk.messaging.models import (
-    ConsentAction, Direction, Message, MessageEvent, MessagePart, ProviderAccount, UnmatchedStatusUpdate,
+    ConsentAction,
+    Direction,
+    Message,
+    MessageEvent,
+    MessagePart,
+    ProviderAccount,
+    UnmatchedStatusUpdate,
 )
 from textdesk.providers.base import StatusReport
 
@@ -82,17 +88,29 @@ def _apply(message: Message, report: StatusReport, part: MessagePart | None = No
             part.status = report.status
             part.provider_status = report.provider_status[:40]
             part.save(update_fields=["status", "provider_status"])
-        new_status = st.combine_parts(list(MessagePart.objects.filter(message=message).values_list("status", flat=True)))
+        new_status = st.combine_parts(
+            list(MessagePart.objects.filter(message=message).values_list("status", flat=True))
+        )
     applies = st.should_apply(message.status, new_status)
     MessageEvent.objects.create(
-        message=message, status=report.status or message.status, provider_status=report.provider_status[:40],
-        provider_code=str(report.error_code)[:40], detail=": ".join(filter(None, [note, report.error_text]))[:1000], applied=applies,
+        message=message,
+        status=report.status or message.status,
+        provider_status=report.provider_status[:40],
+        provider_code=str(report.error_code)[:40],
+        detail=": ".join(filter(None, [note, report.error_text]))[:1000],
+        applied=applies,
     )
     if report.opt_out:
         from textdesk.messaging.actions.consent import record_consent
 
-        record_consent(message.to_number, message.from_number, ConsentAction.OPT_OUT, "provider_error",
-                       detail=f"{report.provider_status} {report.error_code}".strip(), message=message)
+        record_consent(
+            message.to_number,
+            message.from_number,
+            ConsentAction.OPT_OUT,
+            "provider_error",
+            detail=f"{report.provider_status} {report.error_code}".strip(),
+            message=message,
+        )
     if not applies:
         return
     now = timezone.now()
@@ -129,19 +147,15 @@ def _push_status(message: Message) -> None:
     from textdesk.messaging.notify import conversation_audience
 
     bus.notify_users_on_commit(
-        conversation_audience(message.conversation), "message.status",
+        conversation_audience(message.conversation),
+        "message.status",
         {"conversation_id": message.conversation_id, "message_id": message.pk, "status": message.status},
     )
 
 
-@transaction.atomic
-def apply_pending_reports(message: Message) -> None:
-    """Apply reports that arrived before ``message`` got its provider id (call after recording the id)."""
-    apply_pending_in_transaction(message)
-
-
 def apply_pending_in_transaction(message: Message) -> Message:
-    """:func:`apply_pending_reports` inside the caller's transaction (the worker's, recording the id).
+    """Apply reports that arrived before ``message`` got its provider id, inside the caller's transaction (the
+    worker's, recording the id).
 
     Returns the message as it now stands (``message`` itself when no report was waiting)."""
     ids = [message.provider_message_id]
@@ -150,9 +164,9 @@ def apply_pending_in_transaction(message: Message) -> Message:
         parts = {p.provider_message_id: p for p in MessagePart.objects.select_for_update().filter(message=message)}
         ids += [pid for pid in parts if pid != message.provider_message_id]
     pending = list(
-        UnmatchedStatusUpdate.objects.select_for_update().filter(
-            provider_account_id=message.provider_account_id, provider_message_id__in=ids
-        ).order_by("received_at", "id")
+        UnmatchedStatusUpdate.objects.select_for_update()
+        .filter(provider_account_id=message.provider_account_id, provider_message_id__in=ids)
+        .order_by("received_at", "id")
     )
     if not pending:
         return message

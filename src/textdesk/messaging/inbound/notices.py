@@ -20,10 +20,15 @@ from textdesk.crm.models import OwnedRecord
 from textdesk.domain import phones
 from textdesk.live import bus
 from textdesk.messaging import unread
-from textdesk.messaging.actions import routing_batch
-from textdesk.messaging.actions.routing_batch import active_users, current, may_receive, team_members
+from textdesk.messaging.inbound import routing_batch
+from textdesk.messaging.inbound.routing_batch import active_users, current, may_receive, team_members
 from textdesk.messaging.models import (
-    Conversation, Message, Notification, NotificationKind, RoutingState, SenderNumber,
+    Conversation,
+    Message,
+    Notification,
+    NotificationKind,
+    RoutingState,
+    SenderNumber,
 )
 
 
@@ -35,10 +40,14 @@ def mark_failed(message: Message, describe) -> None:
     for admin in admins:
         with translation.override(admin.language or settings.LANGUAGE_CODE):
             Notification.objects.create(
-                user=admin, kind=NotificationKind.ROUTING_FAILED, message=message,
+                user=admin,
+                kind=NotificationKind.ROUTING_FAILED,
+                message=message,
                 title=_("A text message could not be routed")[:200],
-                body=(_("From %(from)s to %(to)s: ") % {"from": message.from_number, "to": message.to_number}
-                      + str(describe()))[:1000],
+                body=(
+                    _("From %(from)s to %(to)s: ") % {"from": message.from_number, "to": message.to_number}
+                    + str(describe())
+                )[:1000],
             )
     push_unread([a.pk for a in admins])
 
@@ -58,9 +67,14 @@ def _whom_to_ask(user) -> str:
     from textdesk.org.roles import SALES_MANAGER, SYSTEM_ADMINISTRATOR
 
     team_ids = list(user.teams.values_list("id", flat=True))
-    people = User.objects.filter(
-        Q(groups__name=SYSTEM_ADMINISTRATOR) | Q(groups__name=SALES_MANAGER, teams__in=team_ids), is_active=True
-    ).exclude(pk=user.pk).distinct().order_by("username")[:5]
+    people = (
+        User.objects.filter(
+            Q(groups__name=SYSTEM_ADMINISTRATOR) | Q(groups__name=SALES_MANAGER, teams__in=team_ids), is_active=True
+        )
+        .exclude(pk=user.pk)
+        .distinct()
+        .order_by("username")[:5]
+    )
     names = ", ".join(str(p) for p in people)
     if batch is not None:
         batch.whom[user.pk] = names
@@ -122,9 +136,14 @@ def _what_to_tell(user) -> tuple[str, str, str | None]:
         if may_receive(user):
             told = (NotificationKind.INBOUND_MESSAGE, _("New text message from %(number)s"), None)
         else:
-            told = (NotificationKind.MISSING_PRIVILEGE, _("A text message arrived for you, but you cannot see it")[:200],
-                    (_("You lack the privilege “%(privilege)s”. Ask %(whom)s to grant it.")
-                     % {"privilege": _("Receive inbound text messages"), "whom": _whom_to_ask(user)})[:1000])
+            told = (
+                NotificationKind.MISSING_PRIVILEGE,
+                _("A text message arrived for you, but you cannot see it")[:200],
+                (
+                    _("You lack the privilege “%(privilege)s”. Ask %(whom)s to grant it.")
+                    % {"privilege": _("Receive inbound text messages"), "whom": _whom_to_ask(user)}
+                )[:1000],
+            )
     if batch is not None:
         batch.told[user.pk] = told
     return told
@@ -142,8 +161,14 @@ def notify(message: Message, conversation: Conversation, number: SenderNumber) -
     """Notify the receiving number's owners of a routed message and push it to whoever sees the conversation."""
     told = notices(number, conversation.customer_e164, message.body)
     created = [
-        Notification(user_id=n.user_id, kind=n.kind, title=n.title, body=n.body,
-                     conversation=conversation if n.linked else None, message=message if n.linked else None)
+        Notification(
+            user_id=n.user_id,
+            kind=n.kind,
+            title=n.title,
+            body=n.body,
+            conversation=conversation if n.linked else None,
+            message=message if n.linked else None,
+        )
         for n in told
     ]
     batch = current()
@@ -179,8 +204,11 @@ def deliver(batch: routing_batch.Batch) -> None:
     Runs after the batch wrote what it deferred: its new conversations have their ids only then."""
     batch.keep_notifications()
     Notification.objects.bulk_create(batch.notifications)  # fills in the ids of the conversations they point at
-    events = [(bus.user_channel(user_id), {"event": "message.new", **_news(message, conversation)})
-              for user_ids, message, conversation in batch.pushes for user_id in user_ids]
+    events = [
+        (bus.user_channel(user_id), {"event": "message.new", **_news(message, conversation)})
+        for user_ids, message, conversation in batch.pushes
+        for user_id in user_ids
+    ]
     bus.publish_many_on_commit(events + _unread_events(batch.unread_users))
 
 
@@ -188,5 +216,7 @@ def _unread_events(user_ids: set[int]) -> list[tuple[str, dict]]:
     """Each user's unread count as a live event (read now, inside the transaction)."""
     if not user_ids:
         return []
-    return [(bus.user_channel(user_id), {"event": "notification.new", "unread": count})
-            for user_id, count in unread.badge_counts(user_ids).items()]
+    return [
+        (bus.user_channel(user_id), {"event": "notification.new", "unread": count})
+        for user_id, count in unread.badge_counts(user_ids).items()
+    ]
