@@ -8,8 +8,10 @@ without one are created.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -106,11 +108,27 @@ class RowError:
     row: dict[str, str]
 
 
+@dataclass(frozen=True)
+class NumberWarning:
+    """A phone number that was imported as written but cannot be texted (it is not a number of any country)."""
+
+    line: int
+    column: str
+    value: str
+
+    def describe(self) -> str:
+        return _("%(column)s %(value)r is not a phone number that can be texted (kept as written)") % {
+            "column": self.column,
+            "value": self.value,
+        }
+
+
 @dataclass
 class ImportReport:
     created: int = 0
     updated: int = 0
     errors: list[RowError] = field(default_factory=list)
+    unreadable_numbers: list[NumberWarning] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -119,6 +137,21 @@ class ImportReport:
     @property
     def total(self) -> int:
         return self.created + self.updated + self.failed
+
+    @property
+    def stored(self) -> int:
+        return self.created + self.updated
+
+    def summary(self) -> str:
+        text = _("%(total)s rows: %(created)s created, %(updated)s updated, %(failed)s failed") % {
+            "total": self.total,
+            "created": self.created,
+            "updated": self.updated,
+            "failed": self.failed,
+        }
+        if self.unreadable_numbers:
+            text += "; " + _("%(n)s phone numbers cannot be texted") % {"n": len(self.unreadable_numbers)}
+        return text
 
 
 def columns_help() -> str:
@@ -150,40 +183,97 @@ def check_header(kind: str, header: list[str]) -> None:
         raise ImportFileError(_("A column name appears twice in the header."))
 
 
-def read_csv(path: Path, delimiter: str = ",") -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """The header and an iterator of (line number where the row starts, row). Line 1 is the header."""
-    handle = open(path, newline="", encoding="utf-8-sig")
-    reader = csv.reader(handle, delimiter=delimiter)
+ENCODINGS = ("utf-8", "cp1252")  # what spreadsheets write: UTF-8 (with or without BOM), else Windows Latin-1
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+DELIMITERS = ",;\t|"  # Excel writes ";" where the decimal separator is "," (Brazil, Italy, Spain, ...)
+
+
+@dataclass
+class CsvFile:
+    """A decoded CSV file: its header, its data rows (line where each starts, cells by column) and how it was read."""
+
+    header: list[str]
+    encoding: str
+    delimiter: str
+    text: str
+
+    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """Each non-blank data row; a row whose cell count differs from the header's is yielded as such, to be
+        reported rather than guessed at (line 1 is the header)."""
+        reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
+        next(reader, None)
+        start = reader.line_num + 1
+        width = len(self.header)
+        try:
+            for cells in reader:
+                if any(c.strip() for c in cells):
+                    if len(cells) != width:
+                        yield start, {WRONG_WIDTH: str(len(cells)), **dict(zip(self.header, cells, strict=False))}
+                    else:
+                        yield start, dict(zip(self.header, cells, strict=True))
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            yield start, {UNREADABLE: str(exc)}
+
+    def count_rows(self) -> int:
+        return sum(1 for _ in self.rows())
+
+
+WRONG_WIDTH = "__cells__"
+UNREADABLE = "__unreadable__"
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The file's text and the encoding it was read with: a byte-order mark says it, else UTF-8, else Windows
+    Latin-1 (which reads any byte, so a file is never refused for its encoding alone)."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding), encoding
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
+
+
+def sniff_delimiter(text: str, kind: str) -> str:
+    """The cell separator of the file: the candidate that splits the header into the most known column names
+    (our column names are known, which makes this exact where a header is right), else the standard library's
+    sniffer on a sample, else a comma."""
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    known = set(COLUMNS.get(kind, {}))
+    best, score = ",", 0
+    for candidate in DELIMITERS:
+        names = {c.strip().strip('"') for c in first.split(candidate)}
+        found = len(names & known)
+        if found > score:
+            best, score = candidate, found
+    if score:
+        return best
     try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        handle.close()
-        raise ImportFileError(_("The file is empty.")) from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        handle.close()
-        raise ImportFileError(_("The file cannot be read as UTF-8 CSV: %(error)s") % {"error": exc}) from exc
-
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        with handle:
-            start = reader.line_num + 1
-            try:
-                for cells in reader:
-                    if any(c.strip() for c in cells):
-                        if len(cells) > len(header):
-                            yield start, {"__too_many_cells__": str(len(cells))}
-                        else:
-                            yield start, {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)}
-                    start = reader.line_num + 1
-            except (UnicodeDecodeError, csv.Error) as exc:
-                yield start, {"__unreadable__": str(exc)}
-
-    return header, rows()
+        return csv.Sniffer().sniff(text[:8192], delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
 
 
-def count_rows(path: Path, delimiter: str = ",") -> int:
-    """How many data rows the file has (for the progress bar)."""
-    _header, rows = read_csv(path, delimiter)
-    return sum(1 for _ in rows)
+def parse_csv(data: bytes, kind: str, delimiter: str | None = None) -> CsvFile:
+    """Decode and split a CSV file's bytes (delimiter: given, or sniffed); raises ImportFileError when there is
+    no header to read."""
+    text, encoding = decode(data)
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise ImportFileError(_("The file is empty."))
+    delimiter = delimiter or sniff_delimiter(text, kind)
+    try:
+        header = [h.strip() for h in next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))]
+    except (StopIteration, csv.Error) as exc:
+        raise ImportFileError(_("The file cannot be read as CSV: %(error)s") % {"error": exc}) from exc
+    return CsvFile(header=header, encoding=encoding, delimiter=delimiter, text=text)
+
+
+def read_csv(path: Path, kind: str, delimiter: str | None = None) -> CsvFile:
+    return parse_csv(Path(path).read_bytes(), kind, delimiter)
 
 
 class _Lookups:
@@ -218,14 +308,15 @@ class _Lookups:
         return pk
 
 
-def row_data(kind: str, row: dict[str, str], lookups: _Lookups, default_owner: str = "") -> dict:
+def row_data(kind: str, row: dict[str, str], lookups: _Lookups, default_owner: str = "", header_width: int = 0) -> dict:
     """The record fields a CSV row stands for; raises RowRejected for what only the file can get wrong."""
-    if "__too_many_cells__" in row:
+    if WRONG_WIDTH in row:
         raise RowRejected(
-            _("the row has %(n)s cells, more than the header's columns") % {"n": row["__too_many_cells__"]}
+            _("the row has %(n)s cells but the header has %(columns)s columns")
+            % {"n": row[WRONG_WIDTH], "columns": header_width}
         )
-    if "__unreadable__" in row:
-        raise RowRejected(_("unreadable row: %(error)s") % {"error": row["__unreadable__"]})
+    if UNREADABLE in row:
+        raise RowRejected(_("unreadable row: %(error)s") % {"error": row[UNREADABLE]})
     cells = {k: (v or "").strip() for k, v in row.items()}
     data: dict = {k: v for k, v in cells.items() if k in _DIRECT}
     if "status_reason" in data and not data["status_reason"]:
@@ -298,36 +389,58 @@ def import_rows(
     rows: Iterable[tuple[int, dict[str, str]]],
     *,
     default_owner: str = "",
+    header_width: int = 0,
     on_row: Callable[[], None] | None = None,
+    on_problem: Callable[[RowError | NumberWarning], None] | None = None,
 ) -> ImportReport:
-    """Import each row on its own; never stops at a bad row."""
+    """Import each row on its own; never stops at a bad row. ``on_problem`` hears of each rejected row and each
+    unreadable phone number as it happens (so a long import reports while it runs)."""
     model = KINDS[kind]
     lookups = _Lookups()
     report = ImportReport()
     for line, row in rows:
         try:
-            data = row_data(kind, row, lookups, default_owner)
+            data = row_data(kind, row, lookups, default_owner, header_width)
             external_id = data.pop("external_id", None) or (row.get("external_id") or "").strip()
             if external_id:
-                _record, created = upsert_record(model, external_id, data)
+                record, created = upsert_record(model, external_id, data)
             else:
-                create_record(model, data)
+                record = create_record(model, data)
                 created = True
             if created:
                 report.created += 1
             else:
                 report.updated += 1
+            for phone in record.phone_numbers():
+                if phone["raw"] and not phone["is_valid"] and phone["field"] in row:
+                    warning = NumberWarning(line=line, column=phone["field"], value=phone["raw"])
+                    report.unreadable_numbers.append(warning)
+                    if on_problem is not None:
+                        on_problem(warning)
         except (RowRejected, ValidationError, DatabaseError, ValueError) as exc:
-            report.errors.append(RowError(line=line, reason=_reason(exc), row=row))
+            error = RowError(line=line, reason=_reason(exc), row=row)
+            report.errors.append(error)
+            if on_problem is not None:
+                on_problem(error)
         if on_row is not None:
             on_row()
     return report
 
 
+def rejected_rows_csv(header: list[str], errors: list[RowError]) -> str:
+    """The failed rows as CSV text: line and reason first, then the row as it was (fix it and import again)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["line", "reason", *header])
+    for error in errors:
+        writer.writerow([error.line, error.reason, *(error.row.get(h, "") for h in header)])
+    return out.getvalue()
+
+
 def write_errors(path: Path, header: list[str], errors: list[RowError]) -> None:
-    """The failed rows as a CSV: line and reason first, then the row as it was (fix it and import again)."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["line", "reason", *header])
-        for error in errors:
-            writer.writerow([error.line, error.reason, *(error.row.get(h, "") for h in header)])
+    Path(path).write_text(rejected_rows_csv(header, errors), encoding="utf-8", newline="")
+
+
+def rejected_path(source: Path) -> Path:
+    """Where the rejected rows of ``source`` are written by default: beside it."""
+    return source.with_name(f"{source.stem}.rejected.csv")

@@ -321,3 +321,55 @@ def parse_record_key(key: str) -> tuple[str, int]:
     if not pk.isdigit():
         raise ValueError(f"bad record key {key!r}")
     return kind, int(pk)
+
+
+class ImportRun(models.Model):
+    """One CSV import started from the web app: the file, its progress and its report (run by a worker)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Waiting to start")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Finished")
+        FAILED = "failed", _("Could not be imported")
+
+    MAX_BYTES = 20 * 1024 * 1024
+    MAX_PROBLEMS_SHOWN = 200
+
+    kind = models.CharField(_("record type"), max_length=20)
+    file_name = models.CharField(_("file"), max_length=255)
+    content = models.BinaryField(editable=False)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("started by")
+    )
+    default_owner = models.CharField(max_length=150, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    unreadable_numbers = models.PositiveIntegerField(default=0)
+    # The first problems, as "line: text" (the whole list of rejected rows is in rejected_csv).
+    problems = models.JSONField(default=list, blank=True)
+    rejected_csv = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("CSV import")
+        verbose_name_plural = _("CSV imports")
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.kind})"
+
+    @property
+    def percent(self) -> int:
+        if self.state == self.State.DONE:
+            return 100
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in (self.State.QUEUED, self.State.RUNNING)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from textdesk.web.views import activities, notifications, pane, records, settings
+from textdesk.web.views import activities, imports, notifications, pane, records, settings
 
 RECORD_TYPE = "<str:record_type>"
 
@@ -28,4 +28,7 @@ urlpatterns = [
     path("settings/templates/placeholders/", settings.template_placeholders, name="template_placeholders"),
     path("settings/templates/<int:template_id>/", settings.template_edit, name="template_edit"),
     path("settings/templates/<int:template_id>/delete/", settings.template_delete, name="template_delete"),
+    path("settings/import/", imports.import_start, name="import_start"),
+    path("settings/import/<int:run_id>/", imports.import_detail, name="import_detail"),
+    path("settings/import/<int:run_id>/rejected.csv", imports.import_rejected, name="import_rejected"),
 ]
