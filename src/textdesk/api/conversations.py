@@ -22,6 +22,7 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
 
+from textdesk.crm import record_types
 from textdesk.crm.models import RECORD_MODELS
 from textdesk.domain import failures, phones
 from textdesk.domain.status import seed_status_reason
@@ -177,7 +178,7 @@ def message_out(message: Message, conversation: Conversation | None) -> dict:
 
 def _mine(user) -> Q:
     q = Q(sender_number__owner_user=user)
-    for field in ("account", "contact", "opportunity", "lead"):
+    for field in record_types.LINK_FIELDS:
         q |= Q(**{f"{field}__owner_user": user})
     return q
 

@@ -13,6 +13,7 @@ from ninja.errors import HttpError
 from pydantic import ConfigDict
 
 from textdesk.api.common import ErrorOut, PageQuery, ValidationErrorOut, page_schema
+from textdesk.crm import record_types
 from textdesk.sequences import actions, queries
 from textdesk.sequences.errors import SequenceError
 from textdesk.sequences.models import Sequence, SequenceConnection, SequenceStep
@@ -25,7 +26,7 @@ class StrictIn(Schema):
 
 
 StepKindName = Literal["text_manual", "text_automated", "wait", "call", "email"]
-RecordTypeName = Literal["contact", "account", "opportunity", "lead"]
+RecordTypeName = Literal[record_types.KEYS]  # type: ignore[valid-type]
 
 
 def refusals(view):

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from textdesk.crm.models import Account, Contact, Lead, Opportunity
+from textdesk.crm.models import Account, Contact, ImportRun, Lead, Opportunity
 from textdesk.domain import phones
 
 
@@ -101,3 +101,29 @@ class OpportunityAdmin(RecordAdmin):
     @admin.display(description=_("customer"))
     def customer_display(self, obj) -> str:
         return str(obj.customer or "—")
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    """Imports are started from the web app (Import in the top bar) or the command line; here they are looked up."""
+
+    list_display = (
+        "file_name",
+        "kind",
+        "state",
+        "total_rows",
+        "created_count",
+        "updated_count",
+        "failed_count",
+        "started_by",
+        "created_at",
+    )
+    list_filter = ("state", "kind")
+    exclude = ("content", "rejected_csv")
+    readonly_fields = [f.name for f in ImportRun._meta.fields if f.name not in ("content", "rejected_csv")]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

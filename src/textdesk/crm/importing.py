@@ -21,16 +21,12 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
+from textdesk.crm import record_types
 from textdesk.crm.actions.records import create_record, upsert_record
-from textdesk.crm.models import Account, Contact, Lead, Opportunity, OwnedRecord
+from textdesk.crm.models import Account, Contact, Lead, OwnedRecord
 from textdesk.org.models import Team, User
 
-KINDS: dict[str, type[OwnedRecord]] = {
-    "account": Account,
-    "contact": Contact,
-    "lead": Lead,
-    "opportunity": Opportunity,
-}
+KINDS = record_types.MODELS
 
 _COMMON = {
     "external_id": "the record's id in your other system; rows with one are created or updated (upsert)",

@@ -8,16 +8,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from textdesk.crm import record_types
 from textdesk.domain import phones
 
 PHONE_FIELDS = ("business_phone", "mobile_phone")
 
 
-class RecordType(models.TextChoices):
-    CONTACT = "contact", _("Contact")
-    ACCOUNT = "account", _("Account")
-    OPPORTUNITY = "opportunity", _("Opportunity")
-    LEAD = "lead", _("Lead")
+# The choices of every record_type column, from the registry (crm/record_types.py).
+RecordType = models.TextChoices("RecordType", [(s.key.upper(), (s.key, s.label)) for s in record_types.RECORD_TYPES])
 
 
 class OwnedRecord(models.Model):
@@ -285,7 +283,7 @@ class RecordLink:
     """For models pointing at one CRM record of any type: four nullable foreign keys named after the
     record types, exactly one of them set, plus ``record_type`` and ``record_key`` ("contact:42")."""
 
-    RECORD_FIELDS = ("account", "contact", "opportunity", "lead")
+    RECORD_FIELDS = record_types.LINK_FIELDS
 
     @property
     def record(self):
@@ -299,12 +297,8 @@ class RecordLink:
         self.record_key = record.record_key
 
 
-RECORD_MODELS: dict[str, type[OwnedRecord]] = {
-    RecordType.CONTACT: Contact,
-    RecordType.ACCOUNT: Account,
-    RecordType.OPPORTUNITY: Opportunity,
-    RecordType.LEAD: Lead,
-}
+# Record type → model (crm/record_types.py is the list).
+RECORD_MODELS = record_types.MODELS
 
 
 def record_model(record_type: str) -> type[OwnedRecord]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from textdesk.crm import record_types
 from textdesk.domain.visibility import Viewer
 from textdesk.messaging.models import Conversation, Message
 
-RECORD_FIELDS = ("account", "contact", "opportunity", "lead")
+RECORD_FIELDS = record_types.LINK_FIELDS
 
 
 def viewer_for(user) -> Viewer:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from textdesk.crm import record_types
 from textdesk.sequences.models import OPEN_STATES, SequenceConnection
 
-RECORD_FIELDS = ("account", "contact", "opportunity", "lead")
+RECORD_FIELDS = record_types.LINK_FIELDS
 
 
 def mine_filter(user) -> Q:

@@ -4,66 +4,15 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django.http import Http404
-from django.utils.translation import gettext_lazy as _
 
+from textdesk.crm import record_types
 from textdesk.crm.models import RECORD_MODELS, Account, Contact, Lead, Opportunity, parse_record_key
 from textdesk.domain import phones
 
-LIST_TITLES = {
-    "account": _("Accounts"),
-    "contact": _("Contacts"),
-    "lead": _("Leads"),
-    "opportunity": _("Opportunities"),
-}
+LIST_TITLES = {s.key: s.plural for s in record_types.RECORD_TYPES}
 # Fields shown on a record page, in order (phone fields are shown with their message icon).
-DETAIL_FIELDS = {
-    "account": ["name", "business_phone", "mobile_phone", "email", "website", "city", "country", "status_reason"],
-    "contact": [
-        "first_name",
-        "last_name",
-        "job_title",
-        "account",
-        "business_phone",
-        "mobile_phone",
-        "email",
-        "country",
-        "status_reason",
-    ],
-    "lead": [
-        "first_name",
-        "last_name",
-        "topic",
-        "company_name",
-        "business_phone",
-        "mobile_phone",
-        "email",
-        "source",
-        "status_reason",
-    ],
-    "opportunity": ["name", "account", "customer_contact", "estimated_value", "estimated_close_date", "status_reason"],
-}
-SEARCH_FIELDS = {
-    "account": ["name", "business_phone", "mobile_phone", "business_phone_e164", "mobile_phone_e164"],
-    "contact": [
-        "first_name",
-        "last_name",
-        "business_phone",
-        "mobile_phone",
-        "business_phone_e164",
-        "mobile_phone_e164",
-    ],
-    "lead": [
-        "first_name",
-        "last_name",
-        "company_name",
-        "topic",
-        "business_phone",
-        "mobile_phone",
-        "business_phone_e164",
-        "mobile_phone_e164",
-    ],
-    "opportunity": ["name"],
-}
+DETAIL_FIELDS = {s.key: list(s.detail_fields) for s in record_types.RECORD_TYPES}
+SEARCH_FIELDS = {s.key: list(s.search_fields) for s in record_types.RECORD_TYPES}
 
 
 def can_view(user, record_type: str) -> bool:

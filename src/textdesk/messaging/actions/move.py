@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from textdesk.crm import record_types
 from textdesk.live import bus
 from textdesk.messaging.models import Conversation, ConversationMove, Message, Notification
 from textdesk.messaging.notify import conversation_audience
@@ -84,7 +85,7 @@ def move_conversations(user, conversations: Iterable[Conversation], target_recor
             result = existing
         else:
             conv.set_record(target_record)
-            conv.save(update_fields=["record_type", "account", "contact", "opportunity", "lead", "record_key"])
+            conv.save(update_fields=["record_type", *record_types.LINK_FIELDS, "record_key"])
             result = conv
         ConversationMove.objects.create(
             conversation=result, moved_by=user, from_record_key=from_key, to_record_key=target_key

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 
+from textdesk.crm import record_types
 from textdesk.crm.models import RecordType
 from textdesk.messaging.visibility import visible_conversations
 
@@ -22,7 +23,7 @@ SORTS = {
 
 
 def grid_queryset(user, params):
-    qs = visible_conversations(user).select_related("sender_number", "account", "contact", "opportunity", "lead")
+    qs = visible_conversations(user).select_related("sender_number", *record_types.LINK_FIELDS)
     if params.get("unread") == "1":
         qs = qs.filter(unread_count__gt=0)
     number = (params.get("number") or "").strip().replace(" ", "")

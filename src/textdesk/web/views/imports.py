@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
-from textdesk.crm import importing
+from textdesk.crm import importing, record_types
 from textdesk.crm.actions.imports import start_import
 from textdesk.crm.models import ImportRun
 
@@ -21,12 +21,7 @@ def _require_importer(user) -> None:
 
 
 def _kinds() -> list[tuple[str, str]]:
-    return [
-        ("account", _("Accounts")),
-        ("contact", _("Contacts")),
-        ("lead", _("Leads")),
-        ("opportunity", _("Opportunities")),
-    ]
+    return record_types.choices()
 
 
 @login_required
