@@ -24,6 +24,7 @@ from textdesk.messaging.models import (
     ConsentEvent,
     Conversation,
     ConversationMove,
+    CustomerCarrier,
     Message,
     MessageEvent,
     MessagePart,
@@ -366,3 +367,9 @@ class MessagePartAdmin(ReadOnlyAdmin):
 @admin.register(ConcatPartBuffer)
 class ConcatPartBufferAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "provider_account", "from_number", "reference", "number", "total")
+
+
+@admin.register(CustomerCarrier)
+class CustomerCarrierAdmin(ReadOnlyAdmin):
+    list_display = ("customer_number", "carrier", "provider_account", "updated_at")
+    search_fields = ("customer_number",)
