@@ -6,6 +6,7 @@ Outgoing HTTP uses one ``httpx.AsyncClient`` inside the simulator's event loop.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import secrets
 from collections.abc import Coroutine
@@ -19,6 +20,7 @@ from textdesk.providers import twilio as twilio_wire
 from textdesk.simulator.state import Number, Rule, SimulatorState, count_segments, keyword_of, new_sid, now_utc
 
 API_VERSION = twilio_wire.API_VERSION
+PRICE_PER_SEGMENT = 0.0079  # USD, what the simulator charges for each part it carries
 
 # Our own wording for the errors the simulator answers with (same codes and HTTP statuses as Twilio).
 TWILIO_ERRORS: dict[int, tuple[int, str]] = {
@@ -34,6 +36,13 @@ TWILIO_ERRORS: dict[int, tuple[int, str]] = {
     21614: (400, "The 'To' number {to} is not a mobile number."),
     21617: (400, "The message body exceeds 1600 characters."),
     21635: (400, "The 'To' number {to} is a landline."),
+    20001: (400, "A paging parameter is not a number."),
+    20009: (400, "The message is still being carried: it cannot be deleted or redacted yet."),
+    21220: (400, "A message body can only be updated to an empty string (redaction)."),
+    21701: (400, "No number of this account belongs to that Messaging Service."),
+    30409: (400, "Only a scheduled message can be canceled, and only to Status=canceled."),
+    35111: (400, "SendAt is not a valid date and time."),
+    35118: (400, "Scheduling a message needs a MessagingServiceSid."),
 }
 ASYNC_ERROR_TEXT: dict[int, str] = {
     30003: "Unreachable destination handset",
@@ -155,6 +164,14 @@ class Carrier:
         return steps
 
     async def run_status_callbacks(self, message: dict[str, Any], number: Number, rule: Rule | None) -> None:
+        send_at = message.get("send_at")
+        if send_at is not None:  # a scheduled message waits for its time, unless it is canceled first
+            wait = dt.datetime.fromisoformat(send_at) - now_utc()
+            await asyncio.sleep(max(0.0, wait.total_seconds()))
+            current = self.state.find_message(message["sid"])
+            if current is None or current.get("status") != "scheduled":
+                return
+            self.state.update_message(message["sid"], status="queued")
         steps = self.status_sequence(rule)
         delays = list(self.state.settings.callback_delays)
         copies = 1 + (rule.duplicate_callbacks if rule else 0)
@@ -168,7 +185,14 @@ class Carrier:
                 later_steps += 1
                 if delay:
                     await asyncio.sleep(delay)
-            self.state.update_message(message["sid"], status=provider_status, error_code=error_code)
+            current = self.state.find_message(message["sid"])
+            if current is None or current.get("status") == "canceled":
+                return  # deleted or canceled meanwhile: nothing more to tell
+            changes: dict[str, Any] = {"status": provider_status, "error_code": error_code}
+            if provider_status == "sent":
+                changes["date_sent"] = rfc2822(now_utc())
+                changes["price"] = f"-{PRICE_PER_SEGMENT * int(message.get('num_segments') or 1):.5f}"
+            self.state.update_message(message["sid"], **changes)
             if reverse:
                 pending.append((provider_status, error_code))
                 continue
@@ -209,7 +233,13 @@ class Carrier:
             params["ErrorCode"] = str(error_code)
         if provider_status in ("delivered", "undelivered"):
             params["RawDlrDoneDate"] = now_utc().strftime("%y%m%d%H%M")
-        await self.post_twilio(number, url, params, record)
+        token = secrets.token_hex(16)
+        for attempt in range(1 + max(0, int(self.state.settings.status_retries))):
+            if attempt:
+                await asyncio.sleep(self.state.settings.retry_delay)
+            answer = await self.post_twilio(number, url, params, {**record, "attempt": attempt + 1}, token)
+            if answer is not None and 200 <= answer < 300:
+                return
 
     # ------------------------------------------------------------ inbound: a customer writes to one of our numbers
 
