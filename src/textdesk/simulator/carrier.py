@@ -1,6 +1,8 @@
 """The carrier's behaviour: accepting sends, then posting signed status callbacks and inbound webhooks.
 
-Outgoing HTTP uses one ``httpx.AsyncClient`` inside the simulator's event loop.
+Outgoing HTTP uses one ``aiohttp.ClientSession`` inside the simulator's event loop: measured on this machine,
+httpx's AsyncClient cost about 1.4 ms of CPU per webhook, several times aiohttp's, and the callbacks (three per
+message) are most of the simulator's work.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+import aiohttp
 
 from textdesk.providers import generic as generic_contract
 from textdesk.providers import twilio as twilio_wire
@@ -78,19 +80,19 @@ class Carrier:
 
     def __init__(self, state: SimulatorState | None = None) -> None:
         self.state = state or SimulatorState()
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------ plumbing
 
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
+    def client(self) -> aiohttp.ClientSession:
+        if self._client is None or self._client.closed:
             self.loop = asyncio.get_running_loop()
-            self._client = httpx.AsyncClient(
-                timeout=self.state.settings.webhook_timeout,
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-                follow_redirects=False,
+            self._client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=200, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=self.state.settings.webhook_timeout),
+                auto_decompress=False,
             )
         return self._client
 
@@ -98,7 +100,7 @@ class Carrier:
         for task in list(self._tasks):
             task.cancel()
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
     def spawn(self, coroutine: Coroutine) -> asyncio.Task:
@@ -112,9 +114,10 @@ class Carrier:
         status_code: int | None = None
         error = ""
         try:
-            response = await self.client().post(url, content=content, headers=headers)
-            status_code = response.status_code
-        except httpx.HTTPError as exc:
+            async with self.client().post(url, data=content, headers=headers, allow_redirects=False) as response:
+                await response.read()
+                status_code = response.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         self.state.record_webhook(
             url=url, status_code=status_code, error=error, headers=headers, body=content.decode("utf-8"), **record
