@@ -19,6 +19,7 @@ import aiohttp
 
 from textdesk.providers import generic as generic_contract
 from textdesk.providers import twilio as twilio_wire
+from textdesk.simulator import link_vibes
 from textdesk.simulator.state import Number, Rule, SimulatorState, count_segments, keyword_of, new_sid, now_utc
 
 API_VERSION = twilio_wire.API_VERSION
@@ -211,6 +212,18 @@ class Carrier:
         if not url:
             return
         record = {"kind": "status", "message_sid": message["sid"], "status": provider_status}
+        if message["api"] == "link_mobility":
+            report = link_vibes.link_report(message, provider_status)
+            if report is not None:
+                headers = {"Content-Type": "application/json"}
+                await self._post(url, content=report, headers=headers, record={"api": "link_mobility", **record})
+            return
+        if message["api"] == "vibes":
+            for report in link_vibes.vibes_reports(message, provider_status):
+                await self._post(
+                    url, content=report, headers={"Content-Type": "text/xml"}, record={"api": "vibes", **record}
+                )
+            return
         if message["api"] == "generic":
             neutral = {"sent": "sent", "delivered": "delivered"}.get(provider_status, "not_delivered")
             if provider_status == "queued":
@@ -290,7 +303,18 @@ class Carrier:
             record = {"kind": "inbound", "message_sid": sid, "attempt": attempt + 1}
             if not number.sms_url:
                 break
-            if number.api == "generic":
+            if number.api in ("link_mobility", "vibes"):
+                if number.api == "vibes":
+                    content, kind = link_vibes.vibes_inbound(sid, from_number, to_number, body, attempt + 1), "text/xml"
+                else:
+                    content, kind = link_vibes.link_inbound(sid, from_number, to_number, body), "application/json"
+                status_code = await self._post(
+                    number.sms_url,
+                    content=content,
+                    headers={"Content-Type": kind},
+                    record={"api": number.api, **record},
+                )
+            elif number.api == "generic":
                 payload = {"id": sid, "from": from_number, "to": to_number, "body": body}
                 status_code = await self.post_generic(number, number.sms_url, payload, record)
             else:

@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from textdesk.simulator import link_vibes
 from textdesk.simulator.carrier import Carrier, rfc2822, twilio_error_body
 from textdesk.simulator.state import SimulatorState, count_segments, new_sid, now_utc
 
@@ -483,6 +484,7 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             Route(accounts + "/Messages.json", twilio_list_messages, methods=["GET"]),
             Route(accounts + "/Messages/{message_sid}.json", twilio_message, methods=["GET", "POST", "DELETE"]),
             Route("/generic/messages", generic_send, methods=["POST"]),
+            *(Route(path, endpoint, methods=methods) for path, endpoint, methods in link_vibes.routes(carrier)),
             Route("/_sim/numbers", admin_numbers, methods=["GET", "POST"]),
             Route("/_sim/rules", admin_rules, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/rules/{rule_id:int}", admin_rule, methods=["DELETE"]),

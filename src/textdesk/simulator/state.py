@@ -61,13 +61,15 @@ class Number:
     """One of *our* numbers, hosted by the simulator, and where to post what arrives for it."""
 
     number: str
-    api: str = "twilio"  # "twilio" | "generic"
+    api: str = "twilio"  # "twilio" | "generic" | "link_mobility" | "vibes"
     account_sid: str = ""  # twilio
     auth_token: str = ""  # twilio: signs the webhooks
     api_key: str = ""  # generic: the bearer token our sends must carry
     signing_secret: str = ""  # generic: signs the webhooks
     sms_url: str = ""  # inbound messages are posted here
     status_callback: str = ""  # used when a send names no callback URL
+    username: str = ""  # link_mobility, vibes: HTTP Basic of our sends
+    password: str = ""
     messaging_service_sid: str = ""  # twilio: a send naming only this MessagingServiceSid leaves from this number
 
     @classmethod
@@ -79,8 +81,10 @@ class Number:
         number = cls(**data)
         if not number.number:
             raise ValueError("number is required")
-        if number.api not in ("twilio", "generic"):
-            raise ValueError("api must be 'twilio' or 'generic'")
+        if number.api not in ("twilio", "generic", "link_mobility", "vibes"):
+            raise ValueError("api must be 'twilio', 'generic', 'link_mobility' or 'vibes'")
+        if number.api in ("link_mobility", "vibes") and not (number.username and number.password):
+            raise ValueError("username and password are required for a link_mobility or vibes number")
         if number.api == "twilio" and not (number.account_sid and number.auth_token):
             raise ValueError("account_sid and auth_token are required for a twilio number")
         if number.api == "generic" and not (number.api_key and number.signing_secret):
