@@ -90,3 +90,20 @@ def test_wrong_credentials_are_refused(simulator, sink, kind):
         _send(kind, account, "hi", password="guess")
     assert refused.value.reason == "ProviderAuthFailed"
     assert not simulator.state.list_messages(direction="outbound")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["link_mobility", "vibes"])
+def test_an_account_pointed_at_the_simulator_is_hosted_in_its_own_format(
+    simulator, kind, make_sender_number, make_user
+):
+    from textdesk.demo.simulator import configure_from_database
+    from textdesk.messaging.models import ProviderAccount
+
+    account = ProviderAccount(kind=kind, name=f"{kind} demo", options={"base_url": simulator.url})
+    account.credentials = CREDENTIALS[kind]
+    account.save()
+    make_sender_number("+14155550009", owner=make_user("seller"), provider_account=account)
+    assert configure_from_database(simulator.state, simulator.url) == 1
+    [hosted] = simulator.state.snapshot_numbers()
+    assert (hosted["api"], hosted["username"], hosted["sms_url"]) == (kind, "u", account.inbound_url)
