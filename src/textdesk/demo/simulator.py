@@ -44,6 +44,17 @@ def numbers_on_simulator(simulator_url: str) -> list[dict[str, Any]]:
                     "status_callback": account.status_url,
                 }
             )
+        elif account.kind in ("link_mobility", "vibes"):
+            hosted.append(
+                {
+                    "number": sender.e164,
+                    "api": account.kind,
+                    "username": credentials.get("username", ""),
+                    "password": credentials.get("password", ""),
+                    "sms_url": account.inbound_url,
+                    "status_callback": account.status_url,
+                }
+            )
     return hosted
 
 

@@ -9,6 +9,7 @@ product's actions.
 from __future__ import annotations
 
 import json
+import re
 
 from django import forms
 from django.contrib import admin
@@ -24,6 +25,7 @@ from textdesk.messaging.models import (
     ConsentEvent,
     Conversation,
     ConversationMove,
+    CustomerCarrier,
     Message,
     MessageEvent,
     MessagePart,
@@ -34,8 +36,11 @@ from textdesk.messaging.models import (
     SenderNumber,
     UnmatchedStatusUpdate,
 )
+from textdesk.providers import _callback_access
 
 CREDENTIAL_PREFIX = "credential__"
+# Who may call the account's webhook URLs (kept in the account's options; see providers/_callback_access.py).
+ACCESS_FIELDS = ["allowed_sources", "trusted_proxy_header", "trusted_proxies"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -67,6 +72,30 @@ class ProviderAccountForm(forms.ModelForm):
         ),
     )
 
+    allowed_sources = forms.CharField(
+        label=_("callers allowed (source addresses)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "Optional. Addresses or networks (one per line, e.g. 35.155.139.143 or 10.0.0.0/8) that may call this "
+            "account's webhook URLs; any other caller is refused. Empty: any address may call."
+        ),
+    )
+    trusted_proxy_header = forms.CharField(
+        label=_("header with the caller's address"),
+        required=False,
+        help_text=_(
+            "Only behind a reverse proxy: the header it writes with the caller's address, e.g. X-Forwarded-For. "
+            "Read only on requests from the trusted proxies below."
+        ),
+    )
+    trusted_proxies = forms.CharField(
+        label=_("trusted proxies"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Addresses of your reverse proxies, one per line. Empty: only this machine (127.0.0.1, ::1)."),
+    )
+
     class Meta:
         model = ProviderAccount
         fields = ("kind", "name", "description", "options", "is_active")
@@ -75,6 +104,7 @@ class ProviderAccountForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.kind = self._chosen_kind()
         self.fields["kind"].widget.attrs["data-reload-on-change"] = "kind"
+        self._initial_access()
         stored = self._stored_credentials()
         self.credential_spec = credential_fields(self.kind) if self.kind else None
         if self.credential_spec is None:
@@ -98,6 +128,38 @@ class ProviderAccountForm(forms.ModelForm):
                 help_text=" ".join(help_parts),
             )
 
+    def _initial_access(self) -> None:
+        options = (self.instance.options or {}) if self.instance.pk else {}
+        sources = options.get("allowed_sources")
+        if sources is None and not self.instance.pk:
+            sources = published_sources(self.kind)  # a provider that publishes its addresses: offered, editable
+        proxies = options.get("trusted_proxies") or []
+        self.fields["allowed_sources"].initial = "\n".join(sources or [])
+        self.fields["trusted_proxy_header"].initial = options.get("trusted_proxy_header", "")
+        self.fields["trusted_proxies"].initial = "\n".join(proxies)
+
+    def _clean_access(self, cleaned: dict) -> None:
+        """Move the access fields into the account's options (an empty field removes its option)."""
+        options = dict(cleaned.get("options") or {})
+        for name in ("allowed_sources", "trusted_proxies"):
+            try:
+                networks = _callback_access.parse_networks(cleaned.get(name) or "")
+            except ValueError as exc:
+                self.add_error(name, _("Not an address or network: %(error)s") % {"error": exc})
+                continue
+            if networks:
+                options[name] = [str(n) if n.num_addresses > 1 else str(n.network_address) for n in networks]
+            else:
+                options.pop(name, None)
+        header = (cleaned.get("trusted_proxy_header") or "").strip()
+        if header and not re.fullmatch(r"[A-Za-z0-9-]+", header):
+            self.add_error("trusted_proxy_header", _("Enter a header name, e.g. X-Forwarded-For."))
+        elif header:
+            options["trusted_proxy_header"] = header
+        else:
+            options.pop("trusted_proxy_header", None)
+        cleaned["options"] = options
+
     def _chosen_kind(self) -> str:
         if self.is_bound:
             return self.data.get(self.add_prefix("kind"), "") or ""
@@ -113,6 +175,7 @@ class ProviderAccountForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        self._clean_access(cleaned)
         kind = cleaned.get("kind")
         if not kind:
             return cleaned
@@ -153,7 +216,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "is_active", "number_count", "created_at")
     list_filter = ("kind", "is_active")
     search_fields = ("name", "description")
-    readonly_fields = ("inbound_url_display", "status_url_display")
+    readonly_fields = ("callback_protection_display", "inbound_url_display", "status_url_display")
 
     class Media:
         js = ("web/admin_provider_kind.js",)
@@ -161,9 +224,9 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     model_fields = ["kind", "name", "description", "options", "is_active"]
 
     def get_fields(self, request, obj=None):
-        fields = [*self.model_fields, *self._credential_field_names(request, obj)]
+        fields = [*self.model_fields, *self._credential_field_names(request, obj), *ACCESS_FIELDS]
         if obj is not None:
-            fields += ["inbound_url_display", "status_url_display"]
+            fields += ["callback_protection_display", "inbound_url_display", "status_url_display"]
         return fields
 
     def _credential_field_names(self, request, obj) -> list[str]:
@@ -194,6 +257,10 @@ class ProviderAccountAdmin(admin.ModelAdmin):
             % {"what": what},
         )
 
+    @admin.display(description=_("what protects the callback URLs"))
+    def callback_protection_display(self, obj: ProviderAccount):
+        return format_html("<p>{}</p>", callback_protection(obj))
+
     @admin.display(description=_("inbound messages URL"))
     def inbound_url_display(self, obj: ProviderAccount):
         return self._url_cell(obj.inbound_url, _("inbound message"))
@@ -201,6 +268,50 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     @admin.display(description=_("delivery status URL"))
     def status_url_display(self, obj: ProviderAccount):
         return self._url_cell(obj.status_url, _("status callback"))
+
+
+def published_sources(kind: str) -> list[str]:
+    """The addresses a provider documents as the ones it calls from (Vibes), or []."""
+    from textdesk.providers import vibes
+
+    if kind == vibes.PROVIDER.kind:
+        return [address for region in vibes.PUBLISHED_SOURCES.values() for address in region]
+    return []
+
+
+def callback_protection(account: ProviderAccount) -> str:
+    """A plain statement of what makes the account's webhooks trustworthy."""
+    from textdesk.providers.registry import get_provider
+
+    try:
+        provider = get_provider(account.kind)
+    except (ImportError, ValueError):
+        return str(_("Unknown provider: nothing checks its callbacks beyond the key in the URL."))
+    options = account.options or {}
+    try:
+        credentials = account.credentials
+    except CredentialsUnreadable:
+        credentials = {}
+    name = getattr(provider, "display_name", account.kind)
+    sources = options.get("allowed_sources") or []
+    if sources:
+        guard = _("only calls from %(count)s allowed address(es) are accepted") % {"count": len(sources)}
+    else:
+        guard = _("calls from any address are accepted (no allowed source addresses set)")
+    basic = credentials.get("webhook_username") or credentials.get("webhook_password")
+    if getattr(provider, "signs_webhooks", True):
+        return str(
+            _("%(name)s signs every callback and TextDesk checks the signature; also, %(guard)s.")
+            % {"name": name, "guard": guard}
+        )
+    parts = [
+        _("%(name)s does not sign its callbacks.") % {"name": name},
+        _("What protects these URLs: the unguessable key in each URL (keep them secret)"),
+    ]
+    if basic:
+        parts.append(_("the Basic credentials set above, required on every call"))
+    parts.append(guard)
+    return f"{parts[0]} {'; '.join(str(p) for p in parts[1:])}."
 
 
 # ------------------------------------------------------------------ sender numbers
@@ -366,3 +477,9 @@ class MessagePartAdmin(ReadOnlyAdmin):
 @admin.register(ConcatPartBuffer)
 class ConcatPartBufferAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "provider_account", "from_number", "reference", "number", "total")
+
+
+@admin.register(CustomerCarrier)
+class CustomerCarrierAdmin(ReadOnlyAdmin):
+    list_display = ("customer_number", "carrier", "provider_account", "updated_at")
+    search_fields = ("customer_number",)

@@ -27,6 +27,8 @@ class ProviderKind(models.TextChoices):
     INFOBIP = "infobip", "Infobip"
     TELESIGN = "telesign", "Telesign"
     MESSAGEBIRD = "messagebird", "MessageBird"
+    LINK_MOBILITY = "link_mobility", "LINK Mobility"
+    VIBES = "vibes", "Vibes"
     GENERIC = "generic", _("Generic HTTP gateway")
 
 
@@ -442,4 +444,19 @@ class ConcatPartBuffer(models.Model):
             models.UniqueConstraint(
                 fields=["provider_account", "from_number", "reference", "number"], name="concat_unique_part"
             )
+        ]
+
+
+class CustomerCarrier(models.Model):
+    """The carrier a provider named for a customer in their last inbound message, for providers whose sends
+    to that customer must name it again (Vibes)."""
+
+    provider_account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    customer_number = models.CharField(max_length=32)
+    carrier = models.CharField(max_length=20)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider_account", "customer_number"], name="customer_carrier_unique")
         ]

@@ -162,6 +162,7 @@ class AcsProvider:
     supports_idempotency = True
     supports_lookup = False
     reports_delivery = True
+    signs_webhooks = False  # see the module docstring: the URL key, optional secrets, allow-list
 
     # ------------------------------------------------------------ sending
 

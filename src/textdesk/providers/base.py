@@ -56,6 +56,7 @@ class WebhookRequest:
     headers: Mapping[str, str]  # names in lower case
     body: bytes
     received_at: dt.datetime | None = None
+    peer: str = ""  # the address the request came from (the TCP peer: a proxy, when there is one)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
@@ -84,6 +85,8 @@ class InboundSMS:
     opt_signal: str | None = None  # "opt_out" | "opt_in" | "help" when the provider flags a keyword
     concat: ConcatPart | None = None
     received_at: dt.datetime | None = None
+    # The customer's carrier as the provider names it, when replies must name it too (Vibes ``carrier``).
+    carrier: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,12 @@ class OutboundSMS:
     # adapter takes the present moment). Providers whose
     # idempotency is tied to that moment (ACS ``repeatabilityFirstSent``) need it to recognise a resend.
     first_attempted_at: dt.datetime | None = None
+    # The customer's carrier code from their last inbound message, for providers whose sends must name it
+    # (Vibes); empty when unknown.
+    destination_carrier: str = ""
+    # The provider's id of the customer's last message to this sender number, for providers that link a
+    # reply to it (LINK ``moReferenceId``); empty when unknown.
+    in_reply_to: str = ""
 
 
 @dataclass(frozen=True)

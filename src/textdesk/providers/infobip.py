@@ -212,6 +212,7 @@ class InfobipProvider:
     supports_idempotency = False
     supports_lookup = True
     reports_delivery = True
+    signs_webhooks = False  # see the module docstring: the URL key, optional secrets, allow-list
 
     def _base(self, account: AccountConfig) -> str:
         return account.base_url(account.credentials.get("base_url") or DEFAULT_BASE_URL)

@@ -243,8 +243,8 @@ class PlivoProvider:
             inbound=[
                 InboundSMS(
                     provider_message_id=params["MessageUUID"],
-                    from_number=params["From"],
-                    to_number=params["To"],
+                    from_number=_webhooks.e164(params["From"]),  # international digits without "+"
+                    to_number=_webhooks.e164(params["To"]),
                     body=params.get("Text", ""),
                     segments=_webhooks.to_int(params.get("Units")),
                     opt_signal=INTENT_MAP[intent],

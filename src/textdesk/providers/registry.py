@@ -15,6 +15,8 @@ MODULES = {
     "infobip": "textdesk.providers.infobip",
     "telesign": "textdesk.providers.telesign",
     "messagebird": "textdesk.providers.messagebird",
+    "link_mobility": "textdesk.providers.link_mobility",
+    "vibes": "textdesk.providers.vibes",
     "generic": "textdesk.providers.generic",
 }
 

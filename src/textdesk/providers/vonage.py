@@ -213,6 +213,14 @@ def _uses_messages_api(account: AccountConfig) -> bool:
     return _api(account) == "messages"
 
 
+def international(number: object) -> str:
+    """A number as Vonage writes it (international digits without ``+``, e.g. 5511987650001) in E.164.
+
+    Vonage's documented format for ``msisdn``, ``from`` and ``to`` is always international, whatever the
+    country, so the digits are never read as a national number. A sender name stays as it is."""
+    return _webhooks.e164(number)
+
+
 def _digits(number: str) -> str:
     """Vonage wants international numbers without ``+`` or ``00``."""
     return number.lstrip("+")
@@ -445,8 +453,8 @@ class VonageProvider:
                 inbound=[
                     InboundSMS(
                         provider_message_id=str(data["message_uuid"]),
-                        from_number=str(data["from"]),
-                        to_number=str(data["to"]),
+                        from_number=international(data["from"]),
+                        to_number=international(data["to"]),
                         body=str(data.get("text") or ""),
                         segments=_webhooks.to_int(sms.get("num_messages")),
                         received_at=_vonage_time(str(data.get("timestamp") or "")),
@@ -467,8 +475,8 @@ class VonageProvider:
             inbound=[
                 InboundSMS(
                     provider_message_id=params["messageId"],
-                    from_number=params["msisdn"],
-                    to_number=params["to"],
+                    from_number=international(params["msisdn"]),
+                    to_number=international(params["to"]),
                     body=params.get("text", ""),
                     segments=1 if concat else None,
                     concat=concat,

@@ -21,20 +21,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime as dt
 import hmac
 import json
 import re
 import threading
 import time
 from dataclasses import asdict, dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from textdesk.simulator import link_vibes
 from textdesk.simulator.carrier import Carrier, rfc2822, twilio_error_body
 from textdesk.simulator.state import SimulatorState, count_segments, new_sid, now_utc
 
@@ -45,6 +48,30 @@ MAX_BODY_CHARS = 1600
 # A rule answering 504 plays a gateway that timed out waiting for the provider *after* the provider took the
 # message: the message is carried (and reported) but the answer is the 504.
 GATEWAY_TIMEOUT = 504
+
+
+# Statuses of a message the carrier is still working on: it cannot be deleted or redacted yet.
+IN_FLIGHT = frozenset({"queued", "sending", "accepted"})
+
+
+def _parse_send_at(value: str) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _sent_on(message: dict[str, Any], days: dict[str, str]) -> bool:
+    """Whether a message's ``date_sent`` matches the DateSent filters (on, before, after a day)."""
+    if not message.get("date_sent"):
+        return False
+    day = parsedate_to_datetime(message["date_sent"]).date().isoformat()
+    return (
+        (not days[""] or day == days[""][:10])
+        and (not days["<"] or day <= days["<"][:10])
+        and (not days[">"] or day >= days[">"][:10])
+    )
 
 
 def _json_error(status: int, reason: str) -> JSONResponse:
@@ -86,23 +113,24 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
 
     def twilio_message_json(message: dict[str, Any]) -> dict[str, Any]:
         account_sid, sid = message["account_sid"], message["sid"]
-        created = rfc2822(now_utc())
+        created = message.get("date_created") or rfc2822(now_utc())
         base = f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}"
+        inbound = message.get("direction") == "inbound"
         return {
             "account_sid": account_sid,
             "api_version": "2010-04-01",
             "body": message["body"],
-            "date_created": message.get("date_created", created),
-            "date_sent": None,
-            "date_updated": created,
-            "direction": "outbound-api",
+            "date_created": created,
+            "date_sent": message.get("date_sent") or (created if inbound else None),
+            "date_updated": message.get("date_updated") or created,
+            "direction": "inbound" if inbound else "outbound-api",
             "error_code": message.get("error_code"),
             "error_message": None,
-            "from": message["from"],
-            "messaging_service_sid": None,
+            "from": message["from"] if message.get("from_shown", True) else None,
+            "messaging_service_sid": message.get("messaging_service_sid"),
             "num_media": "0",
-            "num_segments": str(message["num_segments"]),
-            "price": None,
+            "num_segments": str(message.get("num_segments") or 1),
+            "price": message.get("price"),
             "price_unit": "USD",
             "sid": sid,
             "status": message["status"],
@@ -139,6 +167,7 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             return twilio_error(21211, 400, to="")
         to = (form.get("To") or [""])[0].strip()
         from_ = (form.get("From") or [""])[0].strip()
+        service_sid = (form.get("MessagingServiceSid") or [""])[0].strip()
         body = (form.get("Body") or [""])[0]
         callback = (form.get("StatusCallback") or [""])[0]
         context = {"to": to, "from_": from_}
@@ -146,11 +175,22 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             return twilio_error(21604)
         if not E164.match(to):
             return twilio_error(21211, **context)
-        if not from_:
+        if not from_ and not service_sid:
             return twilio_error(21603)
-        number = state.number(from_)
+        if from_:
+            number = state.number(from_)
+        else:  # the Messaging Service picks the sender
+            number = state.service_number(account_sid, service_sid)
+            if number is None:
+                return twilio_error(21701, **context)
+            from_ = context["from_"] = number.number
         if number is None or number.api != "twilio" or number.account_sid != account_sid:
             return twilio_error(21606, **context)
+        send_at = None
+        if (form.get("ScheduleType") or [""])[0] == "fixed":
+            send_at = _parse_send_at((form.get("SendAt") or [""])[0])
+            if send_at is None or not service_sid:
+                return twilio_error(35111 if send_at is None else 35118, **context)
         if not body.strip():
             return twilio_error(21602)
         if len(body) > MAX_BODY_CHARS:
@@ -171,11 +211,14 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             account_sid=account_sid,
             **{"from": from_, "to": to},
             body=body,
-            status="queued",
+            status="scheduled" if send_at else "accepted" if service_sid and "From" not in form else "queued",
             error_code=None,
             status_callback=callback,
             num_segments=count_segments(body),
             date_created=rfc2822(now_utc()),
+            messaging_service_sid=service_sid or None,
+            from_shown=bool(form.get("From")),
+            send_at=send_at.isoformat() if send_at else None,
         )
         answer = twilio_message_json(message)
         carrier.spawn(carrier.run_status_callbacks(message, number, rule))
@@ -183,22 +226,97 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
             return twilio_error(20500, GATEWAY_TIMEOUT, **context)
         return JSONResponse(answer, status_code=201)
 
-    async def twilio_fetch_message(request: Request) -> Response:
+    def not_found() -> JSONResponse:
+        return JSONResponse(
+            {
+                "code": 20404,
+                "message": "The requested resource was not found",
+                "more_info": "https://www.twilio.com/docs/errors/20404",
+                "status": 404,
+            },
+            status_code=404,
+        )
+
+    def owned_message(request: Request, account_sid: str) -> dict[str, Any] | None:
+        message = state.find_message(request.path_params["message_sid"])
+        if message is None or message.get("account_sid") != account_sid or message["api"] != "twilio":
+            return None
+        return message
+
+    async def twilio_message(request: Request) -> Response:
+        """Fetch (GET), update (POST: ``Body=""`` redacts, ``Status=canceled`` cancels a scheduled message)
+        and delete (DELETE) one message."""
         account_sid = authenticated_account(request)
         if account_sid is None:
             return twilio_error(20003)
-        message = state.find_message(request.path_params["message_sid"])
-        if message is None or message.get("account_sid") != account_sid or message["api"] != "twilio":
-            return JSONResponse(
-                {
-                    "code": 20404,
-                    "message": "The requested resource was not found",
-                    "more_info": "https://www.twilio.com/docs/errors/20404",
-                    "status": 404,
-                },
-                status_code=404,
-            )
+        message = owned_message(request, account_sid)
+        if message is None:
+            return not_found()
+        if request.method == "DELETE":
+            if message["status"] in IN_FLIGHT:
+                return twilio_error(20009)
+            state.delete_message(message["sid"])
+            return Response(status_code=204)
+        if request.method == "POST":
+            form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+            changes: dict[str, Any] = {"date_updated": rfc2822(now_utc())}
+            if "Body" in form:
+                if form["Body"][0] != "" or message["status"] in IN_FLIGHT:
+                    return twilio_error(20009 if form["Body"][0] == "" else 21220)
+                changes["body"] = ""
+            if "Status" in form:
+                if form["Status"][0] != "canceled" or message["status"] not in ("scheduled", "accepted"):
+                    return twilio_error(30409)
+                changes["status"] = "canceled"
+            state.update_message(message["sid"], **changes)
+            message = state.find_message(message["sid"]) or message
         return JSONResponse(twilio_message_json(message))
+
+    async def twilio_list_messages(request: Request) -> Response:
+        """Messages newest first, in pages (``PageSize``, ``Page``, ``PageToken``), filtered by ``To``, ``From``
+        and ``DateSent`` (also ``DateSent<`` and ``DateSent>``, ``YYYY-MM-DD``)."""
+        account_sid = authenticated_account(request)
+        if account_sid is None:
+            return twilio_error(20003)
+        query = request.query_params
+        try:
+            size = min(1000, max(1, int(query.get("PageSize") or 50)))
+            page = max(0, int(query.get("Page") or 0))
+            offset = int(query.get("PageToken", "PT0").removeprefix("PT") or 0) if "PageToken" in query else page * size
+        except ValueError:
+            return twilio_error(20001, 400)
+        to, from_ = query.get("To", ""), query.get("From", "")
+        days = {op: query.get(f"DateSent{op}", "") for op in ("", "<", ">")}
+        with state.lock:
+            messages = [m for m in state.messages.values() if m.get("account_sid") == account_sid]
+        selected = []
+        for message in reversed(messages):
+            if message["api"] != "twilio" or (to and message["to"] != to) or (from_ and message["from"] != from_):
+                continue
+            if any(days.values()) and not _sent_on(twilio_message_json(message), days):
+                continue
+            selected.append(message)
+        chunk = selected[offset : offset + size]
+        path = request.url.path
+        filters = {k: v for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")}
+
+        def page_uri(number: int, start: int) -> str:
+            return f"{path}?{urlencode({**filters, 'PageSize': size, 'Page': number, 'PageToken': f'PT{start}'})}"
+
+        current = offset // size
+        return JSONResponse(
+            {
+                "messages": [twilio_message_json(m) for m in chunk],
+                "page": current,
+                "page_size": size,
+                "start": offset,
+                "end": offset + max(0, len(chunk) - 1),
+                "uri": page_uri(current, offset),
+                "first_page_uri": page_uri(0, 0),
+                "next_page_uri": page_uri(current + 1, offset + size) if offset + size < len(selected) else None,
+                "previous_page_uri": page_uri(current - 1, max(0, offset - size)) if offset else None,
+            }
+        )
 
     # -------------------------------------------------------------- the generic gateway contract
 
@@ -363,8 +481,10 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route(accounts + "/Messages.json", twilio_create_message, methods=["POST"]),
-            Route(accounts + "/Messages/{message_sid}.json", twilio_fetch_message, methods=["GET"]),
+            Route(accounts + "/Messages.json", twilio_list_messages, methods=["GET"]),
+            Route(accounts + "/Messages/{message_sid}.json", twilio_message, methods=["GET", "POST", "DELETE"]),
             Route("/generic/messages", generic_send, methods=["POST"]),
+            *(Route(path, endpoint, methods=methods) for path, endpoint, methods in link_vibes.routes(carrier)),
             Route("/_sim/numbers", admin_numbers, methods=["GET", "POST"]),
             Route("/_sim/rules", admin_rules, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/rules/{rule_id:int}", admin_rule, methods=["DELETE"]),

@@ -61,13 +61,16 @@ class Number:
     """One of *our* numbers, hosted by the simulator, and where to post what arrives for it."""
 
     number: str
-    api: str = "twilio"  # "twilio" | "generic"
+    api: str = "twilio"  # "twilio" | "generic" | "link_mobility" | "vibes"
     account_sid: str = ""  # twilio
     auth_token: str = ""  # twilio: signs the webhooks
     api_key: str = ""  # generic: the bearer token our sends must carry
     signing_secret: str = ""  # generic: signs the webhooks
     sms_url: str = ""  # inbound messages are posted here
     status_callback: str = ""  # used when a send names no callback URL
+    username: str = ""  # link_mobility, vibes: HTTP Basic of our sends
+    password: str = ""
+    messaging_service_sid: str = ""  # twilio: a send naming only this MessagingServiceSid leaves from this number
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Number:
@@ -78,8 +81,10 @@ class Number:
         number = cls(**data)
         if not number.number:
             raise ValueError("number is required")
-        if number.api not in ("twilio", "generic"):
-            raise ValueError("api must be 'twilio' or 'generic'")
+        if number.api not in ("twilio", "generic", "link_mobility", "vibes"):
+            raise ValueError("api must be 'twilio', 'generic', 'link_mobility' or 'vibes'")
+        if number.api in ("link_mobility", "vibes") and not (number.username and number.password):
+            raise ValueError("username and password are required for a link_mobility or vibes number")
         if number.api == "twilio" and not (number.account_sid and number.auth_token):
             raise ValueError("account_sid and auth_token are required for a twilio number")
         if number.api == "generic" and not (number.api_key and number.signing_secret):
@@ -127,6 +132,7 @@ class Settings:
     callback_delays: list[float] = field(default_factory=lambda: [0.05, 0.1])
     post_queued: bool = True  # also post a "queued" callback right after accepting
     inbound_retries: int = 1  # extra attempts when our inbound webhook answers non-2xx (Twilio's default)
+    status_retries: int = 1  # extra attempts when a status callback is answered non-2xx (Twilio's default)
     retry_delay: float = 0.2
     webhook_timeout: float = 15.0
     seed: int | None = None
@@ -219,6 +225,18 @@ class SimulatorState:
     def generic_account_known(self, api_key: str) -> bool:
         with self.lock:
             return any(n.api == "generic" and n.api_key == api_key for n in self.numbers.values())
+
+    def service_number(self, account_sid: str, service_sid: str) -> Number | None:
+        """The first Twilio number of the account configured for a Messaging Service."""
+        with self.lock:
+            for number in self.numbers.values():
+                if number.account_sid == account_sid and service_sid and number.messaging_service_sid == service_sid:
+                    return number
+        return None
+
+    def delete_message(self, sid: str) -> bool:
+        with self.lock:
+            return self.messages.pop(sid, None) is not None
 
     def number(self, e164: str) -> Number | None:
         with self.lock:

@@ -207,7 +207,9 @@ async def webhook_app(scope, receive, send) -> None:
 
 
 async def _handle(scope, receive) -> WebhookResponse:
+    from textdesk.messaging import carriers
     from textdesk.messaging.inbound import intake, intake_pg
+    from textdesk.providers import _callback_access
     from textdesk.providers.registry import get_provider
 
     route = _route(scope["path"])
@@ -232,9 +234,19 @@ async def _handle(scope, receive) -> WebhookResponse:
         return _error(413, f"body larger than {limit} bytes")
 
     received_at = dt.datetime.now(dt.UTC)
-    request = WebhookRequest(method=method, url=_public_url(scope), headers=headers, body=body, received_at=received_at)
+    client = scope.get("client")
+    request = WebhookRequest(
+        method=method,
+        url=_public_url(scope),
+        headers=headers,
+        body=body,
+        received_at=received_at,
+        peer=str(client[0]) if client else "",
+    )
     provider = get_provider(account.kind)
     try:
+        # The account's own guards (source addresses, Basic credentials) first: an unsigned provider's only ones.
+        _callback_access.check(account.config, request)
         provider.verify(account.config, request, received_at)
         if route_name == "inbound":
             parsed = provider.parse_inbound(account.config, request)
@@ -248,6 +260,8 @@ async def _handle(scope, receive) -> WebhookResponse:
             await intake_pg.store_single(account.id, parsed.inbound[0])
         elif parsed.inbound or parsed.statuses:
             await _in_db_thread(intake.store_parsed, account.id, list(parsed.inbound), list(parsed.statuses))
+        if any(sms.carrier for sms in parsed.inbound):
+            await _in_db_thread(carriers.remember, account.id, list(parsed.inbound))
     except intake.InvalidInbound as invalid:
         return _error(400, str(invalid))
     return parsed.response or getattr(provider, "default_response", None) or DEFAULT_ACK

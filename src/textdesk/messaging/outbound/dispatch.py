@@ -30,7 +30,7 @@ from textdesk.domain import failures, phones, quiet_hours
 from textdesk.domain import status as st
 from textdesk.jobs.queue import RetryLater
 from textdesk.live import bus
-from textdesk.messaging import signals
+from textdesk.messaging import carriers, signals
 from textdesk.messaging.actions.consent import is_opted_out, record_consent
 from textdesk.messaging.models import (
     ConsentAction,
@@ -365,6 +365,7 @@ def _outbound(message: Message) -> OutboundSMS:
         status_callback_url=message.provider_account.status_url,
         client_reference=str(message.pk),
         first_attempted_at=first_attempt_at(message),
+        **carriers.reply_context(message, message.provider_account.kind),
     )
 
 
