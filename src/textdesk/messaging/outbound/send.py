@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from textdesk import errors
 from textdesk.domain import failures, phones, segments
 from textdesk.domain import status as st
 from textdesk.jobs import queue
@@ -21,18 +22,22 @@ MISSING_PRIVILEGE = "MissingPrivilege"
 SEND_JOB = "send_message"
 
 
-class SendRefused(Exception):
-    """A send that cannot be queued: a neutral ``reason``, a translated ``message`` and a ``fix``."""
+class SendRefused(errors.Refusal):
+    """A send that cannot be queued: a neutral ``reason`` (its ``code``), a translated ``message`` and a ``fix``."""
+
+    status = 422
 
     def __init__(self, reason: str, message: str = "", fix: str = ""):
         described = failures.describe(reason)
+        super().__init__(message or str(described.title), code=reason, fix=fix or str(described.fix))
         self.reason = reason
-        self.message = message or str(described.title)
-        self.fix = fix or str(described.fix)
-        super().__init__(f"{reason}: {self.message}")
+        self.status = 403 if reason == MISSING_PRIVILEGE else 422
 
     def as_dict(self) -> dict:
         return {"reason": self.reason, "message": self.message, "fix": self.fix}
+
+    def as_json(self) -> dict:
+        return {**super().as_json(), **self.as_dict()}
 
 
 def record_phone_numbers(record) -> list[str]:

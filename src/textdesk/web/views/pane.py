@@ -106,12 +106,8 @@ def send(request, record_type: str, pk: int):
             body=body,
         )
     except SendRefused as refused:
-        error = {
-            "message": str(refused.message),
-            "fix": str(getattr(refused, "fix", "") or ""),
-            "reason": str(getattr(refused, "reason", "") or ""),
-        }
-        status = 422
+        error = {"message": refused.message, "fix": refused.fix, "reason": refused.reason}
+        status = refused.status
     else:
         conversation_id = message.conversation_id
         body = ""
@@ -142,7 +138,7 @@ def move(request):
     except MoveRefused as refused:
         return HttpResponse(
             str(refused.message),
-            status=403 if refused.reason == "permission" else 400,
+            status=refused.status,
             content_type="text/plain; charset=utf-8",
         )
     url = record_url(target, pane=1, c=moved[0].pk if moved else None)
