@@ -145,6 +145,8 @@ def as_refusal(exc: Exception) -> errors.Refusal:
     if isinstance(exc, CredentialsUnreadable):
         return errors.Conflict(str(exc), code="credentials_unreadable")
     if isinstance(exc, ninja_errors.HttpError):
+        if exc.status_code == 400:  # e.g. a body that is not JSON: invalid input, like every other
+            return errors.InvalidInput(fields=[{"loc": ["body"], "msg": str(exc), "type": "unreadable"}])
         return errors.for_status(exc.status_code, str(exc))
     raise TypeError(exc)
 
