@@ -83,7 +83,9 @@ def made_storable(parsed: ParsedWebhook, account_id: int) -> ParsedWebhook:
     forever. Each repair is logged as a warning for the administrators."""
     inbound = [_storable(sms) for sms in parsed.inbound]
     statuses = [_storable(report) for report in parsed.statuses]
-    repaired = [new for new, old in zip(inbound + statuses, parsed.inbound + parsed.statuses) if new is not old]
+    repaired = [
+        new for new, old in zip(inbound + statuses, parsed.inbound + parsed.statuses, strict=True) if new is not old
+    ]
     if not repaired:
         return parsed
     for item in repaired:
