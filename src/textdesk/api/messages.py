@@ -29,6 +29,11 @@ class SendIn(Schema):
     to: str
     body: str
     send_at: dt.datetime | None = None
+    add_number_to_record: bool = Field(
+        False,
+        description="send to a number that is not one of the record's (nor of its conversations): the record's "
+        "conversation with it is opened; without it such a send is refused (422, RecipientNotOnRecord)",
+    )
 
 
 class RefusalOut(ErrorOut):
@@ -169,6 +174,7 @@ def send(request, payload: SendIn):
         body=payload.body,
         send_at=send_at,
         source="api",
+        add_number_to_record=payload.add_number_to_record,
     )
     return Status(201, message_out(message))
 

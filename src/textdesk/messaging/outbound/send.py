@@ -16,6 +16,7 @@ from textdesk.jobs import queue
 from textdesk.live import bus
 from textdesk.messaging.actions.consent import is_opted_out
 from textdesk.messaging.models import Conversation, Direction, Message, MessageEvent, SenderNumber
+from textdesk.messaging.outbound.recipients import check_recipient_on_record
 from textdesk.org.models import OrganisationSettings
 
 MISSING_PRIVILEGE = "MissingPrivilege"
@@ -113,6 +114,7 @@ def send_message(
     body: str,
     send_at: dt.datetime | None = None,
     source: str = "ui",
+    add_number_to_record: bool = False,
 ) -> Message:
     """Queue one outbound message, or raise SendRefused before anything is written.
 
@@ -125,6 +127,7 @@ def send_message(
             _("Ask your administrator for the Send text messages privilege."),
         )
     to_number = _check_recipient(record, to_number)
+    check_recipient_on_record(record, to_number, add_to_record=add_number_to_record)
     _check_sender(user, record, sender_number)
     if is_opted_out(to_number, sender_number.e164):
         raise SendRefused(failures.RECIPIENT_OPTED_OUT)
