@@ -112,6 +112,7 @@ def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: in
             sender_number=ours[i % numbers],
             to_number=f"+55119{(12340000 + i) % 100000000:08d}",
             body=f"Benchmark message {i}",
+            add_number_to_record=True,
         )
     ids = list(Message.objects.filter(provider_account=account).values_list("id", flat=True))
 

@@ -82,6 +82,15 @@ def _no_connection_left_behind(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with no sign-in failures counted (the throttle's counters live in Django's cache)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _local_bus():
     """Each test starts with a fresh in-process bus (no cross-test events)."""
     from textdesk.live import bus

@@ -66,6 +66,17 @@ def secret_key(folder: Path) -> str:
     return key_file.read_text().strip()
 
 
+def allowed_hosts() -> list[str]:
+    """``TEXTDESK_ALLOWED_HOSTS``; production refuses to start without an explicit list (no ``*``)."""
+    hosts = [h.strip() for h in env("ALLOWED_HOSTS").split(",") if h.strip()]
+    if is_production() and (not hosts or "*" in hosts):
+        raise ConfigurationError(
+            "TEXTDESK_ALLOWED_HOSTS must name the host names TextDesk answers to when TEXTDESK_ENV=production "
+            "(comma-separated, e.g. textdesk.example.com), not '*'."
+        )
+    return hosts or ["*"]
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     engine: str

@@ -18,7 +18,7 @@ SECRET_KEY = config.secret_key(DATA_DIR)
 ENCRYPTION_KEY = config.env("ENCRYPTION_KEY")
 
 PUBLIC_URL = config.env("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-ALLOWED_HOSTS = [h.strip() for h in config.env("ALLOWED_HOSTS", "*").split(",") if h.strip()]
+ALLOWED_HOSTS = config.allowed_hosts()
 CSRF_TRUSTED_ORIGINS = [PUBLIC_URL]
 
 REDIS_URL = config.env("REDIS_URL")
@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -55,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "textdesk.org.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "textdesk.web.middleware.RefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -99,10 +101,26 @@ WEBHOOK_DB_THREADS = config.env_int(
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# New passwords (users created or changed through the API, the admin site, createsuperuser): at least 12
+# characters, not like the user's name, not a common password, not all digits. The demo's users are created
+# directly and keep their demo password.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["textdesk.org.backends.ThrottledModelBackend"]
+# Sign-in throttling (textdesk.org.signin): this many failures in a row lock the username or client out.
+SIGNIN_FAILURE_LIMIT = config.env_int("SIGNIN_FAILURE_LIMIT", 10)
+SIGNIN_LOCKOUT_SECONDS = config.env_int("SIGNIN_LOCKOUT_SECONDS", 15 * 60)
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": BUS_PREFIX}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 LANGUAGE_CODE = config.env("LANGUAGE", "en")
 LANGUAGES = [
@@ -126,8 +144,29 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = PUBLIC_URL.startswith("https://")
+# Production is served over HTTPS (behind a proxy that terminates TLS, or not): cookies only travel encrypted,
+# and browsers are told to use HTTPS only (HSTS) for a year.
+SESSION_COOKIE_SECURE = PRODUCTION or PUBLIC_URL.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = config.env_int("HSTS_SECONDS", 365 * 24 * 3600) if PRODUCTION else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+if config.env_bool("BEHIND_TLS_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy (django-csp): scripts only from our own static files, never inline; styles may be
+# inline (htmx and the admin site set some); live updates and API calls to ourselves only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -12,3 +12,9 @@ urlpatterns = [
     path("sequences/", include("textdesk.sequences.urls")),
     path("", include("textdesk.web.urls")),
 ]
+
+# Errors answered by Django itself: JSON in the API's one error shape under /api/, else a page in the app's layout.
+handler400 = "textdesk.web.views.errors.bad_request"
+handler403 = "textdesk.web.views.errors.forbidden"
+handler404 = "textdesk.web.views.errors.not_found"
+handler500 = "textdesk.web.views.errors.server_error"

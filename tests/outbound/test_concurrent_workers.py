@@ -114,6 +114,7 @@ def test_concurrent_first_sends_share_one_conversation(setup):
                 sender_number=setup.number,
                 to_number="+5521987654321",
                 body=f"hello {i}",
+                add_number_to_record=True,
             )
         except BaseException as exc:
             errors.append(exc)

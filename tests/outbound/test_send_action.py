@@ -52,8 +52,11 @@ def test_invalid_recipient_is_refused_with_invalid_sending_parameters(setup, to)
     assert _nothing_written()
 
 
-def test_explicit_e164_not_on_the_record_is_allowed(setup):
-    assert _send(setup, to_number="+5521987654321").to_number == "+5521987654321"
+def test_explicit_e164_not_on_the_record_is_allowed_when_added_to_the_record(setup):
+    # Issue 15: a number that is not the record's is refused unless the caller explicitly adds it.
+    message = _send(setup, to_number="+5521987654321", add_number_to_record=True)
+    assert message.to_number == "+5521987654321"
+    assert _send(setup, to_number="+5521987654321").to_number == "+5521987654321"  # now the record's conversation
 
 
 def test_sender_number_of_someone_else_is_refused(setup, make_user, make_sender_number):

@@ -306,7 +306,7 @@ def test_rate_slots_follow_each_other_and_far_slots_are_not_taken(setup):
 def test_quiet_hours_use_the_record_country_when_the_number_has_no_zone(setup):
     # +800 numbers are international freephone: no time zone of their own, so the record's country decides.
     _quiet()
-    message = _send(setup, to_number="+80012345678")
+    message = _send(setup, to_number="+80012345678", add_number_to_record=True)
     late_evening = dt.datetime(2026, 3, 10, 22, 30, tzinfo=SAO_PAULO)
     org = OrganisationSettings.current()
     opens = dispatch.quiet_until(message, org, late_evening)

@@ -50,7 +50,7 @@ def test_only_managers_author_sequences_and_steps(seller, manager, make_template
 
     assert api.post("/api/v1/sequences/", body, content_type="application/json").json()["code"] == "name_taken"
     bad = api.post(f"/api/v1/sequences/{sid}/steps", {"kind": "text_automated"}, content_type="application/json")
-    assert bad.status_code == 400 and bad.json()["code"] == "template_required"
+    assert bad.status_code == 422 and bad.json()["code"] == "template_required"
     wrong_kind = api.post(f"/api/v1/sequences/{sid}/steps", {"kind": "fax"}, content_type="application/json")
     assert wrong_kind.status_code == 422
 
@@ -105,7 +105,7 @@ def test_connect_in_bulk_then_work_through_the_steps(seller, make_user, make_rec
         api.post(
             f"/api/v1/sequences/{sequence.pk}/connections", {"record_keys": []}, content_type="application/json"
         ).status_code
-        == 400
+        == 422
     )
     assert (
         api.post(
@@ -206,7 +206,7 @@ def test_bad_input_gets_a_precise_4xx_and_writes_nothing(manager):
     ]
     for body, code in cases:
         resp = api.post("/api/v1/sequences/", body, content_type="application/json")
-        assert (resp.status_code, resp.json().get("code")) == (400, code), body
+        assert (resp.status_code, resp.json().get("code")) == (422, code), body
     assert api.post("/api/v1/sequences/", "not json", content_type="application/json").status_code in (400, 422)
     assert api.post("/api/v1/sequences/", {"steps": []}, content_type="application/json").status_code == 422
     assert (

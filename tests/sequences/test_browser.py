@@ -198,7 +198,9 @@ def test_up_next_and_the_work_list_follow_progress_live(asgi_server, monkeypatch
                 ),
             )
             page.goto(url)
-            page.wait_for_function("document.documentElement.dataset.sequencesLive === 'open'")
+            page.wait_for_function(
+                "() => document.documentElement.dataset.sequencesLive === 'open'"
+            )  # a function: the CSP forbids eval
         # Up next shares the page's one event stream (browsers allow only a few connections per server).
         assert streams == {record_page: 1, work_list: 1}
         record_page.locator(".up-next-step[data-step-kind='wait']").wait_for()

@@ -191,7 +191,7 @@ def test_a_refused_send_shows_the_reason_and_fix_and_keeps_the_step(
         reverse("sequences:send", args=[conn.pk]),
         {"step_id": conn.current_step_id, "sender_number": number.pk, "to_number": "+14155550134", "body": "Hello"},
     )
-    assert resp.status_code == 400
+    assert resp.status_code == 422
     assert "START" in resp.content.decode()  # the fix: ask the customer to text START
     conn.refresh_from_db()
     assert conn.current_step.kind == "text_manual" and conn.history.count() == 0

@@ -43,7 +43,7 @@ def test_unknown_placeholder_refused_with_clear_message(sam_client, scene):
     response = _post(
         sam_client, reverse("template_new"), category="account", body="Hi {{ContactFirstName}} at {{AccountName}}"
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "{{ContactFirstName}}" in response.content.decode()
     assert not MessageTemplate.objects.exists()
 
@@ -51,7 +51,7 @@ def test_unknown_placeholder_refused_with_clear_message(sam_client, scene):
 def test_duplicate_name_refused(sam_client, scene):
     _post(sam_client, reverse("template_new"))
     response = _post(sam_client, reverse("template_new"))
-    assert response.status_code == 400 and "already have a template" in response.content.decode()
+    assert response.status_code == 422 and "already have a template" in response.content.decode()
 
 
 def test_templates_of_others_are_404(client, scene):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import IntegrityError
@@ -10,17 +10,24 @@ from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
+from ninja import errors as ninja_errors
 from pydantic import Field, create_model
 
+from textdesk import errors
 from textdesk.messaging.crypto import CredentialsUnreadable
 
 M = TypeVar("M", bound=Model)
 
 MAX_LIMIT = 200
+# Integers the API reads are bounded to what the database can store: PostgreSQL's bigint (ids) and integer
+# columns. A larger number is a 422 naming the parameter, never a database error.
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+MAX_OFFSET = 10**9
 
-
-class ErrorOut(Schema):
-    detail: str
+DbId = Annotated[int, Field(ge=1, le=BIGINT_MAX, description="an id")]
+OptionalDbId = Annotated[int | None, Field(ge=1, le=BIGINT_MAX)]
+OptionalSmallInt = Annotated[int | None, Field(ge=-INT_MAX, le=INT_MAX)]
 
 
 class FieldErrorOut(Schema):
@@ -29,12 +36,23 @@ class FieldErrorOut(Schema):
     type: str
 
 
-class ValidationErrorOut(Schema):
-    detail: list[FieldErrorOut]
+class ErrorOut(Schema):
+    """The one error shape of the API (``textdesk.errors``): see docs/API.md."""
+
+    detail: str | list[FieldErrorOut] = Field(
+        description="what went wrong, in the caller's language; for invalid input (422), one entry per field"
+    )
+    code: str = Field("", description="machine-readable kind of refusal (absent on 401)")
+    fix: str = Field("", description="what to do about it, when known")
 
 
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut}
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut}
+# Kept as a name: operations document their 422 answers with it.
+ValidationErrorOut = ErrorOut
+
+# The answers any operation may give besides its own: no or bad token, too many bad tokens, unreadable input.
+COMMON_ERRORS = {401: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+ERRORS = {**COMMON_ERRORS, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+READ_ERRORS = {**COMMON_ERRORS, 403: ErrorOut, 404: ErrorOut}
 
 
 class PhoneOut(Schema):
@@ -50,7 +68,7 @@ def phone_out(record: Any, field: str) -> dict:
 
 class PageQuery(Schema):
     limit: int = Field(50, ge=1, le=MAX_LIMIT, description=f"at most {MAX_LIMIT}")
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 def page_schema(item: type[Schema]) -> type[Schema]:
@@ -91,45 +109,71 @@ def _field_errors(exc: ValidationError) -> list[dict]:
     if not hasattr(exc, "error_dict"):
         return [{"loc": ["body"], "msg": str(m), "type": "invalid"} for m in exc.messages]
     out = []
-    for field, errors in exc.message_dict.items():
+    for field, errors_ in exc.message_dict.items():
         loc = ["body"] if field == "__all__" else ["body", field]
-        out += [{"loc": loc, "msg": str(m), "type": "invalid"} for m in errors]
+        out += [{"loc": loc, "msg": str(m), "type": "invalid"} for m in errors_]
     return out
 
 
-def install_error_handlers(api: NinjaAPI) -> None:
-    """Precise 4xx JSON instead of a 500 for the errors actions raise."""
+def _input_errors(exc: ninja_errors.ValidationError) -> list[dict]:
+    """Pydantic's errors as the API's field errors (its ``ctx`` may hold objects JSON cannot carry)."""
+    return [
+        {"loc": list(e.get("loc", [])), "msg": str(e.get("msg", "")), "type": str(e.get("type", "invalid"))}
+        for e in exc.errors
+    ]
 
-    def validation(request, exc: ValidationError):
-        return api.create_response(request, {"detail": _field_errors(exc)}, status=422)
 
-    def denied(request, exc: PermissionDenied):
-        return api.create_response(request, {"detail": str(exc) or _("Your role does not allow this.")}, status=403)
-
-    def not_found(request, exc: Exception):
-        return api.create_response(request, {"detail": str(exc) or _("Not found.")}, status=404)
-
-    def conflict(request, exc: IntegrityError):
-        return api.create_response(
-            request,
-            {
-                "detail": _(
-                    "This conflicts with existing data (a value that must be unique is taken, or a "
-                    "referenced item is in use)."
-                )
-            },
-            status=409,
+def as_refusal(exc: Exception) -> errors.Refusal:
+    """Any exception an operation lets through, as the refusal it stands for (see docs/API.md)."""
+    if isinstance(exc, errors.Refusal):
+        return exc
+    if isinstance(exc, ninja_errors.ValidationError):
+        return errors.InvalidInput(fields=_input_errors(exc))
+    if isinstance(exc, ValidationError):
+        return errors.InvalidInput(fields=_field_errors(exc))
+    if isinstance(exc, PermissionDenied):
+        return errors.Forbidden(str(exc))
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        return errors.NotFound(str(exc))
+    if isinstance(exc, IntegrityError):
+        return errors.Conflict(
+            _(
+                "This conflicts with existing data (a value that must be unique is taken, or a "
+                "referenced item is in use)."
+            )
         )
+    if isinstance(exc, CredentialsUnreadable):
+        return errors.Conflict(str(exc), code="credentials_unreadable")
+    if isinstance(exc, ninja_errors.HttpError):
+        if exc.status_code == 400:  # e.g. a body that is not JSON: invalid input, like every other
+            return errors.InvalidInput(fields=[{"loc": ["body"], "msg": str(exc), "type": "unreadable"}])
+        return errors.for_status(exc.status_code, str(exc))
+    raise TypeError(exc)
 
-    def unreadable(request, exc: CredentialsUnreadable):
-        return api.create_response(request, {"detail": str(exc)}, status=409)
 
-    api.add_exception_handler(ValidationError, validation)
-    api.add_exception_handler(PermissionDenied, denied)
-    api.add_exception_handler(Http404, not_found)
-    api.add_exception_handler(ObjectDoesNotExist, not_found)
-    api.add_exception_handler(IntegrityError, conflict)
-    api.add_exception_handler(CredentialsUnreadable, unreadable)
+def install_error_handlers(api: NinjaAPI) -> None:
+    """Every refusal as JSON in the one error shape (``textdesk.errors``), with the status its kind fixes."""
+
+    def render(request, exc: Exception):
+        return errors.api_response(as_refusal(exc))
+
+    def unauthorized(request, exc: ninja_errors.AuthenticationError):
+        # The one error without a code: a client tells a missing or bad token by the status alone.
+        return api.create_response(request, {"detail": "Unauthorized"}, status=401)
+
+    for kind in (
+        errors.Refusal,
+        ninja_errors.ValidationError,
+        ValidationError,
+        PermissionDenied,
+        Http404,
+        ObjectDoesNotExist,
+        IntegrityError,
+        CredentialsUnreadable,
+        ninja_errors.HttpError,
+    ):
+        api.add_exception_handler(kind, render)
+    api.add_exception_handler(ninja_errors.AuthenticationError, unauthorized)
 
 
 __all__ = [

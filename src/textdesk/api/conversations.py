@@ -22,6 +22,7 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
 
+from textdesk.api.common import MAX_OFFSET, DbId, OptionalDbId
 from textdesk.crm import record_types
 from textdesk.crm.models import RECORD_MODELS
 from textdesk.domain import failures, phones
@@ -116,16 +117,16 @@ class ReadAllOut(Schema):
 
 class ConversationFilters(Schema):
     record_type: str | None = Field(None, description="contact, account, opportunity or lead (with record_id)")
-    record_id: int | None = None
+    record_id: OptionalDbId = None
     number: str | None = Field(None, description="the customer's number or one of ours, any format")
     mine: bool = Field(False, description="only conversations on my numbers or my records")
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class PageFilters(Schema):
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class NotificationFilters(PageFilters):
@@ -220,7 +221,7 @@ def list_conversations(request, filters: Query[ConversationFilters]):
     response=MessagePage,
     summary="Messages of one conversation, oldest first",
 )
-def list_messages(request, conversation_id: int, filters: Query[PageFilters]):
+def list_messages(request, conversation_id: DbId, filters: Query[PageFilters]):
     conversation = visible_conversations(request.user).filter(pk=conversation_id).first()
     if conversation is None:
         raise HttpError(404, _("Conversation not found."))
@@ -258,7 +259,7 @@ def list_notifications(request, filters: Query[NotificationFilters]):
 
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut, summary="Mark one as read")
-def read_notification(request, notification_id: int):
+def read_notification(request, notification_id: DbId):
     from textdesk.messaging.actions.reading import mark_read
 
     notification = mark_read(request.user, notification_id)

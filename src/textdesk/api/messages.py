@@ -8,12 +8,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from ninja.responses import Status
+from pydantic import Field
 
+from textdesk import errors
+from textdesk.api.common import COMMON_ERRORS, ERRORS, READ_ERRORS, DbId, ErrorOut
 from textdesk.crm.models import RECORD_MODELS
 from textdesk.domain import failures, segments
 from textdesk.domain import status as st
 from textdesk.messaging.models import Message, SenderNumber
-from textdesk.messaging.outbound.send import MISSING_PRIVILEGE, SendRefused, send_message
+from textdesk.messaging.outbound.send import SendRefused, send_message
 from textdesk.messaging.visibility import visible_messages
 
 router = Router(tags=["messages"])
@@ -21,17 +24,23 @@ router = Router(tags=["messages"])
 
 class SendIn(Schema):
     record_type: str
-    record_id: int
-    sender_number_id: int
+    record_id: DbId
+    sender_number_id: DbId
     to: str
     body: str
     send_at: dt.datetime | None = None
+    add_number_to_record: bool = Field(
+        False,
+        description="send to a number that is not one of the record's (nor of its conversations): the record's "
+        "conversation with it is opened; without it such a send is refused (422, RecipientNotOnRecord)",
+    )
 
 
-class RefusalOut(Schema):
-    reason: str
-    message: str
-    fix: str
+class RefusalOut(ErrorOut):
+    """A refused send: the API's error shape; ``code`` is the neutral failure reason, also given as ``reason``."""
+
+    reason: str = ""
+    message: str = ""
 
 
 class SegmentsIn(Schema):
@@ -79,6 +88,10 @@ class MessageOut(Schema):
     segments: int
     encoding: str
     provider_message_id: str | None
+    record_type: str | None = Field(description="the CRM record the conversation is filed on")
+    record_id: int | None
+    routing_rule: str = Field(description="which routing rule chose the record (inbound only)")
+    routing_state: str
     attempts: int
     send_after: dt.datetime | None
     created_at: dt.datetime
@@ -89,6 +102,7 @@ class MessageOut(Schema):
 
 
 def message_out(message: Message) -> dict:
+    conversation = message.conversation
     failure = None
     if message.failure_reason:
         described = failures.describe(message.failure_reason)
@@ -112,6 +126,10 @@ def message_out(message: Message) -> dict:
         "segments": message.segments,
         "encoding": message.encoding,
         "provider_message_id": message.provider_message_id,
+        "record_type": conversation.record_type if conversation else None,
+        "record_id": getattr(conversation, f"{conversation.record_type}_id") if conversation else None,
+        "routing_rule": message.routing_rule,
+        "routing_state": message.routing_state,
         "attempts": message.attempts,
         "send_after": message.send_after,
         "created_at": message.created_at,
@@ -126,57 +144,49 @@ def message_out(message: Message) -> dict:
     }
 
 
-@router.post("", response={201: MessageOut, 403: RefusalOut, 404: RefusalOut, 422: RefusalOut})
+@router.post("", response={201: MessageOut, **ERRORS, 403: RefusalOut, 404: RefusalOut, 422: RefusalOut})
 def send(request, payload: SendIn):
     model = RECORD_MODELS.get(payload.record_type)
     if model is None:
-        return Status(
-            422,
-            {
-                "reason": failures.INVALID_SENDING_PARAMETERS,
-                "message": _("Unknown record type %(type)s.") % {"type": payload.record_type},
-                "fix": _("Use contact, account, opportunity or lead."),
-            },
+        raise SendRefused(
+            failures.INVALID_SENDING_PARAMETERS,
+            _("Unknown record type %(type)s.") % {"type": payload.record_type},
+            _("Use contact, account, opportunity or lead."),
         )
     record = model.objects.filter(pk=payload.record_id).first()
     if record is None:
-        return Status(
-            404,
-            {
-                "reason": failures.INVALID_SENDING_PARAMETERS,
-                "message": _("No such record."),
-                "fix": _("Check the record type and id."),
-            },
+        refusal = SendRefused(
+            failures.INVALID_SENDING_PARAMETERS, _("No such record."), _("Check the record type and id.")
         )
+        refusal.status = 404
+        raise refusal
     number = SenderNumber.objects.filter(pk=payload.sender_number_id).first()
+    if number is None:
+        raise SendRefused(failures.SENDER_NOT_ALLOWED)
     send_at = payload.send_at
     if send_at is not None and timezone.is_naive(send_at):
         send_at = timezone.make_aware(send_at, dt.UTC)
-    try:
-        if number is None:
-            raise SendRefused(failures.SENDER_NOT_ALLOWED)
-        message = send_message(
-            user=request.user,
-            record=record,
-            sender_number=number,
-            to_number=payload.to,
-            body=payload.body,
-            send_at=send_at,
-            source="api",
-        )
-    except SendRefused as refused:
-        return Status(403 if refused.reason == MISSING_PRIVILEGE else 422, refused.as_dict())
+    message = send_message(
+        user=request.user,
+        record=record,
+        sender_number=number,
+        to_number=payload.to,
+        body=payload.body,
+        send_at=send_at,
+        source="api",
+        add_number_to_record=payload.add_number_to_record,
+    )
     return Status(201, message_out(message))
 
 
-@router.post("/segments", response=SegmentsOut)
+@router.post("/segments", response={200: SegmentsOut, **COMMON_ERRORS})
 def count_segments(request, payload: SegmentsIn):
     return segments.count(payload.body).as_dict()
 
 
-@router.get("/{message_id}", response={200: MessageOut, 404: RefusalOut})
-def get_message(request, message_id: int):
-    message = visible_messages(request.user).filter(pk=message_id).first()
+@router.get("/{message_id}", response={200: MessageOut, **READ_ERRORS})
+def get_message(request, message_id: DbId):
+    message = visible_messages(request.user).select_related("conversation").filter(pk=message_id).first()
     if message is None:
-        return Status(404, {"reason": "NotFound", "message": _("No such message."), "fix": _("Check the message id.")})
+        raise errors.NotFound(_("No such message."), fix=_("Check the message id."))
     return Status(200, message_out(message))

@@ -12,7 +12,7 @@ from django.db.models import Q
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
-from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, get_or_404, page_schema, paginate
+from textdesk.api.common import ERRORS, READ_ERRORS, DbId, OptionalDbId, PageQuery, get_or_404, page_schema, paginate
 from textdesk.messaging.actions.providers import create_sender_number, update_sender_number
 from textdesk.messaging.models import NumberType, SenderNumber
 
@@ -25,9 +25,9 @@ class SenderNumberIn(Schema):
     e164: str | None = Field(None, description="E.164, e.g. +5511912345678")
     name: str | None = Field(None, max_length=100)
     number_type: str | None = Field(None, description="one of: " + ", ".join(NumberType.values))
-    provider_account_id: int | None = None
-    owner_user_id: int | None = Field(None, description=OWNER_HELP)
-    owner_team_id: int | None = Field(None, description=OWNER_HELP)
+    provider_account_id: OptionalDbId = None
+    owner_user_id: OptionalDbId = Field(None, description=OWNER_HELP)
+    owner_team_id: OptionalDbId = Field(None, description=OWNER_HELP)
     rate_per_second: float | None = Field(None, gt=0, description="empty: the organisation's default for the type")
     is_active: bool | None = None
 
@@ -63,7 +63,7 @@ def visible_numbers(user):
 
 
 @router.get("", response={200: page_schema(SenderNumberOut), **READ_ERRORS}, summary="List sender numbers")
-def list_numbers(request, pagination: Query[PageQuery], q: str | None = None, provider_account_id: int | None = None):
+def list_numbers(request, pagination: Query[PageQuery], q: str | None = None, provider_account_id: OptionalDbId = None):
     qs = visible_numbers(request.auth)
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(e164__contains=q.strip()))
@@ -78,11 +78,11 @@ def create(request, payload: SenderNumberCreate):
 
 
 @router.get("/{number_id}", response={200: SenderNumberOut, **READ_ERRORS}, summary="Read a sender number")
-def read(request, number_id: int):
+def read(request, number_id: DbId):
     return get_or_404(visible_numbers(request.auth), pk=number_id)
 
 
 @router.patch("/{number_id}", response={200: SenderNumberOut, **ERRORS}, summary="Change a sender number")
-def change(request, number_id: int, payload: SenderNumberIn):
+def change(request, number_id: DbId, payload: SenderNumberIn):
     number = get_or_404(visible_numbers(request.auth), pk=number_id)
     return update_sender_number(number, payload.dict(exclude_unset=True), actor=request.auth)

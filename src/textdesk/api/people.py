@@ -13,7 +13,7 @@ from django.db.models import Q
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
-from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, get_or_404, page_schema, paginate
+from textdesk.api.common import ERRORS, READ_ERRORS, DbId, OptionalDbId, PageQuery, get_or_404, page_schema, paginate
 from textdesk.org.actions.people import ROLES, create_team, create_user, role_of, update_team, update_user
 from textdesk.org.models import Team, User
 
@@ -29,7 +29,7 @@ class UserIn(Schema):
     email: str | None = None
     password: str | None = Field(None, description="write-only; without one the user cannot sign in to the web app")
     role: str | None = Field(None, description=ROLE_HELP)
-    team_ids: list[int] | None = Field(None, description="replaces the user's teams")
+    team_ids: list[DbId] | None = Field(None, description="replaces the user's teams")
     language: str | None = None
     external_id: str | None = Field(None, max_length=100)
     is_active: bool | None = None
@@ -67,7 +67,7 @@ class TeamIn(Schema):
 
     name: str | None = Field(None, max_length=150)
     external_id: str | None = Field(None, max_length=100)
-    member_ids: list[int] | None = Field(None, description="replaces the members")
+    member_ids: list[DbId] | None = Field(None, description="replaces the members")
 
 
 class TeamCreate(TeamIn):
@@ -88,7 +88,7 @@ class TeamOut(Schema):
 
 class UserFilters(Schema):
     q: str | None = Field(None, description="part of the username, name or email")
-    team_id: int | None = None
+    team_id: OptionalDbId = None
     is_active: bool | None = None
 
 
@@ -124,12 +124,12 @@ def create(request, payload: UserCreate):
 
 
 @users.get("/{user_id}", response={200: UserOut, **READ_ERRORS}, summary="Read a user")
-def read(request, user_id: int):
+def read(request, user_id: DbId):
     return get_or_404(_users(), pk=user_id)
 
 
 @users.patch("/{user_id}", response={200: UserOut, **ERRORS}, summary="Change a user (administrators)")
-def change(request, user_id: int, payload: UserIn):
+def change(request, user_id: DbId, payload: UserIn):
     user = get_or_404(User, pk=user_id)
     return update_user(user, payload.dict(exclude_unset=True), actor=request.auth)
 
@@ -152,11 +152,11 @@ def create_a_team(request, payload: TeamCreate):
 
 
 @teams.get("/{team_id}", response={200: TeamOut, **READ_ERRORS}, summary="Read a team")
-def read_team(request, team_id: int):
+def read_team(request, team_id: DbId):
     return get_or_404(_teams(), pk=team_id)
 
 
 @teams.patch("/{team_id}", response={200: TeamOut, **ERRORS}, summary="Change a team (administrators)")
-def change_team(request, team_id: int, payload: TeamIn):
+def change_team(request, team_id: DbId, payload: TeamIn):
     team = get_or_404(Team, pk=team_id)
     return update_team(team, payload.dict(exclude_unset=True), actor=request.auth)

@@ -12,7 +12,7 @@ from typing import Any
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
-from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, get_or_404, page_schema, paginate
+from textdesk.api.common import ERRORS, READ_ERRORS, DbId, PageQuery, get_or_404, page_schema, paginate
 from textdesk.messaging.actions.providers import create_provider_account, update_provider_account
 from textdesk.messaging.models import ProviderAccount, ProviderKind
 from textdesk.org.access import require_perm
@@ -71,13 +71,13 @@ def create(request, payload: ProviderAccountCreate):
 
 
 @router.get("/{account_id}", response={200: ProviderAccountOut, **READ_ERRORS}, summary="Read a provider account")
-def read(request, account_id: int):
+def read(request, account_id: DbId):
     require_perm(request.auth, PERM)
     return get_or_404(ProviderAccount, pk=account_id)
 
 
 @router.patch("/{account_id}", response={200: ProviderAccountOut, **ERRORS}, summary="Change a provider account")
-def change(request, account_id: int, payload: ProviderAccountIn):
+def change(request, account_id: DbId, payload: ProviderAccountIn):
     require_perm(request.auth, PERM)
     account = get_or_404(ProviderAccount, pk=account_id)
     return update_provider_account(account, payload.dict(exclude_unset=True), actor=request.auth)

@@ -24,7 +24,18 @@ from django.db.models import Q, QuerySet
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
-from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, PhoneOut, get_or_404, page_schema, paginate, phone_out
+from textdesk.api.common import (
+    ERRORS,
+    READ_ERRORS,
+    DbId,
+    OptionalDbId,
+    PageQuery,
+    PhoneOut,
+    get_or_404,
+    page_schema,
+    paginate,
+    phone_out,
+)
 from textdesk.crm.actions.records import create_record, update_record, upsert_record
 from textdesk.crm.models import Account, Contact, Lead, Opportunity, OwnedRecord
 from textdesk.domain import phones
@@ -40,8 +51,8 @@ class RecordIn(Schema):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
 
     external_id: str | None = Field(None, max_length=100, description="the record's id in another system")
-    owner_user_id: int | None = Field(None, description=OWNER_HELP)
-    owner_team_id: int | None = Field(None, description=OWNER_HELP)
+    owner_user_id: OptionalDbId = Field(None, description=OWNER_HELP)
+    owner_team_id: OptionalDbId = Field(None, description=OWNER_HELP)
     country: str | None = Field(None, description="ISO code (e.g. BR) for phone numbers written without one")
     status_reason: str | None = None
 
@@ -101,7 +112,7 @@ class ContactIn(RecordIn, PhonesIn):
     last_name: str | None = None
     email: str | None = None
     job_title: str | None = None
-    account_id: int | None = None
+    account_id: OptionalDbId = None
 
 
 class ContactCreate(ContactIn):
@@ -136,9 +147,9 @@ class LeadOut(RecordOut, PhonesOut):
 
 class OpportunityIn(RecordIn):
     name: str | None = Field(None, max_length=200)
-    account_id: int | None = Field(None, description="customer: an account, or")
-    customer_contact_id: int | None = Field(None, description="customer: a contact (not both)")
-    contact_ids: list[int] | None = Field(None, description="related contacts (replaces the list)")
+    account_id: OptionalDbId = Field(None, description="customer: an account, or")
+    customer_contact_id: OptionalDbId = Field(None, description="customer: a contact (not both)")
+    contact_ids: list[DbId] | None = Field(None, description="related contacts (replaces the list)")
     estimated_value: Decimal | None = None
     estimated_close_date: dt.date | None = None
 
@@ -162,8 +173,8 @@ class OpportunityOut(RecordOut):
 
 class RecordFilters(Schema):
     q: str | None = Field(None, description="words found in the name")
-    owner_user_id: int | None = None
-    owner_team_id: int | None = None
+    owner_user_id: OptionalDbId = None
+    owner_team_id: OptionalDbId = None
     is_active: bool | None = None
     external_id: str | None = None
 
@@ -267,14 +278,14 @@ def record_router(
     @router.get(
         "/{record_id}", response={200: out, **READ_ERRORS}, summary=f"Read a {label}", operation_id=f"read_{label}"
     )
-    def read(request, record_id: int):
+    def read(request, record_id: DbId):
         require_perm(request.auth, f"crm.view_{label}")
         return get_or_404(queryset(), pk=record_id)
 
     @router.patch(
         "/{record_id}", response={200: out, **ERRORS}, summary=f"Change a {label}", operation_id=f"change_{label}"
     )
-    def change(request, record_id: int, payload: patch_in):
+    def change(request, record_id: DbId, payload: patch_in):
         require_perm(request.auth, f"crm.view_{label}")
         record = get_or_404(model, pk=record_id)
         return update_record(record, payload.dict(exclude_unset=True), actor=request.auth)

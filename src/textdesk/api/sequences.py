@@ -6,13 +6,13 @@ import datetime as dt
 import functools
 from typing import Literal
 
-from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict
 
-from textdesk.api.common import ErrorOut, PageQuery, ValidationErrorOut, page_schema
+from textdesk import errors
+from textdesk.api.common import ERRORS, DbId, ErrorOut, OptionalDbId, OptionalSmallInt, PageQuery, page_schema
 from textdesk.crm import record_types
 from textdesk.sequences import actions, queries
 from textdesk.sequences.errors import SequenceError
@@ -37,7 +37,7 @@ def refusals(view):
         try:
             return view(request, *args, **kwargs)
         except SequenceError as exc:
-            return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.status)
+            return errors.api_response(exc)
 
     return wrapper
 
@@ -45,28 +45,24 @@ def refusals(view):
 # ---------------------------------------------------------------- schemas
 
 
-class RefusalOut(Schema):
-    detail: str
-    code: str = ""
-
-
-REFUSALS = {400: RefusalOut, 401: ErrorOut, 403: RefusalOut, 404: RefusalOut, 409: RefusalOut, 422: ValidationErrorOut}
+RefusalOut = ErrorOut
+REFUSALS = {**ERRORS}
 
 
 class StepIn(StrictIn):
     kind: StepKindName
     name: str = ""
     description: str = ""
-    template_id: int | None = None
+    template_id: OptionalDbId = None
     wait_seconds: int | None = None
 
 
 class StepPatch(StrictIn):
     name: str | None = None
     description: str | None = None
-    template_id: int | None = None
+    template_id: OptionalDbId = None
     wait_seconds: int | None = None
-    position: int | None = None
+    position: OptionalSmallInt = None
 
 
 class StepOut(Schema):
@@ -113,7 +109,7 @@ class ConnectOut(Schema):
 
 
 class StepRef(StrictIn):
-    step_id: int | None = None
+    step_id: OptionalDbId = None
 
 
 class ConnectionOut(Schema):
@@ -198,7 +194,7 @@ def _wait(seconds: int | None) -> dt.timedelta | None:
     return dt.timedelta(seconds=max(-1, min(seconds, 10**9)))
 
 
-def _visible_connection(request, connection_id: int) -> SequenceConnection:
+def _visible_connection(request, connection_id: DbId) -> SequenceConnection:
     c = SequenceConnection.objects.select_related("sequence", "current_step").filter(pk=connection_id).first()
     if c is None or not actions.may_work_on(request.user, c.record):
         raise HttpError(404, _("No such connection."))
@@ -244,7 +240,7 @@ def record_connections(request, record_key: str = Query(...)):
     try:
         record_type, pk = parse_record_key(record_key)
     except ValueError:
-        raise HttpError(400, _("Not a record key.")) from None
+        raise errors.InvalidInput(_("Not a record key."), code="invalid_record_key") from None
     record = record_model(record_type).objects.filter(pk=pk).first()
     if record is None or not actions.may_work_on(request.user, record):
         raise HttpError(404, _("No such record."))
@@ -253,7 +249,7 @@ def record_connections(request, record_key: str = Query(...)):
 
 
 @router.get("/connections/{int:connection_id}", response={200: ConnectionDetailOut, **REFUSALS})
-def get_connection(request, connection_id: int):
+def get_connection(request, connection_id: DbId):
     c = _visible_connection(request, connection_id)
     return {**_connection_out(c), "history": list(c.history.all())}
 
@@ -264,7 +260,7 @@ def get_connection(request, connection_id: int):
     summary="Disconnect (stops the sequence)",
 )
 @refusals
-def disconnect(request, connection_id: int):
+def disconnect(request, connection_id: DbId):
     return _connection_out(actions.disconnect(request.user, connection_id))
 
 
@@ -274,13 +270,13 @@ def disconnect(request, connection_id: int):
     summary="Mark the current step done (step_id guards against a stale page)",
 )
 @refusals
-def complete(request, connection_id: int, payload: StepRef):
+def complete(request, connection_id: DbId, payload: StepRef):
     return _connection_out(actions.complete_step(request.user, connection_id, payload.step_id))
 
 
 @router.post("/connections/{int:connection_id}/skip", response={200: ConnectionOut, **REFUSALS})
 @refusals
-def skip(request, connection_id: int, payload: StepRef):
+def skip(request, connection_id: DbId, payload: StepRef):
     return _connection_out(actions.skip_step(request.user, connection_id, payload.step_id))
 
 
@@ -290,7 +286,7 @@ def skip(request, connection_id: int, payload: StepRef):
     summary="Run a failed automated step again",
 )
 @refusals
-def retry(request, connection_id: int, payload: StepRef):
+def retry(request, connection_id: DbId, payload: StepRef):
     return _connection_out(actions.retry_step(request.user, connection_id, payload.step_id))
 
 
@@ -320,7 +316,7 @@ def create_sequence(request, payload: SequenceIn):
     return Status(201, _sequence_out(sequence))
 
 
-def _sequence(sequence_id: int) -> Sequence:
+def _sequence(sequence_id: DbId) -> Sequence:
     sequence = Sequence.objects.filter(pk=sequence_id).first()
     if sequence is None:
         raise HttpError(404, _("No such sequence."))
@@ -328,27 +324,27 @@ def _sequence(sequence_id: int) -> Sequence:
 
 
 @router.get("/{int:sequence_id}", response={200: SequenceOut, **REFUSALS})
-def get_sequence(request, sequence_id: int):
+def get_sequence(request, sequence_id: DbId):
     return _sequence_out(_sequence(sequence_id))
 
 
 @router.patch("/{int:sequence_id}", response={200: SequenceOut, **REFUSALS})
 @refusals
-def update_sequence(request, sequence_id: int, payload: SequencePatch):
+def update_sequence(request, sequence_id: DbId, payload: SequencePatch):
     sequence = actions.update_sequence(request.user, sequence_id, **payload.dict(exclude_unset=True))
     return _sequence_out(sequence)
 
 
 @router.delete("/{int:sequence_id}", response={204: None, **REFUSALS})
 @refusals
-def delete_sequence(request, sequence_id: int):
+def delete_sequence(request, sequence_id: DbId):
     actions.delete_sequence(request.user, sequence_id)
     return Status(204, None)
 
 
 @router.post("/{int:sequence_id}/steps", response={201: StepOut, **REFUSALS})
 @refusals
-def add_step(request, sequence_id: int, payload: StepIn, position: int | None = None):
+def add_step(request, sequence_id: DbId, payload: StepIn, position: OptionalSmallInt = None):
     step = actions.add_step(
         request.user,
         sequence_id,
@@ -364,14 +360,14 @@ def add_step(request, sequence_id: int, payload: StepIn, position: int | None = 
     return Status(201, _step_out(step))
 
 
-def _own_step(sequence_id: int, step_id: int) -> None:
+def _own_step(sequence_id: DbId, step_id: DbId) -> None:
     if not SequenceStep.objects.filter(pk=step_id, sequence_id=sequence_id).exists():
         raise HttpError(404, _("No such step."))
 
 
 @router.patch("/{int:sequence_id}/steps/{int:step_id}", response={200: StepOut, **REFUSALS})
 @refusals
-def update_step(request, sequence_id: int, step_id: int, payload: StepPatch):
+def update_step(request, sequence_id: DbId, step_id: DbId, payload: StepPatch):
     _own_step(sequence_id, step_id)
     changes = payload.dict(exclude_unset=True)
     if "wait_seconds" in changes:
@@ -381,7 +377,7 @@ def update_step(request, sequence_id: int, step_id: int, payload: StepPatch):
 
 @router.delete("/{int:sequence_id}/steps/{int:step_id}", response={204: None, **REFUSALS})
 @refusals
-def delete_step(request, sequence_id: int, step_id: int):
+def delete_step(request, sequence_id: DbId, step_id: DbId):
     _own_step(sequence_id, step_id)
     actions.delete_step(request.user, step_id)
     return Status(204, None)
@@ -393,9 +389,9 @@ def delete_step(request, sequence_id: int, step_id: int):
     summary="Connect records (one or many); each record gets its own outcome",
 )
 @refusals
-def connect(request, sequence_id: int, payload: ConnectIn):
+def connect(request, sequence_id: DbId, payload: ConnectIn):
     if not payload.record_keys:
-        raise HttpError(400, _("Give at least one record key."))
+        raise errors.InvalidInput(_("Give at least one record key."), code="no_records")
     if len(payload.record_keys) > 1000:
-        raise HttpError(400, _("At most 1000 records at a time."))
+        raise errors.InvalidInput(_("At most 1000 records at a time."), code="too_many_records")
     return [r.__dict__ for r in actions.connect(request.user, sequence_id, payload.record_keys)]

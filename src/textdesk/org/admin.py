@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from textdesk.org import roles
 from textdesk.org.actions.people import role_of
-from textdesk.org.models import ApiToken, OrganisationSettings, Team, User
+from textdesk.org.models import ApiToken, OrganisationSettings, SignInRecord, Team, User
 
 admin.site.site_header = _("TextDesk administration")
 admin.site.site_title = _("TextDesk")
@@ -80,4 +80,20 @@ class OrganisationSettingsAdmin(admin.ModelAdmin):
         return super().has_add_permission(request) and not OrganisationSettings.objects.exists()
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SignInRecord)
+class SignInRecordAdmin(admin.ModelAdmin):
+    """Who signed in, who failed and who was locked out (read-only)."""
+
+    list_display = ("at", "channel", "outcome", "username", "user", "client_ip")
+    list_filter = ("outcome", "channel")
+    search_fields = ("username", "client_ip")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -10,6 +10,7 @@ class OrgConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from textdesk.org import backends  # noqa: F401  (connects the sign-in record to Django's sign-in signals)
         from textdesk.org.roles import ensure_roles
 
         post_migrate.connect(ensure_roles, sender=self)

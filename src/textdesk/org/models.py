@@ -123,3 +123,31 @@ class ApiToken(models.Model):
         if obj is None or not obj.user.is_active:
             return None
         return obj.user
+
+
+class SignInRecord(models.Model):
+    """One sign-in attempt (web login or API token), kept for the administrators: who, from where, and whether
+    it succeeded or was refused because of too many failures. Only sign-ins: not a general audit trail."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+        LOCKED_OUT = "locked_out", _("locked out")
+
+    class Channel(models.TextChoices):
+        PASSWORD = "password", _("password")
+        API_TOKEN = "api_token", _("API token")
+
+    at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
+    username = models.CharField(_("username given"), max_length=150, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    client_ip = models.GenericIPAddressField(_("client IP address"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sign-in record")
+        verbose_name_plural = _("sign-in records")
+        ordering = ["-at", "-id"]

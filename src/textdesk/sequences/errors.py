@@ -1,35 +1,35 @@
-"""Refusals of sequence actions, each with a status the API and web views return as is."""
+"""Refusals of sequence actions: kinds of :class:`textdesk.errors.Refusal`, so the API and the web views give
+each the same status (``status``) and machine-readable ``code``."""
 
 from __future__ import annotations
 
+from textdesk import errors
 
-class SequenceError(Exception):
+
+class SequenceError(errors.Refusal):
     status = 400
     code = "invalid"
 
     def __init__(self, message: str, code: str | None = None, fields: dict | None = None) -> None:
-        super().__init__(message)
-        self.message = str(message)
-        if code:
-            self.code = code
-        self.fields = fields or {}
+        super().__init__(str(message), code=code or "")
+        self.fields_by_name = fields or {}
 
 
-class Invalid(SequenceError):
-    status = 400
+class Invalid(SequenceError, errors.InvalidInput):
+    status = 422
     code = "invalid"
 
 
-class Forbidden(SequenceError):
+class Forbidden(SequenceError, errors.Forbidden):
     status = 403
     code = "forbidden"
 
 
-class NotFound(SequenceError):
+class NotFound(SequenceError, errors.NotFound):
     status = 404
     code = "not_found"
 
 
-class Conflict(SequenceError):
+class Conflict(SequenceError, errors.Conflict):
     status = 409
     code = "conflict"

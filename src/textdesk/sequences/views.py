@@ -131,7 +131,7 @@ def send(request: HttpRequest, connection_id: int) -> HttpResponse:
     except SequenceError as exc:
         return _answer(request, connection.record, error=exc.message, status=exc.status)
     except SendRefused as refused:
-        return _answer(request, connection.record, error=str(refused.message), fix=str(refused.fix), status=400)
+        return _answer(request, connection.record, error=refused.message, fix=refused.fix, status=refused.status)
     return _answer(request, connection.record)
 
 
@@ -189,7 +189,7 @@ def pane_send(request: HttpRequest, connection_id: int) -> HttpResponse:
         return render_pane(request, record, **pane, status=exc.status, error={"message": exc.message, "fix": ""})
     except SendRefused as refused:
         return render_pane(
-            request, record, **pane, status=422, error={"message": str(refused.message), "fix": str(refused.fix)}
+            request, record, **pane, status=refused.status, error={"message": refused.message, "fix": refused.fix}
         )
     response = render_pane(request, record, to=to, sender_id=sender, conversation_id=message.conversation_id)
     response["HX-Trigger"] = "sequence-changed"

@@ -1,12 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from textdesk.web.views import activities, imports, notifications, pane, records, settings
+from textdesk.web.views import activities, imports, notifications, pane, records, settings, signin
 
 RECORD_TYPE = "<str:record_type>"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path("login/", signin.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", activities.my_text_messages, name="home"),
     path("messages/", activities.my_text_messages, name="my_text_messages"),

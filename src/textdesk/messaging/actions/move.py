@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from textdesk import errors
 from textdesk.crm import record_types
 from textdesk.live import bus
 from textdesk.messaging.models import Conversation, ConversationMove, Message, Notification
@@ -14,13 +15,15 @@ from textdesk.messaging.notify import conversation_audience
 from textdesk.messaging.visibility import visible_conversations
 
 
-class MoveRefused(Exception):
-    """The move was not done; ``message`` says why in words the user can act on."""
+class MoveRefused(errors.Refusal):
+    """The move was not done; ``message`` says why in words the user can act on; ``reason`` fixes the status."""
+
+    STATUS_BY_REASON = {"permission": 403, "target": 404, "not_visible": 404, "empty": 422}
 
     def __init__(self, reason: str, message) -> None:
-        super().__init__(str(message))
+        super().__init__(str(message), code=f"move_{reason}")
         self.reason = reason
-        self.message = message
+        self.status = self.STATUS_BY_REASON.get(reason, 422)
 
 
 def _merge_summary(into: Conversation, other: Conversation) -> None:

@@ -5,15 +5,20 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from textdesk import errors
 from textdesk.domain import templating
 from textdesk.messaging.models import MessageTemplate
 
 
-class TemplateInvalid(Exception):
+class TemplateInvalid(errors.InvalidInput):
+    """A template that cannot be saved: ``field`` names what to correct (empty: the user may not manage templates,
+    a 403)."""
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, code="template_invalid" if field else "forbidden")
         self.field = field
-        self.message = message
+        if not field:
+            self.status = 403
 
 
 def _clean_placeholders(body: str, placeholders: list[dict]) -> list[dict]:

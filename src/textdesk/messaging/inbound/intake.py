@@ -12,7 +12,10 @@ can record it with the message.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,7 +32,9 @@ from textdesk.messaging.models import (
     ProviderAccount,
     RoutingState,
 )
-from textdesk.providers.base import InboundSMS, StatusReport
+from textdesk.providers.base import InboundSMS, ParsedWebhook, StatusReport
+
+log = logging.getLogger(__name__)
 
 MAX_NUMBER_LENGTH = Message._meta.get_field("from_number").max_length
 MAX_ID_LENGTH = Message._meta.get_field("provider_message_id").max_length
@@ -49,6 +54,49 @@ class StoreResult:
 def clean_text(value: str | None) -> str:
     """Text as received, minus NUL characters (which PostgreSQL cannot store and nobody means)."""
     return (value or "").replace("\x00", "")
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_text(value: str) -> str:
+    """NUL dropped (nobody means it), half of a surrogate pair replaced by U+FFFD: what any database can store."""
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+
+
+def _storable(item):
+    changed = {}
+    for f in dataclasses.fields(item):
+        value = getattr(item, f.name)
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            changed[f.name] = _storable_text(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            repaired = _storable(value)
+            if repaired is not value:
+                changed[f.name] = repaired
+    return dataclasses.replace(item, **changed) if changed else item
+
+
+def made_storable(parsed: ParsedWebhook, account_id: int) -> ParsedWebhook:
+    """A signed webhook's messages and reports with text no database can store (a NUL, a lone surrogate) made
+    storable, so that they are kept and answered 2xx instead of failing, and being retried by the provider,
+    forever. Each repair is logged as a warning for the administrators."""
+    inbound = [_storable(sms) for sms in parsed.inbound]
+    statuses = [_storable(report) for report in parsed.statuses]
+    repaired = [
+        new for new, old in zip(inbound + statuses, parsed.inbound + parsed.statuses, strict=True) if new is not old
+    ]
+    if not repaired:
+        return parsed
+    for item in repaired:
+        log.warning(
+            "webhook of provider account %s carried unstorable characters (NUL or lone surrogate); stored "
+            "repaired: %s %r",
+            account_id,
+            type(item).__name__,
+            item.provider_message_id,
+        )
+    return dataclasses.replace(parsed, inbound=inbound, statuses=statuses)
 
 
 def validate(sms: InboundSMS) -> None:

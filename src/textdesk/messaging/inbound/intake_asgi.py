@@ -255,6 +255,7 @@ async def _handle(scope, receive) -> WebhookResponse:
     except WebhookRejected as rejected:
         return _error(rejected.status, rejected.reason)
 
+    parsed = intake.made_storable(parsed, account.id)  # a signed "poison" webhook is kept, never retried forever
     try:
         if intake_pg.handles(parsed):
             await intake_pg.store_single(account.id, parsed.inbound[0])

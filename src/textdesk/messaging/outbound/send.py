@@ -9,30 +9,36 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from textdesk import errors
 from textdesk.domain import failures, phones, segments
 from textdesk.domain import status as st
 from textdesk.jobs import queue
 from textdesk.live import bus
 from textdesk.messaging.actions.consent import is_opted_out
 from textdesk.messaging.models import Conversation, Direction, Message, MessageEvent, SenderNumber
+from textdesk.messaging.outbound.recipients import check_recipient_on_record
 from textdesk.org.models import OrganisationSettings
 
 MISSING_PRIVILEGE = "MissingPrivilege"
 SEND_JOB = "send_message"
 
 
-class SendRefused(Exception):
-    """A send that cannot be queued: a neutral ``reason``, a translated ``message`` and a ``fix``."""
+class SendRefused(errors.Refusal):
+    """A send that cannot be queued: a neutral ``reason`` (its ``code``), a translated ``message`` and a ``fix``."""
+
+    status = 422
 
     def __init__(self, reason: str, message: str = "", fix: str = ""):
         described = failures.describe(reason)
+        super().__init__(message or str(described.title), code=reason, fix=fix or str(described.fix))
         self.reason = reason
-        self.message = message or str(described.title)
-        self.fix = fix or str(described.fix)
-        super().__init__(f"{reason}: {self.message}")
+        self.status = 403 if reason == MISSING_PRIVILEGE else 422
 
     def as_dict(self) -> dict:
         return {"reason": self.reason, "message": self.message, "fix": self.fix}
+
+    def as_json(self) -> dict:
+        return {**super().as_json(), **self.as_dict()}
 
 
 def record_phone_numbers(record) -> list[str]:
@@ -108,6 +114,7 @@ def send_message(
     body: str,
     send_at: dt.datetime | None = None,
     source: str = "ui",
+    add_number_to_record: bool = False,
 ) -> Message:
     """Queue one outbound message, or raise SendRefused before anything is written.
 
@@ -120,6 +127,7 @@ def send_message(
             _("Ask your administrator for the Send text messages privilege."),
         )
     to_number = _check_recipient(record, to_number)
+    check_recipient_on_record(record, to_number, add_to_record=add_number_to_record)
     _check_sender(user, record, sender_number)
     if is_opted_out(to_number, sender_number.e164):
         raise SendRefused(failures.RECIPIENT_OPTED_OUT)

@@ -97,21 +97,21 @@ def send(request, record_type: str, pk: int):
                 "fix": _("Ask your administrator to assign you a sender number."),
             },
         )
+    to_number = (state.recipient or {}).get("e164") or to
+    if to.strip() and state.recipient and to.strip() not in (state.recipient["e164"], state.recipient["raw"]):
+        to_number = to.strip()  # a number typed that is none of the record's: never silently another one
     try:
         message = send_message(
             user=request.user,
             record=record,
             sender_number=state.sender,
-            to_number=(state.recipient or {}).get("e164") or to,
+            to_number=to_number,
             body=body,
+            add_number_to_record=request.POST.get("add_number") == "1",
         )
     except SendRefused as refused:
-        error = {
-            "message": str(refused.message),
-            "fix": str(getattr(refused, "fix", "") or ""),
-            "reason": str(getattr(refused, "reason", "") or ""),
-        }
-        status = 422
+        error = {"message": refused.message, "fix": refused.fix, "reason": refused.reason}
+        status = refused.status
     else:
         conversation_id = message.conversation_id
         body = ""
@@ -142,7 +142,7 @@ def move(request):
     except MoveRefused as refused:
         return HttpResponse(
             str(refused.message),
-            status=403 if refused.reason == "permission" else 400,
+            status=refused.status,
             content_type="text/plain; charset=utf-8",
         )
     url = record_url(target, pane=1, c=moved[0].pk if moved else None)

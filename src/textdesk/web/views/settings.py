@@ -98,7 +98,7 @@ def template_edit(request, template_id: int | None = None):
                 request,
                 "web/template_form.html",
                 _form_context(request, template, data, {"field": invalid.field, "message": invalid.message}),
-                status=400,
+                status=invalid.status,
             )
         messages.success(request, _("Template “%(name)s” saved.") % {"name": saved.name})
         back = request.POST.get("next") or ""

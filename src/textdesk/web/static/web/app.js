@@ -316,4 +316,9 @@
     connectLive();
     Array.prototype.forEach.call(document.querySelectorAll("[data-body]"), updateCounter);
   });
+  // ---- a select that applies at once (the sign-in page's language): no inline handler, the CSP allows none ----
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target && target.matches && target.matches("select[data-submit-on-change]") && target.form) target.form.submit();
+  });
 })();
