@@ -68,6 +68,7 @@ class Number:
     signing_secret: str = ""  # generic: signs the webhooks
     sms_url: str = ""  # inbound messages are posted here
     status_callback: str = ""  # used when a send names no callback URL
+    label: str = ""  # shown on the customer phone page (e.g. the line's name in TextDesk)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Number:

@@ -76,10 +76,23 @@
     if (h) h.scrollTop = h.scrollHeight;
   }
 
+  // The open pane refreshes its messages live. A message that arrives while the page is on screen has been
+  // seen (seen=1: not counted as unread); in a hidden tab it stays unread. The answer also carries the
+  // opt-out banner, so a STOP shows at once.
   function refreshHistory() {
     var h = document.getElementById("history");
-    if (h && h.dataset.historyUrl) htmx.ajax("GET", h.dataset.historyUrl, { target: "#history", swap: "innerHTML" });
+    if (!h || !h.dataset.historyUrl) return;
+    var seen = document.visibilityState === "visible" ? "1" : "0";
+    var url = h.dataset.historyUrl + (h.dataset.historyUrl.indexOf("?") < 0 ? "?" : "&") + "seen=" + seen;
+    htmx.ajax("GET", url, { target: "#history", swap: "innerHTML" });
   }
+
+  // Back on a tab whose open pane received messages while hidden: they are seen now.
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible") return;
+    var current = document.querySelector("#pane .thread.current .badge");
+    if (current) refreshHistory();
+  });
 
   function paneConversationId() {
     var inner = document.querySelector("#pane [data-pane]");
@@ -130,6 +143,22 @@
       var s = target.closest(".move-box").querySelector("[data-move-search]");
       if (s) s.setAttribute("aria-expanded", target.children.length ? "true" : "false");
     }
+  });
+
+  // While a message is being sent its button is disabled (hx-disabled-elt) and says so.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = e.detail.elt;
+    if (!form || !form.matches || !form.matches("[data-composer]")) return;
+    var button = form.querySelector("[data-send]");
+    if (button && form.dataset.sending) { button.dataset.label = button.textContent; button.textContent = form.dataset.sending; }
+    form.setAttribute("aria-busy", "true");
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt;
+    if (!form || !form.matches || !form.matches("[data-composer]") || !document.contains(form)) return;
+    var button = form.querySelector("[data-send]");
+    if (button && button.dataset.label) button.textContent = button.dataset.label;
+    form.removeAttribute("aria-busy");
   });
 
   // Refusals (422, 400, 403) carry a message to show in place, not an error page.
