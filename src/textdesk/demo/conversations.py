@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from textdesk.domain import failures
+from textdesk.domain import failures, phones
 from textdesk.domain import routing as rules
 
 
@@ -227,7 +227,7 @@ def seed_demo_conversations(now: dt.datetime | None = None) -> int:
         if unread and record.owner_user_id:
             owner = record.owner_user
             with translation.override(owner.language or settings.LANGUAGE_CODE):
-                title = _("New text message from %(number)s") % {"number": customer}
+                title = _("New text message from %(number)s") % {"number": phones.display(customer)}
             Notification.objects.create(
                 user=owner,
                 kind="inbound_message",
