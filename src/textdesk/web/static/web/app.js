@@ -196,8 +196,13 @@
     }
   });
 
+  // On a phone a double tap zooms: there one tap on a conversation opens it.
+  var narrow = window.matchMedia ? window.matchMedia("(max-width: 700px)") : null;
+
   document.addEventListener("click", function (e) {
     if (e.target.closest("[data-close-pane]")) { closePane(); return; }
+    var tapped = narrow && narrow.matches && e.target.closest("tr[data-open]");
+    if (tapped && !e.target.closest("input, a, button, label")) { openPane(tapped.dataset.open); return; }
     var note = e.target.closest("[data-open-pane]");
     if (note) { var d = note.closest("details"); if (d) d.removeAttribute("open"); lastFocus = document.querySelector("#bell summary"); }
     var moveOpen = e.target.closest("[data-move-open]");
