@@ -84,3 +84,13 @@ def test_demo_logs_no_line_per_request_unless_verbose(caplog):
     finally:
         configure_request_logs(verbose=False)
         simulator.stop()
+
+
+def test_the_customer_phone_answers_on_the_demo_sellers_own_line_first(seeded):
+    """The page's business number defaults to its first: the seller's own line, named, not another team's."""
+    from textdesk.demo.simulator import numbers_on_simulator
+
+    hosted = numbers_on_simulator("http://127.0.0.1:8025")
+    assert [n["number"] for n in hosted][0] == "+14155550001"
+    assert hosted[0]["label"] == "Sam's line (seller)"
+    assert {n["label"] for n in hosted[1:]} == {"Brazil Desk line", "Inside Sales line"}
