@@ -49,10 +49,10 @@ def test_cannot_send_from_someone_elses_number(sam_client, scene):
         {"to": "+14155550134", "from": scene.rui_line.pk, "body": "Hi"},
         **HX,
     )
-    # Rui's number is not offered to Sam: the pane falls back to Sam's own line.
-    assert response.status_code == 200
-    assert Message.objects.get(body="Hi").sender_number == scene.sam_line
-    assert Message.objects.count() == before + 1
+    # Rui's number is not Sam's: refused, never silently sent from another number than the one chosen.
+    assert response.status_code == 422
+    assert "You cannot send from the number chosen." in response.content.decode()
+    assert Message.objects.count() == before
 
 
 def test_send_refusal_is_translated(sam_client, scene):

@@ -142,6 +142,10 @@ def seed_demo(simulator_url: str = "http://127.0.0.1:8025") -> DemoLogins:
         )
         provider.credentials = {"account_sid": SIMULATOR_ACCOUNT_SID, "auth_token": secrets.token_hex(16)}
         provider.save()
+    elif (provider.options or {}).get("base_url") != simulator_url:
+        # The simulator moved (another TEXTDESK_SIMULATOR_PORT): the demo carrier follows it.
+        provider.options = {**(provider.options or {}), "base_url": simulator_url}
+        provider.save(update_fields=["options"])
     SenderNumber.objects.get_or_create(
         e164="+14155550001", defaults=dict(name="Sam's line", provider_account=provider, owner_user=seller)
     )
@@ -155,6 +159,9 @@ def seed_demo(simulator_url: str = "http://127.0.0.1:8025") -> DemoLogins:
     from textdesk.demo.sequences import seed_sequences_demo
 
     seed_sequences_demo()
+    from textdesk.demo.conversations import seed_demo_conversations
+
+    seed_demo_conversations()
     return DemoLogins(users=[(u[0], DEMO_PASSWORD, u[3]) for u in DEMO_USERS])
 
 

@@ -15,8 +15,13 @@ def numbers_on_simulator(simulator_url: str) -> list[dict[str, Any]]:
 
     wanted = simulator_url.rstrip("/")
     hosted = []
-    numbers = SenderNumber.objects.select_related("provider_account").filter(provider_account__is_active=True)
-    for sender in numbers:
+    numbers = SenderNumber.objects.select_related("provider_account", "owner_user").filter(
+        provider_account__is_active=True
+    )
+    # A seller's own line comes first: the customer phone page answers on it unless told otherwise.
+    for sender in sorted(numbers, key=lambda n: (n.owner_user_id is None, n.name, n.pk)):
+        owner = sender.owner_user.get_username() if sender.owner_user_id else ""
+        label = f"{sender.name} ({owner})" if owner else sender.name
         account = sender.provider_account
         base_url = str((account.options or {}).get("base_url") or "").rstrip("/")
         if base_url not in (wanted, wanted + GENERIC_PREFIX):
@@ -26,6 +31,7 @@ def numbers_on_simulator(simulator_url: str) -> list[dict[str, Any]]:
             hosted.append(
                 {
                     "number": sender.e164,
+                    "label": label,
                     "api": "twilio",
                     "account_sid": credentials.get("account_sid", ""),
                     "auth_token": credentials.get("auth_token", ""),
@@ -37,6 +43,7 @@ def numbers_on_simulator(simulator_url: str) -> list[dict[str, Any]]:
             hosted.append(
                 {
                     "number": sender.e164,
+                    "label": label,
                     "api": "generic",
                     "api_key": credentials.get("api_key", ""),
                     "signing_secret": credentials.get("signing_secret", ""),

@@ -71,6 +71,7 @@ class Number:
     username: str = ""  # link_mobility, vibes: HTTP Basic of our sends
     password: str = ""
     messaging_service_sid: str = ""  # twilio: a send naming only this MessagingServiceSid leaves from this number
+    label: str = ""  # shown on the customer phone page (e.g. the line's name in TextDesk)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Number:

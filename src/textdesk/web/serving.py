@@ -27,15 +27,16 @@ class NoDelayConfig(uvicorn.Config):
         return sock
 
 
-def run(host: str, port: int, workers: int = 1, app: str = APP) -> None:
-    """Serve ``app`` on ``host:port`` in ``workers`` processes (blocks until stopped)."""
+def run(host: str, port: int, workers: int = 1, app: str = APP, access_log: bool = False) -> None:
+    """Serve ``app`` on ``host:port`` in ``workers`` processes (blocks until stopped); ``access_log``: a line
+    per request."""
     config = NoDelayConfig(
         app,
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
-        access_log=False,
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
         lifespan="off",
         timeout_graceful_shutdown=3,
     )

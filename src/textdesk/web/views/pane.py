@@ -7,6 +7,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -28,7 +29,9 @@ def record_url(record, **params) -> str:
 
 
 def render_pane(request, record, *, to=None, sender_id=None, conversation_id=None, error=None, status=200, body=""):
-    state = pane_state(request.user, record, to=to, sender_id=sender_id, conversation_id=conversation_id)
+    state = pane_state(
+        request.user, record, to=to, sender_id=sender_id, conversation_id=conversation_id, language=get_language()
+    )
     if state.conversation is not None and state.conversation.unread_count and state.can_receive:
         mark_conversation_read(request.user, state.conversation)
     return render(request, "web/partials/pane.html", {"pane": state, "error": error, "body": body}, status=status)
@@ -56,11 +59,25 @@ def conversation_pane(request, conversation_id: int):
 def conversation_history(request, conversation_id: int):
     """The message list alone, refreshed live when the pane hears about a new message or status.
 
-    It does not mark anything read: the bell keeps counting until the user opens the conversation.
+    ``seen=1`` says the pane is open on screen: the seller has seen what arrived, so it is not unread. The
+    opt-out banner comes along (out of band): a STOP the customer just sent shows without a reload.
     """
-    conversation = get_object_or_404(visible_conversations(request.user), pk=conversation_id)
+    from textdesk.messaging.actions.consent import is_opted_out
+
+    conversation = get_object_or_404(
+        visible_conversations(request.user).select_related("sender_number"), pk=conversation_id
+    )
+    if request.GET.get("seen") == "1" and request.user.has_perm("org.receive_inbound_messages"):
+        mark_conversation_read(request.user, conversation)
     return render(
-        request, "web/partials/history.html", {"messages": message_views(conversation), "conversation": conversation}
+        request,
+        "web/partials/history.html",
+        {
+            "messages": message_views(conversation),
+            "conversation": conversation,
+            "oob": request.htmx and request.GET.get("seen") is not None,
+            "opted_out": is_opted_out(conversation.customer_e164, conversation.sender_number.e164),
+        },
     )
 
 
@@ -74,6 +91,31 @@ def template_fill(request, record_type: str, pk: int, template_id: int):
     return JsonResponse({"body": body, "name": template.name})
 
 
+def _refusal_before_send(state, to: str, sender_id: str) -> dict | None:
+    """The numbers shown are the numbers used: never another sender or customer in their place."""
+    if state.foreign_sender is not None and not sender_id:
+        return {
+            "message": _("You cannot reply from %(number)s: it is not assigned to you or your teams.")
+            % {"number": state.foreign_sender.e164},
+            "fix": _("Choose one of your numbers under “From”: the customer will receive the reply from it."),
+        }
+    if state.sender is None or (sender_id and str(state.sender.pk) != str(sender_id)):
+        return {
+            "message": _("No number is assigned to you or your teams.")
+            if not state.senders
+            else _("You cannot send from the number chosen."),
+            "fix": _("Ask your administrator to assign you a sender number.")
+            if not state.senders
+            else _("Choose one of your numbers under “From”."),
+        }
+    if to and state.recipient is not None and to not in (state.recipient["e164"], state.recipient["raw"]):
+        return {
+            "message": _("The customer number changed while you were writing."),
+            "fix": _("Check the number under “To” and send again."),
+        }
+    return None
+
+
 @login_required
 @require_POST
 def send(request, record_type: str, pk: int):
@@ -82,22 +124,22 @@ def send(request, record_type: str, pk: int):
     sender_id = request.POST.get("from", "")
     body = request.POST.get("body", "")
     conversation_id = request.POST.get("c", "")
-    state = pane_state(request.user, record, to=to, sender_id=sender_id)
+    state = pane_state(request.user, record, to=to, sender_id=sender_id, conversation_id=conversation_id)
     error = None
     status = 200
-    if state.sender is None:
+    refusal = _refusal_before_send(state, to, sender_id)
+    if refusal is not None:
         return render_pane(
             request,
             record,
             to=to,
+            sender_id=sender_id,
+            conversation_id=conversation_id,
             status=422,
             body=body,
-            error={
-                "message": _("No number is assigned to you or your teams."),
-                "fix": _("Ask your administrator to assign you a sender number."),
-            },
+            error=refusal,
         )
-    to_number = (state.recipient or {}).get("e164") or to
+    to_number = (state.recipient or {}).get("e164") or (state.recipient or {}).get("raw") or to
     if to.strip() and state.recipient and to.strip() not in (state.recipient["e164"], state.recipient["raw"]):
         to_number = to.strip()  # a number typed that is none of the record's: never silently another one
     try:

@@ -1,7 +1,17 @@
+import logging
 import os
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+# Loggers that write a line per HTTP request: the provider client (every send, every webhook the simulator
+# posts) and the web server's access log. The demo's terminal shows them only with --verbose.
+REQUEST_LOGGERS = ("httpx", "httpcore", "uvicorn.access")
+
+
+def configure_request_logs(verbose: bool) -> None:
+    for name in REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 class Command(BaseCommand):
@@ -16,14 +26,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--simulator-port", type=int, default=int(os.environ.get("TEXTDESK_SIMULATOR_PORT", "8025"))
         )
+        parser.add_argument(
+            "--verbose", action="store_true", help="log every HTTP request (web server, provider calls, webhooks)"
+        )
 
-    def handle(self, *args, host, port, simulator_port, **options):
+    def handle(self, *args, host, port, simulator_port, verbose=False, **options):
         from django.conf import settings
 
         from textdesk.demo.organisation import seed_demo
         from textdesk.jobs.worker import Worker
         from textdesk.web import serving
 
+        configure_request_logs(verbose)
         call_command("migrate", verbosity=0, interactive=False)
         simulator_url = f"http://127.0.0.1:{simulator_port}"
         logins = seed_demo(simulator_url=simulator_url)
@@ -48,5 +62,7 @@ class Command(BaseCommand):
         self.stdout.write("\nDemo logins (username / password / role):")
         for username, password, role in logins.users:
             self.stdout.write(f"  {username:<10} {password:<10} {role}")
+        if not verbose:
+            self.stdout.write("Requests are not logged here; `textdesk demo --verbose` shows each one.")
         self.stdout.write("\nPress Ctrl+C to stop.\n")
-        serving.run(host, port)
+        serving.run(host, port, access_log=verbose)

@@ -76,10 +76,23 @@
     if (h) h.scrollTop = h.scrollHeight;
   }
 
+  // The open pane refreshes its messages live. A message that arrives while the page is on screen has been
+  // seen (seen=1: not counted as unread); in a hidden tab it stays unread. The answer also carries the
+  // opt-out banner, so a STOP shows at once.
   function refreshHistory() {
     var h = document.getElementById("history");
-    if (h && h.dataset.historyUrl) htmx.ajax("GET", h.dataset.historyUrl, { target: "#history", swap: "innerHTML" });
+    if (!h || !h.dataset.historyUrl) return;
+    var seen = document.visibilityState === "visible" ? "1" : "0";
+    var url = h.dataset.historyUrl + (h.dataset.historyUrl.indexOf("?") < 0 ? "?" : "&") + "seen=" + seen;
+    htmx.ajax("GET", url, { target: "#history", swap: "innerHTML" });
   }
+
+  // Back on a tab whose open pane received messages while hidden: they are seen now.
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible") return;
+    var current = document.querySelector("#pane .thread.current .badge");
+    if (current) refreshHistory();
+  });
 
   function paneConversationId() {
     var inner = document.querySelector("#pane [data-pane]");
@@ -132,6 +145,22 @@
     }
   });
 
+  // While a message is being sent its button is disabled (hx-disabled-elt) and says so.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = e.detail.elt;
+    if (!form || !form.matches || !form.matches("[data-composer]")) return;
+    var button = form.querySelector("[data-send]");
+    if (button && form.dataset.sending) { button.dataset.label = button.textContent; button.textContent = form.dataset.sending; }
+    form.setAttribute("aria-busy", "true");
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt;
+    if (!form || !form.matches || !form.matches("[data-composer]") || !document.contains(form)) return;
+    var button = form.querySelector("[data-send]");
+    if (button && button.dataset.label) button.textContent = button.dataset.label;
+    form.removeAttribute("aria-busy");
+  });
+
   // Refusals (422, 400, 403) carry a message to show in place, not an error page.
   document.addEventListener("htmx:beforeSwap", function (e) {
     var status = e.detail.xhr.status;
@@ -167,8 +196,13 @@
     }
   });
 
+  // On a phone a double tap zooms: there one tap on a conversation opens it.
+  var narrow = window.matchMedia ? window.matchMedia("(max-width: 700px)") : null;
+
   document.addEventListener("click", function (e) {
     if (e.target.closest("[data-close-pane]")) { closePane(); return; }
+    var tapped = narrow && narrow.matches && e.target.closest("tr[data-open]");
+    if (tapped && !e.target.closest("input, a, button, label")) { openPane(tapped.dataset.open); return; }
     var note = e.target.closest("[data-open-pane]");
     if (note) { var d = note.closest("details"); if (d) d.removeAttribute("open"); lastFocus = document.querySelector("#bell summary"); }
     var moveOpen = e.target.closest("[data-move-open]");
