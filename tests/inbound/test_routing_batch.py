@@ -20,8 +20,8 @@ def number(seller, make_sender_number):
 
 
 def _store(count: int, prefix: str, customers: list[str]) -> None:
-    from textdesk.messaging.models import ProviderAccount
     from textdesk.messaging.inbound.intake import store_inbound
+    from textdesk.messaging.models import ProviderAccount
 
     account = ProviderAccount.objects.get()
     store_inbound(
@@ -109,8 +109,8 @@ def test_a_batch_of_new_customers_costs_no_query_per_lead_or_conversation(
 
 def test_repeated_customers_in_one_batch_share_one_lead_and_one_conversation(number, seller):
     from textdesk.crm.models import Lead
-    from textdesk.messaging.models import Conversation, Message
     from textdesk.messaging.inbound.router import route_pending
+    from textdesk.messaging.models import Conversation, Message
 
     _store(30, "rep", ["+14155553001", "+14155553002", "+14155553003"])
     assert route_pending("test", limit=30) == 30
@@ -129,10 +129,10 @@ def test_one_bad_message_of_a_batch_is_flagged_and_the_others_commit(number, sel
     real = notices.notices
     bad = "+14155554002"
 
-    def failing(number, customer, body):
+    def failing(people, number, customer, body):
         if customer == bad:
             raise ValueError("corrupt record")
-        return real(number, customer, body)
+        return real(people, number, customer, body)
 
     monkeypatch.setattr(notices, "notices", failing)  # both routing paths tell the receivers through it
     _store(5, "bad", ["+14155554001", bad, "+14155554003", "+14155554004", "+14155554005"])
@@ -157,7 +157,7 @@ def test_a_conversation_created_meanwhile_is_reused_not_duplicated(
 
     from textdesk.crm.models import Lead
     from textdesk.messaging.inbound import router, routing_sql
-    from textdesk.messaging.models import Conversation, Message, Notification
+    from textdesk.messaging.models import Conversation, Message, Notification, SenderNumber
 
     if path == "set-based" and not routing_sql.available():
         pytest.skip("the set-based routing is PostgreSQL's")
@@ -180,19 +180,20 @@ def test_a_conversation_created_meanwhile_is_reused_not_duplicated(
 
         def choose_then_seller_writes(chosen):
             winners = real_choose(chosen)
-            seller_writes_first(chosen[0][1])
+            seller_writes_first(SenderNumber.objects.get(pk=chosen[0].number.id))
             return winners
 
         monkeypatch.setattr(routing_sql, "choose", choose_then_seller_writes)
     else:
-        real = router.gather_candidates
+        real = router.read_snapshot
 
-        def gather_then_seller_writes(customer_e164, our_number):
-            if customer_e164 == customer:
-                seller_writes_first(our_number)
-            return real(customer_e164, our_number)
+        def read_then_seller_writes(chosen):
+            seen = real(chosen)
+            if any(r.customer == customer for r in chosen):
+                seller_writes_first(SenderNumber.objects.get(pk=chosen[0].number.id))
+            return seen
 
-        monkeypatch.setattr(router, "gather_candidates", gather_then_seller_writes)
+        monkeypatch.setattr(router, "read_snapshot", read_then_seller_writes)
     _store(3, "meanwhile", ["+14155557000", customer, "+14155557002"])
     with caplog.at_level("WARNING"):
         assert router.route_pending("test", limit=3) == 3
@@ -214,9 +215,9 @@ def test_a_customers_messages_of_one_batch_route_in_order_and_a_keyword_hands_th
     """Four messages from one new number, a STOP among them: one lead and one conversation, all four routed, the
     STOP recorded, and the summary shows the last message."""
     from textdesk.crm.models import Lead
-    from textdesk.messaging.models import Conversation, Message, OptOut, ProviderAccount
     from textdesk.messaging.inbound.intake import store_inbound
     from textdesk.messaging.inbound.router import route_pending
+    from textdesk.messaging.models import Conversation, Message, OptOut, ProviderAccount
 
     customer = "+14155553101"
 
