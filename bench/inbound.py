@@ -183,7 +183,7 @@ def load_records(start: int, stop: int, rng: random.Random, known: list[str]) ->
             now,
             now,
             business,
-            business,
+            business or None,  # an empty phone is stored as NULL (crm.models.E164Field)
             mobile,
             mobile,
             status,

@@ -33,7 +33,8 @@ ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 """
 
 _PHONE_MATCH = " UNION ".join(
-    f"SELECT '{record_type}' AS record_type, id AS record_id FROM crm_{record_type} WHERE {column} = n.customer"
+    f"SELECT '{record_type}' AS record_type, id AS record_id FROM crm_{record_type} "
+    f"WHERE {column} = n.customer AND {column} IS NOT NULL"
     for record_type in ("contact", "account", "lead")
     for column in ("mobile_phone_e164", "business_phone_e164")
 )

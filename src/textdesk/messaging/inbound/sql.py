@@ -39,6 +39,8 @@ def rows(columns: Sequence[tuple[str, str]], values: Sequence[tuple]) -> tuple[s
     names = ", ".join(name for name, _ in columns)
     if is_postgresql():
         arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
-        return f"v ({names}) AS (SELECT * FROM unnest({arrays}))", [list(column) for column in zip(*values, strict=True)]
+        return f"v ({names}) AS (SELECT * FROM unnest({arrays}))", [
+            list(column) for column in zip(*values, strict=True)
+        ]
     row = f"({', '.join(['%s'] * len(columns))})"
     return f"v ({names}) AS (VALUES {', '.join([row] * len(values))})", [x for value in values for x in value]
