@@ -206,7 +206,7 @@ def decide(seen: Snapshot, r: Routable) -> Decision:
     """Where one message goes, by the rules, from what the snapshot holds (no query)."""
     number = r.number
     candidates = with_talks(seen.records[r.customer], seen.talks[r.customer], seen.seller_numbers[number.id])
-    members = frozenset()
+    members: frozenset[int] = frozenset()
     if number.owner_team_id and not number.owner_user_id:
         members = seen.team_members.get(number.owner_team_id, frozenset())
     return choose_record(candidates, ReceivingNumber(number.owner_user_id, number.owner_team_id, members))

@@ -85,9 +85,8 @@ def _place(decided: list[tuple[Routable, Decision]]) -> list[Placed]:
     placed = []
     for r, decision in decided:
         if decision.candidate is None:
-            lead = leads[r.message.id]
-            owner = Ownership(lead.owner_user_id, lead.owner_team_id)
-            placed.append(Placed(r, lead.record_type, lead.pk, owner, routing.NEW_LEAD))
+            lead = leads[r.message.id]  # owned as its number is
+            placed.append(Placed(r, lead.record_type, lead.pk, r.number.ownership, routing.NEW_LEAD))
         else:
             c = decision.candidate
             placed.append(
@@ -223,6 +222,6 @@ def _record_consent(r: Routable) -> None:
         scope,
         action,
         "provider_signal" if signal else "keyword",
-        detail=keyword.word if keyword else signal,
+        detail=(keyword.word if keyword else signal) or "",
         message=Message(pk=message.id),
     )
