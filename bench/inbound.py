@@ -183,7 +183,7 @@ def load_records(start: int, stop: int, rng: random.Random, known: list[str]) ->
             now,
             now,
             business,
-            business,
+            business or None,  # an empty phone is stored as NULL (crm.models.E164Field)
             mobile,
             mobile,
             status,
@@ -227,18 +227,20 @@ def settle_database() -> None:
 
 
 def measure_routing(known: list[str], rng: random.Random, samples: int) -> tuple[float, float]:
-    """Routing time per message: candidate lookup + the rules, in process, half known numbers, half unknown."""
-    from textdesk.domain.routing import choose_record
-    from textdesk.messaging.inbound.router import gather_candidates, receiving_number
-    from textdesk.messaging.models import SenderNumber
+    """Routing time per message: the snapshot of one message (candidates, conversations, the number's fellow numbers
+    and team) + the rules, in process, half known numbers, half unknown."""
+    from django.utils import timezone
 
-    numbers = list(SenderNumber.objects.filter(e164__in=OUR_NUMBERS).select_related("owner_team"))
-    timings = []
+    from textdesk.messaging.inbound import router, snapshot
+
+    numbers = list(snapshot.read_numbers(OUR_NUMBERS).values())
+    now, timings = timezone.now(), []
     for i in range(samples):
         customer = rng.choice(known) if i % 2 == 0 else phone(rng)
         number = numbers[i % len(numbers)]
+        message = snapshot.Routable(snapshot.Claimed(i + 1, customer, number.e164, "", "", now), number, customer)
         started = time.perf_counter()
-        choose_record(gather_candidates(customer, number), receiving_number(number))
+        router.rank_by_rules([message])
         timings.append((time.perf_counter() - started) * 1000)
     return statistics.median(timings), pct(timings, 99)
 
@@ -248,19 +250,19 @@ def measure_batch_ranking(known: list[str], rng: random.Random, samples: int) ->
     (``routing_sql.choose``); time per message, half known numbers, half unknown. None on SQLite."""
     from django.utils import timezone
 
-    from textdesk.messaging.inbound import routing_sql
-    from textdesk.messaging.models import SenderNumber
+    from textdesk.messaging.inbound import routing_sql, snapshot
 
     if not routing_sql.available():
         return None
-    numbers = list(SenderNumber.objects.filter(e164__in=OUR_NUMBERS).select_related("owner_team"))
+    numbers = list(snapshot.read_numbers(OUR_NUMBERS).values())
     now, timings = timezone.now(), []
     for _ in range(max(1, samples // 10)):
         batch = []
         for i in range(50):
             customer = rng.choice(known) if i % 2 == 0 else phone(rng)
             number = numbers[i % len(numbers)]
-            batch.append((routing_sql.Pending(i + 1, customer, number.e164, "", "", now), number, customer))
+            message = snapshot.Claimed(i + 1, customer, number.e164, "", "", now)
+            batch.append(snapshot.Routable(message, number, customer))
         started = time.perf_counter()
         routing_sql.choose(batch)
         timings.append((time.perf_counter() - started) * 1000 / len(batch))

@@ -129,10 +129,10 @@ def test_one_bad_message_of_a_batch_is_flagged_and_the_others_commit(number, sel
     real = notices.notices
     bad = "+14155554002"
 
-    def failing(number, customer, body):
+    def failing(people, number, customer, body):
         if customer == bad:
             raise ValueError("corrupt record")
-        return real(number, customer, body)
+        return real(people, number, customer, body)
 
     monkeypatch.setattr(notices, "notices", failing)  # both routing paths tell the receivers through it
     _store(5, "bad", ["+14155554001", bad, "+14155554003", "+14155554004", "+14155554005"])
@@ -157,7 +157,7 @@ def test_a_conversation_created_meanwhile_is_reused_not_duplicated(
 
     from textdesk.crm.models import Lead
     from textdesk.messaging.inbound import router, routing_sql
-    from textdesk.messaging.models import Conversation, Message, Notification
+    from textdesk.messaging.models import Conversation, Message, Notification, SenderNumber
 
     if path == "set-based" and not routing_sql.available():
         pytest.skip("the set-based routing is PostgreSQL's")
@@ -180,19 +180,20 @@ def test_a_conversation_created_meanwhile_is_reused_not_duplicated(
 
         def choose_then_seller_writes(chosen):
             winners = real_choose(chosen)
-            seller_writes_first(chosen[0][1])
+            seller_writes_first(SenderNumber.objects.get(pk=chosen[0].number.id))
             return winners
 
         monkeypatch.setattr(routing_sql, "choose", choose_then_seller_writes)
     else:
-        real = router.gather_candidates
+        real = router.read_snapshot
 
-        def gather_then_seller_writes(customer_e164, our_number):
-            if customer_e164 == customer:
-                seller_writes_first(our_number)
-            return real(customer_e164, our_number)
+        def read_then_seller_writes(chosen):
+            seen = real(chosen)
+            if any(r.customer == customer for r in chosen):
+                seller_writes_first(SenderNumber.objects.get(pk=chosen[0].number.id))
+            return seen
 
-        monkeypatch.setattr(router, "gather_candidates", gather_then_seller_writes)
+        monkeypatch.setattr(router, "read_snapshot", read_then_seller_writes)
     _store(3, "meanwhile", ["+14155557000", customer, "+14155557002"])
     with caplog.at_level("WARNING"):
         assert router.route_pending("test", limit=3) == 3

@@ -284,10 +284,10 @@ def test_a_message_that_breaks_routing_is_flagged_and_does_not_block_the_rest(nu
     admin = make_user("admin", role=SYSTEM_ADMINISTRATOR)
     real = notices.notices
 
-    def failing(number, customer, body):
+    def failing(people, number, customer, body):
         if customer == "+14155550123":
             raise ValueError("corrupt record")
-        return real(number, customer, body)
+        return real(people, number, customer, body)
 
     monkeypatch.setattr(notices, "notices", failing)  # both routing paths tell the receivers through it
     broken = receive("first", from_="+14155550123")

@@ -217,3 +217,48 @@ def test_large_random_sets_pick_the_same_record_in_any_order():
     for _ in range(5):
         rnd.shuffle(cands)
         assert choose_record(cands, SELLER) == expected
+
+
+# ---------------------------------------------------------------- who wrote, and their conversations
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164", "customer"),
+    [
+        ("+14155550199", "+14155550199", "+14155550199"),
+        ("(415) 555-0199", "+14155550199", "+14155550199"),
+        ("BANKCO", "", "BANKCO"),  # an alphanumeric sender id
+        (" My Shop ", "", "My Shop"),
+        ("72345", "", "72345"),  # a short code
+        ("not-a-number", "", None),
+        ("TwelveLetter", "", None),  # longer than a sender id may be
+        ("info@example.com", "", None),
+        ("", "", None),
+    ],
+)
+def test_who_wrote(raw, e164, customer):
+    assert r.customer_of(raw, e164) == customer
+
+
+def test_a_candidates_latest_conversation_counts_only_through_the_sellers_numbers():
+    contact = cand(1, "contact")
+    lead = cand(2, "lead")
+    talks = [
+        r.Talk("contact", 1, 10, at(1)),
+        r.Talk("contact", 1, 11, at(3)),  # another number of the same seller: later
+        r.Talk("contact", 1, 99, at(5)),  # someone else's number: ignored
+        r.Talk("lead", 2, 99, at(4)),
+    ]
+    found = {c.key: c.last_conversation_at for c in r.with_talks([contact, lead], talks, frozenset({10, 11}))}
+    assert found == {("contact", 1): at(3), ("lead", 2): None}
+
+
+def test_the_audience_of_a_conversation_is_its_numbers_and_its_records_owners():
+    from textdesk.domain.audience import audience
+    from textdesk.domain.visibility import Ownership
+
+    members = {5: [21, 22], 6: [23]}
+    assert audience(Ownership(7, None), Ownership(8, None), members) == {7, 8}
+    assert audience(Ownership(None, 5), Ownership(None, 6), members) == {21, 22, 23}
+    assert audience(Ownership(None, 5), None, members) == {21, 22}
+    assert audience(None, Ownership(None, 9), members) == set()  # a team without members

@@ -119,11 +119,39 @@ class OwnedRecord(models.Model):
         return out
 
 
+class E164Field(models.CharField):
+    """A phone field's E.164 form: "" in Python when the field is empty or cannot be read, NULL in the database.
+
+    NULL never equals a customer's number, stays out of the partial index (:func:`phone_indexes`), and does not
+    weigh on the planner's estimates: with most phones empty, one common value "" made PostgreSQL expect a
+    lookup by number to match a large part of the table, and scan it."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("null", True)
+        super().__init__(*args, **kwargs)
+
+    def from_db_value(self, value, expression, connection):
+        return "" if value is None else value
+
+    def get_prep_value(self, value):
+        return super().get_prep_value(value) or None
+
+
+def phone_indexes(prefix: str) -> list[models.Index]:
+    """An index per phone column, holding only the records that have a number there."""
+    return [
+        models.Index(
+            fields=[f"{field}_e164"], name=f"{prefix}_{field[:3]}_e164", condition=Q(**{f"{field}_e164__isnull": False})
+        )
+        for field in PHONE_FIELDS
+    ]
+
+
 class PhoneFieldsMixin(models.Model):
     business_phone = models.CharField(_("business phone"), max_length=40, blank=True)
-    business_phone_e164 = models.CharField(max_length=16, blank=True, db_index=True, editable=False)
+    business_phone_e164 = E164Field(max_length=16, blank=True, editable=False)
     mobile_phone = models.CharField(_("mobile phone"), max_length=40, blank=True)
-    mobile_phone_e164 = models.CharField(max_length=16, blank=True, db_index=True, editable=False)
+    mobile_phone_e164 = E164Field(max_length=16, blank=True, editable=False)
 
     class Meta:
         abstract = True
@@ -147,6 +175,7 @@ class Account(PhoneFieldsMixin, OwnedRecord):
         verbose_name_plural = _("accounts")
         ordering = ["name"]
         constraints = [OwnedRecord.owner_constraint("account_one_owner")]
+        indexes = phone_indexes("crm_account")
 
     def __str__(self) -> str:
         return self.name
@@ -173,6 +202,7 @@ class Contact(PhoneFieldsMixin, OwnedRecord):
         verbose_name_plural = _("contacts")
         ordering = ["last_name", "first_name"]
         constraints = [OwnedRecord.owner_constraint("contact_one_owner")]
+        indexes = phone_indexes("crm_contact")
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
@@ -214,6 +244,7 @@ class Lead(PhoneFieldsMixin, OwnedRecord):
         verbose_name_plural = _("leads")
         ordering = ["-created_at"]
         constraints = [OwnedRecord.owner_constraint("lead_one_owner")]
+        indexes = phone_indexes("crm_lead")
 
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()

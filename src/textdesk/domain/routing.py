@@ -18,7 +18,9 @@ The deciding rule is the one that narrowed the candidates down to one.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -76,6 +78,42 @@ class ReceivingNumber:
 class Decision:
     candidate: Candidate | None  # None: create a new lead
     rule: str
+
+
+@dataclass(frozen=True)
+class Talk:
+    """A conversation the customer already has with a record, through one of our numbers."""
+
+    record_type: str
+    record_id: int
+    sender_number_id: int
+    last_message_at: dt.datetime | None
+
+
+def with_talks(records: Iterable[Candidate], talks: Iterable[Talk], seller_numbers: frozenset[int]) -> list[Candidate]:
+    """The candidates of a message: the records (matched by phone or by a conversation, listed once each), each
+    with its latest conversation through the seller's numbers (the receiving number or another of its owner)."""
+    latest: dict[tuple[str, int], dt.datetime] = {}
+    for talk in talks:
+        key = (talk.record_type, talk.record_id)
+        at = talk.last_message_at
+        if talk.sender_number_id in seller_numbers and at is not None and (key not in latest or at > latest[key]):
+            latest[key] = at
+    return [dataclasses.replace(r, last_conversation_at=latest.get(r.key)) for r in records]
+
+
+# A sender that is not a phone number may still be a sender: an alphanumeric sender id (up to 11 letters, digits
+# or spaces, e.g. a bank's "BANKCO") or a short code (digits only). Anything else cannot be answered nor named.
+_SENDER_NAME = re.compile(r"[A-Za-z0-9 ]{1,11}|\+?[0-9]{1,15}")
+
+
+def customer_of(raw: str, e164: str) -> str | None:
+    """Who a message came from: its number in E.164 when it is one, else the sender as written when it is a sender
+    name or a short code; None when it is neither (such a message is kept but routed nowhere)."""
+    if e164:
+        return e164
+    raw = raw.strip()
+    return raw if _SENDER_NAME.fullmatch(raw) else None
 
 
 def _rule_scores(number: ReceivingNumber) -> list[tuple[str, Callable[[Candidate], object]]]:

@@ -1,14 +1,14 @@
-"""The lead an unknown number becomes (the seed's last routing rule), shared by both routing paths."""
+"""The lead an unknown number becomes (the seed's last routing rule)."""
 
 from __future__ import annotations
 
 from textdesk.crm.models import Lead
 from textdesk.domain import phones
-from textdesk.messaging.models import SenderNumber
 
 
-def new_lead(customer: str, number: SenderNumber) -> Lead:
-    """The lead an unknown number becomes, not saved yet (its derived fields are set, as a bulk insert needs)."""
+def new_lead(customer: str, number) -> Lead:
+    """The lead an unknown number becomes, owned by the owner of our ``number`` (anything with ``owner_user_id``
+    and ``owner_team_id``); not saved yet, its derived fields set, as a bulk insert needs."""
     lead = Lead(
         last_name=phones.display(customer)[:100],
         mobile_phone=customer,
