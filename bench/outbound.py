@@ -76,7 +76,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: int = 1) -> None:
+def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: int = 1) -> tuple[float, float]:
+    """One drain; returns (messages per second, the largest overshoot of a number's limit in any 1-second window,
+    in percent)."""
     from django.contrib.auth.models import Group
     from django.db.models import Count
 
@@ -174,12 +176,14 @@ def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: in
         f"  provider round trip:       p50 {percentile(round_trip, 50) * 1000:.1f} ms, "
         f"p99 {percentile(round_trip, 99) * 1000:.1f} ms"
     )
+    overshoot = 0.0
     for number in ours:
         times = sorted(by_number.get(number.pk, []))
         observed = (
             (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
         )
         busiest = max((sum(1 for t in times if s <= t < s + 1) for s in times), default=0)
+        overshoot = max(overshoot, (busiest - rate) / rate * 100)
         print(
             f"  {number.e164}: {len(times)} sent, observed {observed:.1f}/s, busiest 1-second window {busiest} "
             f"(limit {rate:g}/s; by reserved slot)"
@@ -194,6 +198,45 @@ def run(messages: int, workers: int, numbers: int, rate: float, sim, threads: in
     SenderNumber.objects.filter(pk__in=[n.pk for n in ours]).delete()
     account.delete()
     user.delete()
+    return (done / drain if drain else 0.0), overshoot
+
+
+class Sink:
+    """bench/outbound_sink.py in its own process, shaped like the simulator's handle for ``run``."""
+
+    class _State:
+        def add_number(self, number: dict) -> None:
+            pass  # the sink takes every number
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from outbound_floor import start_sink
+
+        self.proc, self.url = start_sink()
+        self.state = self._State()
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def summary(messages: int, numbers: int, rate: float, workers: int, threads: int, sim) -> None:
+    """TextDesk to the sink and to the simulator, and the floor, in one run: the one-line summary."""
+    from outbound_floor import floor
+
+    sink = Sink()
+    try:
+        to_sink, over_sink = run(messages, workers, numbers, rate, sink, threads)
+        floors = floor(sink.url, max(messages, 2000))
+    finally:
+        sink.stop()
+    to_sim, over_sim = run(messages, workers, numbers, rate, sim, threads)
+    best = max(floors.values())
+    print("\nfloor: " + ", ".join(f"{client} {value:.0f} msg/s" for client, value in floors.items()))
+    print(
+        f"outbound: {to_sink:.0f} msg/s to the sink, floor {best:.0f} msg/s, ratio {to_sink / best:.2f}, "
+        f"simulator {to_sim:.0f} msg/s, per-number limit max overshoot {max(0.0, over_sink, over_sim):.0f}%"
+    )
 
 
 def main() -> None:
@@ -209,6 +252,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--threads", default="1", help="comma-separated sending threads per worker to try (textdesk worker --threads)"
+    )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="PostgreSQL: drain to the sink and to the simulator with the first --workers and --threads, measure the "
+        "floor, and print the one-line summary",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -227,6 +276,11 @@ def main() -> None:
     sim = start_in_thread("127.0.0.1", 0)
     sim.state.configure({"post_queued": False})
     try:
+        if args.summary:
+            first = [int(w) for w in args.workers.split(",") if w.strip()][-1]
+            threads = [int(t) for t in args.threads.split(",") if t.strip()][-1]
+            summary(args.messages, args.numbers, args.rate, first, threads, sim)
+            return
         for threads in [int(t) for t in args.threads.split(",") if t.strip()]:
             for count in [int(w) for w in args.workers.split(",") if w.strip()]:
                 run(args.messages, count, args.numbers, args.rate, sim, threads)

@@ -90,6 +90,11 @@ DATABASES = {"default": config.database(DATA_DIR).as_django()}
 # its next pass, so that each pass routes many messages at once (a pass costs a dozen round trips whatever its
 # size); a trickle of messages is routed at once, and none waits more than this in addition.
 ROUTING_LINGER_MS = config.env_int("ROUTING_LINGER_MS", 40)
+# Seconds a message accepted by its provider may wait for a final delivery report; then the worker's sweeper asks
+# the provider (where it can be asked) or shows the message as "No delivery report".
+DELIVERY_REPORT_TIMEOUT = config.env_int("DELIVERY_REPORT_TIMEOUT", 6 * 3600)
+# Seconds between two passes of the outbound sweeper (see messaging.outbound.sweeper).
+OUTBOUND_SWEEP_SECONDS = config.env_int("OUTBOUND_SWEEP_SECONDS", 30)
 # Webhook messages of one process written together under load (messaging/inbound/intake_pg.py): statements in flight
 # at once, and rows per statement at most.
 WEBHOOK_WRITERS = config.env_int("WEBHOOK_WRITERS", 2)

@@ -27,6 +27,7 @@ from textdesk.providers.base import (
     PermanentProviderError,
     RetryableProviderError,
     SendResult,
+    StatusReport,
 )
 
 PERMANENT_CODES = {
@@ -56,6 +57,7 @@ class GatewayState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     release: threading.Event = field(default_factory=threading.Event)  # ends a "hold"
+    statuses: dict[str, str] = field(default_factory=dict)  # provider id -> status answered by GET /messages/{id}
 
     def script(self, to: str, *actions) -> None:
         """Next answers for ``to``: "ok", "503", "429", "drop" (read, then close without answering),
@@ -87,6 +89,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
+        if url.path.startswith("/messages/"):  # a sent message's status, as the gateway knows it now
+            pid = url.path.rsplit("/", 1)[1]
+            with self.state.lock:
+                known = pid in self.state.accepted.values()
+                status = self.state.statuses.get(pid, "sent")
+            self._json(200, {"id": pid, "status": status}) if known else self._json(404, {"code": "not_found"})
+            return
         ref = parse_qs(url.query).get("reference", [""])[0]
         with self.state.lock:
             found = self.state.by_reference.get(ref)
@@ -166,8 +175,15 @@ class FakeProvider:
     credential_fields = (CredentialField("token", "Token"),)
     reports_delivery = True
 
-    def __init__(self, kind: str, supports_idempotency: bool = False, supports_lookup: bool = False):
+    def __init__(
+        self,
+        kind: str,
+        supports_idempotency: bool = False,
+        supports_lookup: bool = False,
+        supports_status_fetch: bool = False,
+    ):
         self.kind = kind
+        self.supports_status_fetch = supports_status_fetch
         self.supports_idempotency = supports_idempotency
         self.supports_lookup = supports_lookup
 
@@ -219,11 +235,30 @@ class FakeProvider:
             return None
         return self._result(response)
 
+    def fetch_status(self, account, provider_message_id, client):
+        if not self.supports_status_fetch:
+            return None
+        try:
+            response = client.get(f"{account.base_url('http://invalid')}/messages/{provider_message_id}")
+        except httpx.HTTPError as exc:
+            raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, text=str(exc)) from exc
+        if response.status_code != 200:
+            return None
+        data = response.json()
+        neutral = {"delivered": "delivered", "undelivered": "undelivered", "sent": "sent"}.get(data["status"])
+        return StatusReport(
+            provider_message_id=provider_message_id,
+            provider_status=data["status"],
+            status=neutral,
+            failure_reason=failures.UNREACHABLE_DESTINATION if neutral == "undelivered" else "",
+        )
+
 
 KINDS = {
     "fake": FakeProvider("fake"),
     "fake_idem": FakeProvider("fake_idem", supports_idempotency=True),
     "fake_lookup": FakeProvider("fake_lookup", supports_lookup=True),
+    "fake_fetch": FakeProvider("fake_fetch", supports_status_fetch=True),
 }
 
 

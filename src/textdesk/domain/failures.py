@@ -20,6 +20,8 @@ SENDER_NOT_ALLOWED = "SenderNotAllowed"
 EMPTY_BODY = "EmptyBody"
 BODY_TOO_LONG = "BodyTooLong"
 OUTCOME_UNKNOWN = "OutcomeUnknown"
+NO_DELIVERY_REPORT = "NoDeliveryReport"
+SENDING_STOPPED = "SendingStopped"
 UNKNOWN = "Unknown"
 
 
@@ -96,6 +98,18 @@ REASONS: dict[str, FailureReason] = {
             _(
                 "Sending was interrupted and the provider cannot tell whether it went out. Check with the customer before sending again."
             ),
+        ),
+        FailureReason(
+            NO_DELIVERY_REPORT,
+            _("No delivery report"),
+            _(
+                "The provider accepted the message but never reported whether it reached the phone. It probably did; ask the customer if it matters."
+            ),
+        ),
+        FailureReason(
+            SENDING_STOPPED,
+            _("Sending stopped"),
+            _("The message was never handed to the provider, so it did not go out. Send it again."),
         ),
         FailureReason(
             UNKNOWN, _("Unknown error"), _("Try again later; if it keeps failing, contact your administrator.")

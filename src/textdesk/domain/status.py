@@ -15,9 +15,10 @@ DELIVERED = "delivered"
 UNDELIVERED = "undelivered"
 FAILED = "failed"
 UNKNOWN = "unknown"  # handed to the provider, outcome cannot be known (worker died mid-send)
+NO_REPORT = "no_report"  # accepted by the provider, but no final delivery report came in time
 RECEIVED = "received"
 
-OUTBOUND_STATES = (SCHEDULED, QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, UNKNOWN)
+OUTBOUND_STATES = (SCHEDULED, QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, UNKNOWN, NO_REPORT)
 FINAL_STATES = frozenset({DELIVERED, UNDELIVERED, FAILED})
 
 # Rank along the life of an outbound message; higher wins.
@@ -27,6 +28,7 @@ _RANK = {
     SENDING: 2,
     UNKNOWN: 3,
     SENT: 4,
+    NO_REPORT: 5,
     DELIVERED: 10,
     UNDELIVERED: 10,
     FAILED: 10,
@@ -66,6 +68,42 @@ def combine_parts(part_statuses: list[str]) -> str | None:
     return min(part_statuses, key=lambda s: _RANK.get(s, -1))
 
 
+# The outbound status machine: every status an outbound message may move to from each status. Whoever writes an
+# outbound message's status (the worker, a delivery report, the sweeper) asks ``may_transition`` first.
+#
+# - forward along the life of a message: scheduled/queued -> sending -> sent -> delivered | undelivered | failed;
+# - ``sending -> queued`` is the one step back: a retry, allowed only when the attempt certainly did not reach the
+#   provider (or the provider honours our idempotency key), which the worker decides before asking;
+# - ``sending -> sending`` records news without a change (an accepted answer, a new attempt of an interrupted send);
+# - ``unknown`` (worker died mid-send, provider cannot tell) and ``no_report`` (no final report in time) are not
+#   final: a late report or a reconciliation may still tell the truth;
+# - a final state is never left.
+_FORWARD_REPORTS = frozenset({SENT, NO_REPORT, DELIVERED, UNDELIVERED, FAILED})
+TRANSITIONS: dict[str, frozenset[str]] = {
+    SCHEDULED: frozenset({QUEUED, SENDING, FAILED}),
+    QUEUED: frozenset({SENDING, FAILED}),
+    SENDING: frozenset({SENDING, QUEUED, UNKNOWN}) | _FORWARD_REPORTS,
+    UNKNOWN: frozenset({SENT, DELIVERED, UNDELIVERED, FAILED}),
+    SENT: frozenset({NO_REPORT, DELIVERED, UNDELIVERED, FAILED}),
+    NO_REPORT: frozenset({DELIVERED, UNDELIVERED, FAILED}),
+    DELIVERED: frozenset(),
+    UNDELIVERED: frozenset(),
+    FAILED: frozenset(),
+}
+
+# Statuses of a message the worker still owes an outcome (the sweeper watches them).
+IN_FLIGHT = frozenset({SCHEDULED, QUEUED, SENDING})
+# Accepted by the provider, final report awaited (with a provider id).
+AWAITING_REPORT = frozenset({SENDING, SENT})
+
+
+def may_transition(current: str, target: str | None) -> bool:
+    """True when an outbound message in ``current`` may be moved to ``target`` (see ``TRANSITIONS``)."""
+    if target is None:
+        return False
+    return target in TRANSITIONS.get(current, frozenset())
+
+
 # The seed product's status reasons (msdyn_salesocmessage.statuscode), for the API and UI.
 SEED_STATUS_REASON = {
     SCHEDULED: "NotSent",
@@ -73,6 +111,7 @@ SEED_STATUS_REASON = {
     SENDING: "NotSent",
     UNKNOWN: "SendingAborted",
     SENT: "Sent",
+    NO_REPORT: "Sent",
     DELIVERED: "Delivered",
     UNDELIVERED: "NotDelivered",
     FAILED: "SendingFailed",

@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from textdesk.jobs import retry
 from textdesk.jobs.models import Job, JobState
 
 LEASE = dt.timedelta(seconds=60)
@@ -107,6 +108,13 @@ def enqueue(
     return job
 
 
+def wake_on_commit() -> None:
+    """Wake the workers after the caller's commit (work already stored, e.g. found again after a retry)."""
+    from textdesk.live import bus
+
+    bus.wake_workers_on_commit()
+
+
 def may_have_work(queryset) -> bool:
     """Whether a claim over ``queryset`` is worth its transaction.
 
@@ -126,7 +134,8 @@ def claim(worker_id: str, limit: int = 10, kinds: list[str] | None = None) -> li
         qs = qs.filter(kind__in=kinds)
     if not may_have_work(qs):
         return []
-    with transaction.atomic():
+
+    def take(attempt: int) -> list[Job]:
         jobs = list(qs.order_by("run_at", "id").select_for_update(skip_locked=True)[:limit])
         if not jobs:
             return []
@@ -134,7 +143,25 @@ def claim(worker_id: str, limit: int = 10, kinds: list[str] | None = None) -> li
         Job.objects.filter(pk__in=[j.pk for j in jobs]).update(locked_by=worker_id, locked_until=until)
         for job in jobs:
             job.locked_by, job.locked_until = worker_id, until
-    return jobs
+        return jobs
+
+    # A claim that committed before its connection broke only leased jobs nobody runs: the lease runs out.
+    return retry.in_transaction(take, ambiguous_commit_ok=True)
+
+
+# A handler that lost a race with the database (deadlock, serialisation failure, a lost connection) runs again
+# from its start this much later: its transaction was rolled back whole, and every handler is safe to re-run.
+TRANSIENT_DELAY = dt.timedelta(seconds=1)
+# Seconds the outcome of a job keeps trying to reach a database that went away for a moment.
+OUTCOME_PATIENCE = 15.0
+
+
+def _record(job: Job, **values) -> None:
+    retry.in_transaction(
+        lambda attempt: Job.objects.filter(pk=job.pk).update(**values),
+        patience=OUTCOME_PATIENCE,
+        ambiguous_commit_ok=True,
+    )
 
 
 def run(job: Job) -> None:
@@ -142,27 +169,43 @@ def run(job: Job) -> None:
     fn = HANDLERS.get(job.kind)
     now = timezone.now()
     if fn is None:
-        Job.objects.filter(pk=job.pk).update(
-            state=JobState.FAILED, last_error=f"no handler for {job.kind!r}", finished_at=now, locked_until=None
+        _record(
+            job, state=JobState.FAILED, last_error=f"no handler for {job.kind!r}", finished_at=now, locked_until=None
         )
         return
     job.completed = False
     try:
         fn(job)
-    except RetryLater as retry:
-        Job.objects.filter(pk=job.pk).update(
-            run_at=retry.run_at,
+    except RetryLater as later:
+        _record(
+            job,
+            run_at=later.run_at,
             attempts=job.attempts + 1,
-            last_error=retry.reason[:2000],
+            last_error=later.reason[:2000],
             locked_by="",
             locked_until=None,
         )
         return
-    except Exception as exc:  # a bug in a handler must not kill the worker; keep the reason
+    except Exception as exc:
         import logging
 
+        if retry.transient(exc, ambiguous_commit_ok=True):
+            logging.getLogger(__name__).warning("job %s lost a race with the database (%r); running it again", job, exc)
+            if retry.lost_connection(exc):
+                connection.close()
+            _record(
+                job,
+                run_at=timezone.now() + TRANSIENT_DELAY,
+                attempts=job.attempts + 1,
+                last_error=repr(exc)[:2000],
+                locked_by="",
+                locked_until=None,
+            )
+            return
+        # A bug in a handler must not kill the worker; keep the reason (the sweeper tells the message's author).
         logging.getLogger(__name__).exception("job %s failed", job)
-        Job.objects.filter(pk=job.pk).update(
+        _record(
+            job,
             state=JobState.FAILED,
             attempts=job.attempts + 1,
             last_error=repr(exc)[:2000],
@@ -172,9 +215,7 @@ def run(job: Job) -> None:
         return
     if job.completed:
         return
-    Job.objects.filter(pk=job.pk).update(
-        state=JobState.DONE, attempts=job.attempts + 1, finished_at=timezone.now(), locked_until=None
-    )
+    _record(job, state=JobState.DONE, attempts=job.attempts + 1, finished_at=timezone.now(), locked_until=None)
 
 
 def next_due_in(max_wait: float) -> float:

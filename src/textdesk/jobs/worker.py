@@ -132,16 +132,23 @@ class Worker:
         try:
             with bus.get_bus().subscribe([bus.WAKE_CHANNEL]) as wake:
                 while not self.stopping.is_set():
-                    close_old_connections()
                     try:
+                        close_old_connections()
                         handled = run_once(self.worker_id, batch=self.batch, pool=pool)
                     except Exception:
+                        # E.g. the database went away: drop the broken connection, wait a little, try again.
                         log.exception("worker pass failed; retrying")
+                        connections.close_all()
                         handled = Pass(0, False)
                     if handled.more:
                         continue
                     # Sleep until woken, or until the next job is due, or the idle poll.
-                    if wake.get(timeout=queue.next_due_in(self.idle_wait) or 0.01) is not None:
+                    try:
+                        wait = queue.next_due_in(self.idle_wait) or 0.01
+                    except Exception:
+                        connections.close_all()
+                        wait = self.idle_wait
+                    if wake.get(timeout=wait) is not None:
                         _drain(wake)
         finally:
             if pool is not None:

@@ -208,6 +208,7 @@ class MessageStatus(models.TextChoices):
     UNDELIVERED = "undelivered", _("Not delivered")
     FAILED = "failed", _("Failed")
     UNKNOWN = "unknown", _("Unknown outcome")
+    NO_REPORT = "no_report", _("No delivery report")
     RECEIVED = "received", _("Received")
 
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from textdesk.jobs import queue, worker
 from textdesk.messaging.inbound.intake import sweep_concat_parts
 from textdesk.messaging.inbound.router import batch_size, route_pending
-from textdesk.messaging.outbound import dispatch
+from textdesk.messaging.outbound import dispatch, sweeper
 
 queue.handler("send_message", prepare=dispatch.prepare_batch, lane=dispatch.lane_of)(dispatch.handle_send_job)
 
@@ -47,3 +47,15 @@ def sweep_parts(worker_id: str) -> int:
         return 0
     _last_sweep["at"] = time.monotonic()
     return sweep_concat_parts()
+
+
+_last_outbound_sweep = {"at": 0.0}
+
+
+@worker.poller
+def sweep_outbound(worker_id: str) -> int:
+    """Every ``OUTBOUND_SWEEP_SECONDS``: no outbound message lost, stuck in flight, or waiting for a report forever."""
+    if time.monotonic() - _last_outbound_sweep["at"] < settings.OUTBOUND_SWEEP_SECONDS:
+        return 0
+    _last_outbound_sweep["at"] = time.monotonic()
+    return worker.Pass(sweeper.sweep(), more=False)

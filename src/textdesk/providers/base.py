@@ -213,6 +213,13 @@ class Provider(Protocol):
     def lookup(self, account: AccountConfig, message: OutboundSMS, client) -> SendResult | None:
         """Find a message we may have sent before a crash; None when the provider has no record of it."""
 
+    # Optional (read with ``getattr(provider, "supports_status_fetch", False)``): the provider answers a request for
+    # a sent message's current status, so a delivery report that never came can be asked for.
+    #
+    # def fetch_status(self, account: AccountConfig, provider_message_id: str, client) -> StatusReport | None:
+    #     """The message's status as the provider knows it now (a report like a webhook's); None when unknown to
+    #     it. Raises ProviderError when the provider cannot be asked right now."""
+
     def verify(self, account: AccountConfig, request: WebhookRequest, now: dt.datetime) -> None:
         """Raise WebhookRejected unless the request is authentic (signature, timestamp window)."""
 

@@ -104,6 +104,7 @@ class GenericProvider:
     supports_idempotency = True  # the contract requires the gateway to treat our "id" as an idempotency key
     supports_lookup = False
     reports_delivery = True
+    supports_status_fetch = True  # GET {base_url}/messages/{id}, optional in the contract (404 when not offered)
 
     def send(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
         base = account.base_url("")
@@ -140,6 +141,35 @@ class GenericProvider:
 
     def lookup(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult | None:
         return None  # not needed: sending again with the same id is safe
+
+    def fetch_status(
+        self, account: AccountConfig, provider_message_id: str, client: httpx.Client
+    ) -> StatusReport | None:
+        """``GET {base_url}/messages/{id}`` answers ``{"id", "status", "reason"?, "code"?}`` like a delivery report;
+        404 (or a gateway that does not offer it) means the gateway cannot tell."""
+        base = account.base_url("")
+        if not base:
+            return None
+        headers = {"Authorization": f"Bearer {account.credentials.get('api_key', '')}", "Accept": "application/json"}
+        response = _http.send_request(client, "GET", f"{base}/messages/{provider_message_id}", headers=headers)
+        data = _http.json_dict(response)
+        _http.raise_for_transport_status(response, str(data.get("code") or ""), response.reason_phrase)
+        gateway_status = str(data.get("status") or "")
+        if response.status_code != 200 or gateway_status not in STATUS_MAP:
+            return None
+        code = str(data.get("code") or "")
+        failed = STATUS_MAP[gateway_status] == status.UNDELIVERED
+        reason = reason_for(code) if failed else ""
+        return StatusReport(
+            provider_message_id=provider_message_id,
+            provider_status=gateway_status,
+            status=STATUS_MAP[gateway_status],
+            error_code=code,
+            error_text=str(data.get("reason") or ""),
+            failure_reason=reason,
+            permanent=failed,
+            opt_out=failed and reason == failures.RECIPIENT_OPTED_OUT,
+        )
 
     def verify(self, account: AccountConfig, request: WebhookRequest, now: dt.datetime | None = None) -> None:
         secret = account.credentials.get("signing_secret", "")

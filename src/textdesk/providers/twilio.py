@@ -157,6 +157,7 @@ class TwilioProvider:
     # sent before a crash cannot be found reliably (two identical texts to one customer would be confused).
     supports_lookup = False
     reports_delivery = True
+    supports_status_fetch = True  # GET …/Messages/{sid}.json (see providers.base)
 
     # ------------------------------------------------------------ sending
 
@@ -253,15 +254,50 @@ class TwilioProvider:
         )
         return ParsedWebhook(inbound=[inbound], response=WebhookResponse(200, "text/xml", EMPTY_TWIML))
 
+    def fetch_status(
+        self, account: AccountConfig, provider_message_id: str, client: httpx.Client
+    ) -> StatusReport | None:
+        """Twilio's Message resource as it stands now, read as a delivery report."""
+        sid = account.credentials.get("account_sid", "")
+        token = account.credentials.get("auth_token", "")
+        url = f"{account.base_url(DEFAULT_BASE_URL)}/{API_VERSION}/Accounts/{sid}/Messages/{provider_message_id}.json"
+        response = _http.send_request(client, "GET", url, auth=(sid, token), headers={"Accept": "application/json"})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            self._raise_refusal(response)
+        data = _http.json_dict(response)
+        if not data.get("status"):
+            return None
+        return self._report(
+            provider_message_id,
+            str(data.get("status")),
+            str(data.get("error_code") or ""),
+            str(data.get("error_message") or ""),
+            None,
+        )
+
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         params = _webhooks.sent_fields(request)
         self._require(params, ("MessageSid", "MessageStatus"))
-        provider_status = _first(params, "MessageStatus").strip().lower()
+        report = self._report(
+            _first(params, "MessageSid"),
+            _first(params, "MessageStatus"),
+            _first(params, "ErrorCode"),
+            _first(params, "ErrorMessage"),
+            request.received_at,
+        )
+        return ParsedWebhook(statuses=[report], response=WebhookResponse(204, "text/plain", b""))
+
+    def _report(
+        self, message_sid: str, provider_status: str, error_code: str, error_text: str, occurred_at
+    ) -> StatusReport:
+        """A status of Twilio's (from a callback or the Message resource) as a neutral report."""
+        provider_status = provider_status.strip().lower()
         neutral = STATUS_MAP.get(provider_status)
         if neutral == status.RECEIVED:
             neutral = None  # a status callback about an inbound message carries no news for outbound tracking
-        error_code = _first(params, "ErrorCode").strip()
-        error_text = _first(params, "ErrorMessage")
+        error_code = error_code.strip()
         failure_reason, permanent, opt_out = "", False, False
         meaning = error_meaning(error_code) if error_code else None
         if neutral in FAILURE_STATUSES:
@@ -269,8 +305,8 @@ class TwilioProvider:
             permanent = meaning.permanent if meaning else True
         if meaning and meaning.opt_out:
             opt_out = True
-        report = StatusReport(
-            provider_message_id=_first(params, "MessageSid"),
+        return StatusReport(
+            provider_message_id=message_sid,
             provider_status=provider_status,
             status=neutral,
             error_code=error_code,
@@ -278,9 +314,8 @@ class TwilioProvider:
             failure_reason=failure_reason,
             permanent=permanent,
             opt_out=opt_out,
-            occurred_at=request.received_at,
+            occurred_at=occurred_at,
         )
-        return ParsedWebhook(statuses=[report], response=WebhookResponse(204, "text/plain", b""))
 
 
 def form_items(params: Mapping[str, str]) -> dict[str, list[str]]:

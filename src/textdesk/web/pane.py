@@ -136,7 +136,7 @@ def message_views(conversation: Conversation | None) -> list[MessageView]:
     out = []
     for m in conversation.messages.select_related("author").order_by("created_at", "id"):
         view = MessageView(m)
-        if m.direction == "outbound" and m.status in ("failed", "undelivered", "unknown"):
+        if m.direction == "outbound" and m.status in ("failed", "undelivered", "unknown", "no_report"):
             view.failure = failures.describe(
                 m.failure_reason or (failures.OUTCOME_UNKNOWN if m.status == "unknown" else "")
             )

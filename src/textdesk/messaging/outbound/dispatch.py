@@ -28,20 +28,18 @@ from django.utils.translation import gettext as _
 
 from textdesk.domain import failures, phones, quiet_hours
 from textdesk.domain import status as st
+from textdesk.jobs import retry
 from textdesk.jobs.queue import RetryLater
-from textdesk.live import bus
-from textdesk.messaging import carriers, signals
+from textdesk.messaging import carriers
 from textdesk.messaging.actions.consent import is_opted_out, record_consent
 from textdesk.messaging.models import (
     ConsentAction,
-    Conversation,
     Message,
     MessageEvent,
     MessagePart,
-    Notification,
-    NotificationKind,
 )
 from textdesk.messaging.outbound import ratelimit
+from textdesk.messaging.outbound.transition import push_status, record_event, transition
 from textdesk.org.models import OrganisationSettings
 from textdesk.providers import registry
 from textdesk.providers.base import (
@@ -61,6 +59,8 @@ HTTP_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=5.0)
 MAX_RATE_WAIT = dt.timedelta(seconds=2)
 BACKOFF_BASE = 2.0  # seconds
 BACKOFF_CAP = 300.0
+# Seconds the provider's answer keeps trying to reach the database (well inside the job's 60 s lease).
+RECORD_PATIENCE = 30.0
 
 _local = threading.local()
 
@@ -179,20 +179,25 @@ def _start_attempt(message: Message, org: OrganisationSettings) -> str:
     afterwards (so a worker that dies while waiting leaves no ``sending`` trace). A later slot raises
     RetryLater without taking it.
     """
-    slot = None
+
+    def reserve_and_open(attempt: int) -> tuple[str | None, dt.datetime | None]:
+        slot = None
+        if message.sender_number_id:
+            rate = ratelimit.rate_of(message.sender_number, org)
+            ok, slot = ratelimit.reserve_slot(message.sender_number_id, rate, timezone.now(), MAX_RATE_WAIT)
+            if not ok:
+                raise RetryLater(slot, "rate limit")
+        if slot is not None and slot > timezone.now():
+            return None, slot  # commit the reservation alone, then wait
+        outcome = _open_attempt(message, slot)
+        if outcome != _STARTED:
+            raise _Abandon(outcome)
+        return outcome, slot
+
+    # A lost race (deadlock, serialisation failure) rolls the reservation back whole: it runs again from the start.
+    # A lost connection goes up: the job runs again, and finds the message as the last commit left it.
     try:
-        with transaction.atomic():
-            if message.sender_number_id:
-                rate = ratelimit.rate_of(message.sender_number, org)
-                ok, slot = ratelimit.reserve_slot(message.sender_number_id, rate, timezone.now(), MAX_RATE_WAIT)
-                if not ok:
-                    raise RetryLater(slot, "rate limit")
-            if slot is not None and slot > timezone.now():
-                outcome = None  # commit the reservation alone, then wait
-            else:
-                outcome = _open_attempt(message, slot)
-                if outcome != _STARTED:
-                    raise _Abandon(outcome)
+        outcome, slot = retry.in_transaction(reserve_and_open)
     except _Abandon as abandoned:
         return abandoned.outcome
     if outcome is not None:
@@ -200,8 +205,7 @@ def _start_attempt(message: Message, org: OrganisationSettings) -> str:
     wait = (slot - timezone.now()).total_seconds()
     if wait > 0:
         time.sleep(wait)
-    with transaction.atomic():
-        return _open_attempt(message, slot)
+    return retry.in_transaction(lambda attempt: _open_attempt(message, slot))
 
 
 def _open_attempt(message: Message, slot: dt.datetime | None) -> str:
@@ -214,18 +218,17 @@ def _open_attempt(message: Message, slot: dt.datetime | None) -> str:
 
 def _take(message: Message, slot: dt.datetime | None) -> bool:
     """Inside the caller's transaction: ``queued`` → ``sending`` (attempts + 1) unless another worker did."""
-    taken = Message.objects.filter(pk=message.pk, status__in=[st.QUEUED, st.SCHEDULED]).update(
-        status=st.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
+    attempt = message.attempts + 1
+    detail = f"attempt {attempt}" + (f" {SLOT_MARK}{slot.isoformat()}" if slot else "")
+    # Ours alone once the conditional update succeeds, so the new values are known without a query.
+    taken = transition(
+        message, st.SENDING, expect={st.QUEUED, st.SCHEDULED}, fields={"attempts": F("attempts") + 1}, detail=detail
     )
-    if not taken:
+    if taken is None:
         return False
-    # Ours alone now (the conditional update above), so the new values are known without a query.
-    message.status, message.attempts = st.SENDING, message.attempts + 1
-    detail = f"attempt {message.attempts}" + (f" {SLOT_MARK}{slot.isoformat()}" if slot else "")
-    event = _event(message, st.SENDING, detail=detail)
-    if message.attempts == 1:
-        message.first_attempt_started = event.at  # saves looking it up for this attempt's request
-    _push(message)
+    message.attempts = attempt
+    if attempt == 1:
+        message.first_attempt_started = taken.at  # saves looking it up for this attempt's request
     return True
 
 
@@ -301,44 +304,8 @@ def _country_zone(country: str) -> str | None:
 
 
 def _event(message: Message, status: str, provider_status: str = "", code: str = "", detail: str = "") -> MessageEvent:
-    return MessageEvent.objects.create(
-        message=message,
-        status=status,
-        provider_status=provider_status[:40],
-        provider_code=str(code)[:40],
-        detail=detail[:1000],
-    )
-
-
-def _audience(conversation: Conversation) -> set[int]:
-    """Who hears about this conversation, looked up once per attempt (kept on the instance)."""
-    from textdesk.messaging.notify import conversation_audience
-
-    users = getattr(conversation, "_textdesk_audience", None)
-    if users is None:
-        users = conversation_audience(conversation)
-        conversation._textdesk_audience = users
-    return users
-
-
-def _push(message: Message) -> None:
-    """Keep the conversation's last status and tell its audience, after the commit."""
-    if not message.conversation_id:
-        return
-    Conversation.objects.filter(pk=message.conversation_id, last_message_at__lte=message.created_at).update(
-        last_status=message.status
-    )
-    _push_event(message)
-
-
-def _push_event(message: Message) -> None:
-    if not message.conversation_id:
-        return
-    bus.notify_users_on_commit(
-        _audience(message.conversation),
-        "message.status",
-        {"conversation_id": message.conversation_id, "message_id": message.pk, "status": message.status},
-    )
+    """A history entry that changes nothing (the status writes go through ``transition``)."""
+    return record_event(message, status, provider_status=provider_status, code=code, detail=detail)
 
 
 SLOT_MARK = "slot="
@@ -418,50 +385,53 @@ def _record_success(message: Message, result: SendResult, provider, job=None) ->
         values["segments"] = result.segments
     if new_status == st.SENT:
         values["sent_at"] = now
-    with transaction.atomic():
+    accepted = f"accepted as {result.provider_message_id}"
+    provider_status = result.provider_status or result.status or ""
+
+    def record(attempt: int) -> Message:
+        if (
+            attempt > 1
+            and Message.objects.filter(pk=message.pk, provider_message_id=result.provider_message_id).exists()
+        ):
+            # An earlier try committed before its connection broke: only the job's end may be missing.
+            if job is not None:
+                complete(job)
+            return Message.objects.get(pk=message.pk)
         # The usual case in one statement: still ``sending`` without an id, as this attempt left it.
-        if Message.objects.filter(pk=message.pk, status=st.SENDING, provider_message_id__isnull=True).update(**values):
-            previous = st.SENDING
-            current = message
-            for name, value in values.items():
-                setattr(current, name, value)
-        else:
-            current = Message.objects.select_for_update().get(pk=message.pk)
-            previous = current.status
-            _record_on_changed(current, result, new_status, now)
-            new_status = current.status
-        _event(
-            current,
+        if not transition(
+            message,
             new_status,
-            provider_status=result.provider_status or result.status,
-            detail=f"accepted as {result.provider_message_id}",
-        )
-        _record_parts(current, result, new_status)
-        current.conversation = message.conversation
-        if new_status != previous:
-            _push(current)
-        else:
-            _push_event(current)
-        current = apply_pending_in_transaction(current)
+            expect={st.SENDING},
+            where={"provider_message_id__isnull": True},
+            fields=values,
+            provider_status=provider_status,
+            detail=accepted,
+        ):
+            _record_on_changed(message, values, new_status, provider_status, accepted)
+        _record_parts(message, result, message.status)
+        current = apply_pending_in_transaction(message)
         if job is not None:
             complete(job)
+        return current
+
+    # The provider has the message: its answer must be kept, through lost races and a database gone for a moment.
+    current = retry.in_transaction(record, patience=RECORD_PATIENCE, ambiguous_commit_ok=True)
     message.status = current.status
 
 
-def _record_on_changed(current: Message, result: SendResult, new_status: str, now: dt.datetime) -> None:
-    """Record the acceptance on a message that changed while we were at the provider (precedence decides)."""
-    current.provider_message_id = result.provider_message_id
-    current.provider_status = (result.provider_status or result.status or "")[:40]
-    if st.should_apply(current.status, new_status):
-        current.status = new_status
-    fields = ["provider_message_id", "provider_status", "status", "updated_at"]
-    if result.segments:
-        current.segments = result.segments
-        fields.append("segments")
-    if current.status == st.SENT and current.sent_at is None:
-        current.sent_at = now
-        fields.append("sent_at")
-    current.save(update_fields=fields)
+def _record_on_changed(message: Message, values: dict, new_status: str, provider_status: str, accepted: str) -> None:
+    """Record the acceptance on a message that changed while we were at the provider (the machine decides)."""
+    current = Message.objects.select_for_update().get(pk=message.pk)
+    message.status = current.status
+    kept = {name: value for name, value in values.items() if name not in ("status", "sent_at")}
+    Message.objects.filter(pk=message.pk).update(**kept)
+    for name, value in kept.items():
+        setattr(message, name, value)
+    if current.sent_at is None and new_status == st.SENT:
+        kept["sent_at"] = values.get("sent_at")
+    if not transition(message, new_status, fields=kept, provider_status=provider_status, detail=accepted):
+        record_event(message, new_status, provider_status=provider_status, detail=accepted, applied=False)
+        push_status(message)
 
 
 def _record_parts(message: Message, result: SendResult, status: str) -> None:
@@ -527,16 +497,18 @@ def _retry_or_give_up(message: Message, error: ProviderError, org: OrganisationS
         )
         return
     mark = f" {UNKNOWN_MARK}" if isinstance(error, OutcomeUnknownError) else ""
-    with transaction.atomic():
-        Message.objects.filter(pk=message.pk, status=st.SENDING).update(status=st.QUEUED, updated_at=now)
-        message.status = st.QUEUED
-        _event(
+    retry.in_transaction(
+        lambda attempt: transition(
             message,
             st.QUEUED,
+            expect={st.SENDING},
+            where={"provider_message_id__isnull": True},
             code=error.code,
             detail=f"retry after {delay:.1f}s: {error.reason} {error.text}".strip() + mark,
-        )
-        _push(message)
+        ),
+        patience=RECORD_PATIENCE,
+        ambiguous_commit_ok=True,
+    )
     raise RetryLater(next_try, f"{error.reason} {error.code}".strip())
 
 
@@ -549,29 +521,6 @@ def _an_attempt_may_have_arrived(message: Message) -> bool:
     return MessageEvent.objects.filter(message_id=message.pk, status=st.QUEUED, detail__contains=UNKNOWN_MARK).exists()
 
 
-def _notify_failure(message: Message) -> None:
-    described = failures.describe(message.failure_reason)
-    users: set[int] = set()
-    if message.author_id:
-        users.add(message.author_id)
-    elif message.conversation_id:
-        record = message.conversation.record
-        if record is not None and record.owner_user_id:
-            users.add(record.owner_user_id)
-        elif record is not None and record.owner_team_id:
-            users |= set(record.owner_team.members.values_list("id", flat=True))
-    for user_id in users:
-        Notification.objects.create(
-            user_id=user_id,
-            kind=NotificationKind.SEND_FAILED,
-            title=_("Message to %(number)s not delivered") % {"number": message.to_number},
-            body=f"{described.title}. {described.fix}"[:1000],
-            conversation_id=message.conversation_id,
-            message=message,
-        )
-    bus.notify_users_on_commit(users, "notification.new", {"message_id": message.pk})
-
-
 def _fail(
     message: Message,
     reason: str,
@@ -582,59 +531,51 @@ def _fail(
     opt_out: bool = False,
     detail: str = "",
 ) -> None:
-    with transaction.atomic():
-        current = Message.objects.select_for_update().get(pk=message.pk)
-        if st.is_final(current.status):
-            return
-        current.status = st.FAILED
-        current.failure_reason = reason
-        current.failure_permanent = permanent
-        current.provider_error_code = str(code)[:40]
-        current.provider_error_text = (text or "")[:1000]
-        current.save(
-            update_fields=[
-                "status",
-                "failure_reason",
-                "failure_permanent",
-                "provider_error_code",
-                "provider_error_text",
-                "updated_at",
-            ]
+
+    def write(attempt: int) -> None:
+        failed = transition(
+            message,
+            st.FAILED,
+            fields={
+                "failure_reason": reason,
+                "failure_permanent": permanent,
+                "provider_error_code": str(code)[:40],
+                "provider_error_text": (text or "")[:1000],
+            },
+            code=code,
+            detail=(detail or f"{reason} {text}").strip(),
         )
-        _event(current, st.FAILED, code=code, detail=(detail or f"{reason} {text}").strip())
-        if opt_out:
+        if failed and opt_out:
             record_consent(
-                current.to_number,
-                current.from_number,
+                message.to_number,
+                message.from_number,
                 ConsentAction.OPT_OUT,
                 "provider_error",
                 detail=f"{code} {text}".strip(),
-                message=current,
+                message=message,
             )
-        current.conversation = message.conversation
-        _push(current)
-        _notify_failure(current)
-        signals.text_not_delivered.send(sender=Message, message=current)
-    message.status = st.FAILED
+
+    retry.in_transaction(write, patience=RECORD_PATIENCE, ambiguous_commit_ok=True)
 
 
 def _mark_unknown(message: Message, code: str = "", text: str = "") -> None:
-    with transaction.atomic():
-        current = Message.objects.select_for_update().get(pk=message.pk)
-        if current.status != st.SENDING or current.provider_message_id:
-            return
-        current.status = st.UNKNOWN
-        current.failure_reason = failures.OUTCOME_UNKNOWN
-        current.provider_error_code = str(code)[:40]
-        current.provider_error_text = (text or "")[:1000]
-        current.save(
-            update_fields=["status", "failure_reason", "provider_error_code", "provider_error_text", "updated_at"]
-        )
-        _event(current, st.UNKNOWN, code=code, detail=text or "outcome unknown")
-        current.conversation = message.conversation
-        _push(current)
-        _notify_failure(current)
-    message.status = st.UNKNOWN
+    retry.in_transaction(
+        lambda attempt: transition(
+            message,
+            st.UNKNOWN,
+            expect={st.SENDING},
+            where={"provider_message_id__isnull": True},
+            fields={
+                "failure_reason": failures.OUTCOME_UNKNOWN,
+                "provider_error_code": str(code)[:40],
+                "provider_error_text": (text or "")[:1000],
+            },
+            code=code,
+            detail=text or "outcome unknown",
+        ),
+        patience=RECORD_PATIENCE,
+        ambiguous_commit_ok=True,
+    )
 
 
 # ---------------------------------------------------------------- crash recovery
@@ -675,9 +616,8 @@ def _recover(message: Message, job=None) -> None:
 def _reopen(message: Message, detail: str) -> None:
     """A new attempt on a message still ``sending`` (attempts + 1), committed before the HTTP call."""
     with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
-        message.attempts += 1
-        _event(message, st.SENDING, detail=detail)
+        if transition(message, st.SENDING, expect={st.SENDING}, fields={"attempts": F("attempts") + 1}, detail=detail):
+            message.attempts += 1
 
 
 def _in_hand_elsewhere(message: Message, job) -> bool:

@@ -34,7 +34,11 @@ def reserve_slot(number_id: int, rate: float, now: dt.datetime, max_wait: dt.tim
     """
     interval = dt.timedelta(seconds=1.0 / rate) if rate and rate > 0 else dt.timedelta(0)
     with transaction.atomic(savepoint=False):
-        number = SenderNumber.objects.select_for_update().only("id", "next_send_at").get(pk=number_id)
+        # FOR NO KEY UPDATE, not FOR UPDATE: the send action's inserts check their foreign key to this row with a
+        # KEY SHARE lock, which FOR UPDATE waits for (and they for it): with many sends on one number and a worker
+        # holding the row while it writes the message and its conversation, the waits closed a cycle (deadlock).
+        # NO KEY UPDATE conflicts only with other workers' slot reservations, which take the row first, in one order.
+        number = SenderNumber.objects.select_for_update(no_key=True).only("id", "next_send_at").get(pk=number_id)
         slot = max(number.next_send_at or now, now)
         if slot - now > max_wait:
             return False, slot

@@ -14,16 +14,15 @@ from django.utils import timezone
 
 from textdesk.domain import failures
 from textdesk.domain import status as st
-from textdesk.live import bus
 from textdesk.messaging.models import (
     ConsentAction,
     Direction,
     Message,
-    MessageEvent,
     MessagePart,
     ProviderAccount,
     UnmatchedStatusUpdate,
 )
+from textdesk.messaging.outbound.transition import record_event, transition
 from textdesk.providers.base import StatusReport
 
 _DATETIME_FIELDS = ("occurred_at",)
@@ -91,15 +90,8 @@ def _apply(message: Message, report: StatusReport, part: MessagePart | None = No
         new_status = st.combine_parts(
             list(MessagePart.objects.filter(message=message).values_list("status", flat=True))
         )
-    applies = st.should_apply(message.status, new_status)
-    MessageEvent.objects.create(
-        message=message,
-        status=report.status or message.status,
-        provider_status=report.provider_status[:40],
-        provider_code=str(report.error_code)[:40],
-        detail=": ".join(filter(None, [note, report.error_text]))[:1000],
-        applied=applies,
-    )
+    event_status = report.status or message.status
+    detail = ": ".join(filter(None, [note, report.error_text]))
     if report.opt_out:
         from textdesk.messaging.actions.consent import record_consent
 
@@ -111,46 +103,44 @@ def _apply(message: Message, report: StatusReport, part: MessagePart | None = No
             detail=f"{report.provider_status} {report.error_code}".strip(),
             message=message,
         )
-    if not applies:
-        return
-    now = timezone.now()
-    message.status = new_status
-    message.provider_status = report.provider_status[:40]
-    fields = ["status", "provider_status", "updated_at"]
-    if new_status in (st.UNDELIVERED, st.FAILED):
-        message.failure_reason = report.failure_reason or failures.UNKNOWN
-        message.failure_permanent = report.permanent
-        message.provider_error_code = str(report.error_code)[:40]
-        message.provider_error_text = report.error_text[:1000]
-        fields += ["failure_reason", "failure_permanent", "provider_error_code", "provider_error_text"]
-    if new_status == st.SENT and message.sent_at is None:
-        message.sent_at = now
-        fields.append("sent_at")
-    if new_status == st.DELIVERED:
-        message.delivered_at = now
-        fields.append("delivered_at")
-    message.save(update_fields=fields)
-    if new_status in (st.UNDELIVERED, st.FAILED) and message.direction == Direction.OUTBOUND:
-        from textdesk.messaging import signals
-
-        signals.text_not_delivered.send(sender=Message, message=message)
-    if message.conversation_id:
-        from textdesk.messaging.models import Conversation
-
-        Conversation.objects.filter(pk=message.conversation_id, last_message_at__lte=message.created_at).update(
-            last_status=message.status
+    applied = False
+    if message.direction == Direction.OUTBOUND and st.should_apply(message.status, new_status):
+        applied = transition(
+            message,
+            new_status,
+            expect={message.status},
+            fields=_report_fields(message, report, new_status),
+            provider_status=report.provider_status,
+            code=report.error_code,
+            detail=detail,
+            event_status=event_status,
+            notice=False,  # a report's failure reaches the seller in the pane; sequences hear the signal
         )
-        _push_status(message)
+    if not applied:
+        record_event(
+            message,
+            event_status,
+            provider_status=report.provider_status,
+            code=report.error_code,
+            detail=detail,
+            applied=False,
+        )
 
 
-def _push_status(message: Message) -> None:
-    from textdesk.messaging.notify import conversation_audience
-
-    bus.notify_users_on_commit(
-        conversation_audience(message.conversation),
-        "message.status",
-        {"conversation_id": message.conversation_id, "message_id": message.pk, "status": message.status},
-    )
+def _report_fields(message: Message, report: StatusReport, new_status: str) -> dict:
+    fields: dict = {"provider_status": report.provider_status[:40]}
+    if new_status in (st.UNDELIVERED, st.FAILED):
+        fields["failure_reason"] = report.failure_reason or failures.UNKNOWN
+        fields["failure_permanent"] = report.permanent
+        fields["provider_error_code"] = str(report.error_code)[:40]
+        fields["provider_error_text"] = report.error_text[:1000]
+    if new_status == st.SENT and message.sent_at is None:
+        fields["sent_at"] = timezone.now()
+    if new_status == st.DELIVERED:
+        fields["delivered_at"] = timezone.now()
+        if message.failure_reason == failures.NO_DELIVERY_REPORT:
+            fields["failure_reason"] = ""  # the report came after all
+    return fields
 
 
 def apply_pending_in_transaction(message: Message) -> Message:

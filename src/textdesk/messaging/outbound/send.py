@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 from textdesk import errors
 from textdesk.domain import failures, phones, segments
 from textdesk.domain import status as st
-from textdesk.jobs import queue
+from textdesk.jobs import queue, retry
 from textdesk.live import bus
 from textdesk.messaging.actions.consent import is_opted_out
 from textdesk.messaging.models import Conversation, Direction, Message, MessageEvent, SenderNumber
@@ -136,40 +137,63 @@ def send_message(
     now = timezone.now()
     scheduled = send_at is not None and send_at > now
     counted = segments.count(body)
-    with transaction.atomic():
-        conversation = conversation_for(record, to_number, sender_number)
-        message = Message.objects.create(
-            conversation=conversation,
-            direction=Direction.OUTBOUND,
-            provider_account_id=sender_number.provider_account_id,
-            sender_number=sender_number,
-            from_number=sender_number.e164,
-            to_number=to_number,
-            body=body,
-            segments=max(1, counted.segments),
-            encoding=counted.encoding,
-            status=st.SCHEDULED if scheduled else st.QUEUED,
-            author=user,
-            send_after=send_at if scheduled else None,
-        )
-        MessageEvent.objects.create(message=message, status=message.status, detail=f"source={source}"[:1000])
-        Conversation.objects.filter(pk=conversation.pk).update(
-            last_message_at=message.created_at,
-            last_message_preview=body[:160],
-            last_direction=Direction.OUTBOUND,
-            last_status=message.status,
-        )
-        queue.enqueue(SEND_JOB, {"message_id": message.pk}, run_at=message.send_after or now)
-        from textdesk.messaging.notify import conversation_audience
+    key = uuid.uuid4()  # the message's idempotency key, known before the first try: a retry finds its own work
 
-        bus.notify_users_on_commit(
-            conversation_audience(conversation),
-            "message.new",
-            {
-                "conversation_id": conversation.pk,
-                "message_id": message.pk,
-                "direction": Direction.OUTBOUND,
-                "status": message.status,
-            },
+    def write(attempt: int) -> Message:
+        if attempt > 1:
+            # The connection may have broken during an earlier COMMIT that did keep the message.
+            kept = Message.objects.filter(idempotency_key=key).first()
+            if kept is not None:
+                queue.wake_on_commit()
+                return kept
+        return _write_message(
+            user, record, sender_number, to_number, body, counted, send_at if scheduled else None, now, source, key
         )
+
+    # A deadlock or a lost connection rolls the whole write back: it runs again from the start.
+    return retry.in_transaction(write, patience=SEND_PATIENCE, ambiguous_commit_ok=True)
+
+
+# Seconds a send keeps trying through lost races and a database that went away for a moment.
+SEND_PATIENCE = 10.0
+
+
+def _write_message(user, record, sender_number, to_number, body, counted, send_after, now, source, key) -> Message:
+    """The message, its first history entry, its conversation's summary and its job: one transaction."""
+    conversation = conversation_for(record, to_number, sender_number)
+    message = Message.objects.create(
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        provider_account_id=sender_number.provider_account_id,
+        sender_number=sender_number,
+        from_number=sender_number.e164,
+        to_number=to_number,
+        body=body,
+        segments=max(1, counted.segments),
+        encoding=counted.encoding,
+        status=st.SCHEDULED if send_after else st.QUEUED,
+        author=user,
+        send_after=send_after,
+        idempotency_key=key,
+    )
+    MessageEvent.objects.create(message=message, status=message.status, detail=f"source={source}"[:1000])
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_message_at=message.created_at,
+        last_message_preview=body[:160],
+        last_direction=Direction.OUTBOUND,
+        last_status=message.status,
+    )
+    queue.enqueue(SEND_JOB, {"message_id": message.pk}, run_at=message.send_after or now)
+    from textdesk.messaging.notify import conversation_audience
+
+    bus.notify_users_on_commit(
+        conversation_audience(conversation),
+        "message.new",
+        {
+            "conversation_id": conversation.pk,
+            "message_id": message.pk,
+            "direction": Direction.OUTBOUND,
+            "status": message.status,
+        },
+    )
     return message

@@ -29,5 +29,6 @@ def status_class(status: str) -> str:
         "failed": "bad",
         "undelivered": "bad",
         "unknown": "warn",
+        "no_report": "warn",
         "received": "info",
     }.get(status or "", "muted")
