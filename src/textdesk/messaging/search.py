@@ -22,6 +22,9 @@ from textdesk.messaging import keyset
 from textdesk.messaging.models import Conversation, Direction, Message
 from textdesk.messaging.visibility import visible_conversations, visible_messages
 
+# Up to this many matching messages, a word search is answered from the list of their ids (see message_text_match).
+RARE_MATCHES = 2000
+
 # Records matched by name, per type, that a conversation search looks at (a name is a narrowing, not a list).
 NAME_MATCH_CAP = 2000
 
@@ -47,7 +50,13 @@ def message_text_match(query: rules.Query) -> Q:
     if not query.words:
         return Q(pk__in=[])
     if _postgres():
-        return Q(_TsMatch(F("body"), Value(rules.tsquery(query))))
+        match = _TsMatch(F("body"), Value(rules.tsquery(query)))
+        # The planner cannot tell a rare word from a common one here (prefix queries have no statistics): it may
+        # walk the newest-first index testing every body, for a word found twice. So ask the GIN index first, up
+        # to a bound: a rare word becomes a list of ids (fetched by primary key, then sorted); a common one stays
+        # a predicate, met within the first rows of the newest-first walk.
+        found = list(Message.objects.filter(match).order_by().values_list("pk", flat=True)[: RARE_MATCHES + 1])
+        return Q(pk__in=found) if len(found) <= RARE_MATCHES else Q(match)
     table = Message._meta.db_table
     sql = f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH %s"
     return Q(pk__in=RawSQL(sql, [rules.fts5_query(query)]))
