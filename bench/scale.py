@@ -208,8 +208,13 @@ class Browser:
         headers = dict(headers or {})
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError):  # the server ended an idle kept-alive connection
+            self.conn.close()
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
         data = response.read()
         for value in response.headers.get_all("Set-Cookie") or []:
             name, _, rest = value.partition("=")
@@ -262,6 +267,12 @@ FLOORS = {
     "words": f"SELECT m.id, m.body, m.created_at, {COLUMNS} FROM messaging_message m "
     f"JOIN messaging_conversation c ON c.id = m.conversation_id {JOINS} WHERE {VISIBLE} "
     "AND textdesk_search_vector(m.body) @@ to_tsquery('pg_catalog.simple', textdesk_fold(%(tsq)s)) "
+    "ORDER BY m.created_at DESC, m.id DESC LIMIT 26",
+    # A rare word: its matches from the GIN index first (the planner, left alone, walks the newest-first index).
+    "rare": f"WITH hit AS MATERIALIZED (SELECT id FROM messaging_message "
+    "WHERE textdesk_search_vector(body) @@ to_tsquery('pg_catalog.simple', textdesk_fold(%(tsq)s))) "
+    f"SELECT m.id, m.body, m.created_at, {COLUMNS} FROM hit JOIN messaging_message m ON m.id = hit.id "
+    f"JOIN messaging_conversation c ON c.id = m.conversation_id {JOINS} WHERE {VISIBLE} "
     "ORDER BY m.created_at DESC, m.id DESC LIMIT 26",
     "number": f"SELECT {COLUMNS} FROM messaging_conversation c {JOINS} WHERE {VISIBLE} "
     "AND c.customer_e164 LIKE %(like)s ORDER BY c.last_message_at DESC, c.id DESC LIMIT 26",
@@ -373,7 +384,7 @@ def run(args) -> None:
         q = urllib.parse.quote
         searches = {
             f"search: common word ({COMMON_WORD})": (COMMON_WORD, "words", {"tsq": f"'{COMMON_WORD}':*"}),
-            f"search: rare word ({RARE_WORD})": (RARE_WORD, "words", {"tsq": f"'{RARE_WORD}':*"}),
+            f"search: rare word ({RARE_WORD})": (RARE_WORD, "rare", {"tsq": f"'{RARE_WORD}':*"}),
             f"search: phone fragment ({number_fragment})": (number_fragment, "number", {"like": f"%{number_fragment}%"}),
             f"search: customer name ({name})": (name, "name", {"like": f"%{name}%"}),
         }  # fmt: skip
@@ -393,7 +404,7 @@ def run(args) -> None:
         )  # fmt: skip
         cases.append(
             (f"REST: /api/v1/messages?search={RARE_WORD}", f"/api/v1/messages?limit=25&search={RARE_WORD}",
-             {"api": True}, "words", {"tsq": f"'{RARE_WORD}':*"})
+             {"api": True}, "rare", {"tsq": f"'{RARE_WORD}':*"})
         )  # fmt: skip
         cases.append(("record page", f"/records/contact/{contact.contact_id}/", {}, "record", {}))
         cases.append(("record pane", f"/records/contact/{contact.contact_id}/pane/", {"htmx": True}, None, {}))
