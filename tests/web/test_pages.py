@@ -42,7 +42,7 @@ def test_grid_pagination(sam_client, scene, make_record, make_conversation):
         make_conversation(lead, scene.sam_line, f"+1415555{2000 + i}", messages=[("outbound", f"m{i}", "sent")])
     first = sam_client.get(reverse("my_text_messages")).content.decode()
     second = sam_client.get(reverse("my_text_messages"), {"page": 2}).content.decode()
-    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    assert "1–25 of 31 conversations" in first and "26–31 of 31 conversations" in second
 
 
 def test_other_seller_cannot_see_conversation(client, scene):

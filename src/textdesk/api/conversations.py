@@ -1,11 +1,13 @@
 """Conversations, their messages and the caller's notifications over the API.
 
-- ``GET /conversations`` (filters: ``record_type`` + ``record_id``, ``number``, ``mine``)
-- ``GET /conversations/{id}/messages``
+- ``GET /conversations`` (filters: ``record_type`` + ``record_id``, ``number``, ``mine``, ``search``), newest first
+- ``GET /conversations/{id}/messages``, oldest first
+- ``GET /messages`` (``search``: words of the body), newest first, each with its ``highlight``
 - ``GET /notifications``, ``POST /notifications/{id}/read``, ``POST /notifications/read-all``
 
-Lists answer ``{"count", "limit", "offset", "items"}`` like the rest of the API; a filter that cannot be
-read is a 422 naming it. Everything goes through :mod:`textdesk.messaging.visibility`: a conversation the
+Lists answer ``{"count", "count_is_capped", "limit", "offset", "next_cursor", "items"}``
+(:mod:`textdesk.api.listing`: keyset cursors, count capped at 1,000); a filter that cannot be read is a 422
+naming it. Everything goes through :mod:`textdesk.messaging.visibility`: a conversation the
 caller may not see is answered 404, exactly like one that does not exist.
 Inbound messages are shown only to users with the "receive inbound text
 messages" privilege.
@@ -22,17 +24,24 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
 
+from textdesk.api import listing
 from textdesk.api.common import MAX_OFFSET, DbId, OptionalDbId
+from textdesk.api.listing import CursorQuery, cursor_page_schema
 from textdesk.crm import record_types
 from textdesk.crm.models import RECORD_MODELS
 from textdesk.domain import failures, phones
+from textdesk.domain import search as search_rules
 from textdesk.domain.status import seed_status_reason
+from textdesk.messaging import keyset, search
 from textdesk.messaging.models import Conversation, Direction, Message, Notification, RoutingState
 from textdesk.messaging.visibility import visible_conversations
 
 router = Router(tags=["conversations"])
 
 MAX_LIMIT = 200
+NEWEST_CONVERSATIONS = keyset.Order("last_message_at", descending=True, nullable=True)
+OLDEST_MESSAGES = keyset.Order("created_at", descending=False)
+NEWEST_MESSAGES = keyset.Order("created_at", descending=True)
 
 
 class ConversationOut(Schema):
@@ -50,11 +59,7 @@ class ConversationOut(Schema):
     created_at: dt.datetime
 
 
-class ConversationPage(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[ConversationOut]
+ConversationPage = cursor_page_schema(ConversationOut, "ConversationPage")
 
 
 class FailureOut(Schema):
@@ -84,11 +89,16 @@ class MessageOut(Schema):
     delivered_at: dt.datetime | None
 
 
-class MessagePage(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[MessageOut]
+MessagePage = cursor_page_schema(MessageOut, "MessagePage")
+
+
+class FoundMessageOut(MessageOut):
+    highlight: str = Field(
+        description="the body (cut around the first match when long), HTML-escaped, matches in <mark>"
+    )
+
+
+FoundMessagePage = cursor_page_schema(FoundMessageOut, "FoundMessagePage")
 
 
 class NotificationOut(Schema):
@@ -120,8 +130,13 @@ class ConversationFilters(Schema):
     record_id: OptionalDbId = None
     number: str | None = Field(None, description="the customer's number or one of ours, any format")
     mine: bool = Field(False, description="only conversations on my numbers or my records")
-    limit: int = Field(50, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    search: str | None = Field(
+        None, description="words of a message, the customer's name, or digits of the customer's number"
+    )
+
+
+class MessageFilters(Schema):
+    search: str | None = Field(None, description="words of the message (all of them, as word prefixes)")
 
 
 class PageFilters(Schema):
@@ -184,8 +199,8 @@ def _mine(user) -> Q:
     return q
 
 
-@router.get("/conversations", response=ConversationPage, summary="Conversations the caller can see")
-def list_conversations(request, filters: Query[ConversationFilters]):
+@router.get("/conversations", response=ConversationPage, summary="Conversations the caller can see, newest first")
+def list_conversations(request, filters: Query[ConversationFilters], paging: Query[CursorQuery]):
     qs = visible_conversations(request.user)
     if filters.record_type is not None or filters.record_id is not None:
         if filters.record_type not in RECORD_MODELS or filters.record_id is None:
@@ -205,15 +220,11 @@ def list_conversations(request, filters: Query[ConversationFilters]):
         qs = qs.filter(Q(customer_e164=e164) | Q(sender_number__e164=e164))
     if filters.mine:
         qs = qs.filter(_mine(request.user))
-    qs = qs.select_related("sender_number").order_by("-last_message_at", "-id")
-    count = qs.count()
-    page = qs[filters.offset : filters.offset + filters.limit]
-    return {
-        "count": count,
-        "limit": filters.limit,
-        "offset": filters.offset,
-        "items": [_conversation_out(c) for c in page],
-    }
+    query = search_rules.parse(filters.search)
+    if query:
+        qs = qs.filter(pk__in=search.search_conversations(request.user, query).values("pk"))
+    qs = qs.select_related("sender_number")
+    return listing.page(qs, NEWEST_CONVERSATIONS, paging, _conversation_out)
 
 
 @router.get(
@@ -221,21 +232,14 @@ def list_conversations(request, filters: Query[ConversationFilters]):
     response=MessagePage,
     summary="Messages of one conversation, oldest first",
 )
-def list_messages(request, conversation_id: DbId, filters: Query[PageFilters]):
+def list_messages(request, conversation_id: DbId, paging: Query[CursorQuery]):
     conversation = visible_conversations(request.user).filter(pk=conversation_id).first()
     if conversation is None:
         raise HttpError(404, _("Conversation not found."))
-    qs = Message.objects.filter(conversation=conversation).order_by("created_at", "id")
+    qs = Message.objects.filter(conversation=conversation)
     if not request.user.has_perm("org.receive_inbound_messages"):
         qs = qs.exclude(direction=Direction.INBOUND)
-    count = qs.count()
-    page = qs[filters.offset : filters.offset + filters.limit]
-    return {
-        "count": count,
-        "limit": filters.limit,
-        "offset": filters.offset,
-        "items": [message_out(m, conversation) for m in page],
-    }
+    return listing.page(qs, OLDEST_MESSAGES, paging, lambda m: message_out(m, conversation))
 
 
 def _unread(user) -> int:

@@ -1,4 +1,5 @@
-"""Text messages over the REST API: send, count segments of a draft, read one message with its history."""
+"""Text messages over the REST API: send, count segments of a draft, list and search the visible ones (newest
+first, keyset cursor), read one message with its history."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ import datetime as dt
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
 
 from textdesk import errors
+from textdesk.api import listing
 from textdesk.api.common import COMMON_ERRORS, ERRORS, READ_ERRORS, DbId, ErrorOut
+from textdesk.api.conversations import NEWEST_MESSAGES, FoundMessagePage, MessageFilters
+from textdesk.api.conversations import message_out as listed_message_out
+from textdesk.api.listing import CursorQuery
 from textdesk.crm.models import RECORD_MODELS
 from textdesk.domain import failures, segments
+from textdesk.domain import search as search_rules
 from textdesk.domain import status as st
+from textdesk.messaging import search
 from textdesk.messaging.models import Message, SenderNumber
 from textdesk.messaging.outbound.send import SendRefused, send_message
 from textdesk.messaging.visibility import visible_messages
@@ -182,6 +189,22 @@ def send(request, payload: SendIn):
 @router.post("/segments", response={200: SegmentsOut, **COMMON_ERRORS})
 def count_segments(request, payload: SegmentsIn):
     return segments.count(payload.body).as_dict()
+
+
+@router.get("", response=FoundMessagePage, summary="Messages the caller can see, newest first; search")
+def find_messages(request, filters: Query[MessageFilters], paging: Query[CursorQuery]):
+    query = search_rules.parse(filters.search)
+    qs = search.readable_messages(request.user).select_related("conversation")
+    if query.words:
+        qs = qs.filter(search.message_text_match(query))
+    elif query.digits:
+        qs = qs.filter(conversation__customer_e164__contains=query.digits)
+
+    def out(m: Message) -> dict:
+        highlight = search_rules.marked_html(search_rules.highlight(m.body, query, around=200))
+        return {**listed_message_out(m, m.conversation), "highlight": highlight}
+
+    return listing.page(qs, NEWEST_MESSAGES, paging, out)
 
 
 @router.get("/{message_id}", response={200: MessageOut, **READ_ERRORS})

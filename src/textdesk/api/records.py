@@ -24,24 +24,26 @@ from django.db.models import Q, QuerySet
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from textdesk.api import listing
 from textdesk.api.common import (
     ERRORS,
     READ_ERRORS,
     DbId,
     OptionalDbId,
-    PageQuery,
     PhoneOut,
     get_or_404,
-    page_schema,
-    paginate,
     phone_out,
 )
+from textdesk.api.listing import CursorQuery, cursor_page_schema
 from textdesk.crm.actions.records import create_record, update_record, upsert_record
 from textdesk.crm.models import Account, Contact, Lead, Opportunity, OwnedRecord
 from textdesk.domain import phones
+from textdesk.domain import search as search_rules
+from textdesk.messaging import keyset, search
 from textdesk.org.access import require_perm
 
 OWNER_HELP = "exactly one of owner_user_id and owner_team_id"
+BY_ID = keyset.Order("id", descending=False)
 
 
 # ------------------------------------------------------------------ schemas
@@ -173,6 +175,7 @@ class OpportunityOut(RecordOut):
 
 class RecordFilters(Schema):
     q: str | None = Field(None, description="words found in the name")
+    search: str | None = Field(None, description="part of the name (any case and accents), or digits of a phone")
     owner_user_id: OptionalDbId = None
     owner_team_id: OptionalDbId = None
     is_active: bool | None = None
@@ -210,6 +213,17 @@ def _phone_filter(phone: str) -> Q:
     return Q(business_phone__icontains=phone.strip()) | Q(mobile_phone__icontains=phone.strip())
 
 
+def record_search(model: type[OwnedRecord], text: str) -> Q:
+    """The ``search`` filter: a fragment of the name, or (when it reads as one) digits of a phone number."""
+    query = search_rules.parse(text)
+    q = Q(pk__in=[])
+    if query.words:
+        q |= search.record_name_match(model, query.name_text)
+    if query.digits and model is not Opportunity:
+        q |= Q(business_phone_e164__contains=query.digits) | Q(mobile_phone_e164__contains=query.digits)
+    return q
+
+
 def _filtered(model: type[OwnedRecord], filters: RecordFilters) -> QuerySet:
     qs = model.objects.order_by("pk")
     if model is Opportunity:
@@ -218,6 +232,8 @@ def _filtered(model: type[OwnedRecord], filters: RecordFilters) -> QuerySet:
         qs = qs.filter(_name_filter(model, filters.q))
     if getattr(filters, "phone", None):
         qs = qs.filter(_phone_filter(filters.phone))
+    if filters.search:
+        qs = qs.filter(record_search(model, filters.search))
     for name in ("owner_user_id", "owner_team_id", "is_active", "external_id"):
         value = getattr(filters, name)
         if value is not None:
@@ -235,15 +251,15 @@ def record_router(
     label = model._meta.model_name
     plural = str(model._meta.verbose_name_plural)
     router = Router(tags=[plural.capitalize()])
-    page = page_schema(out)
+    page = cursor_page_schema(out)
 
     def queryset():
         return model.objects.prefetch_related("contacts") if model is Opportunity else model.objects.all()
 
     @router.get("", response={200: page, **READ_ERRORS}, summary=f"List {plural}", operation_id=f"list_{label}")
-    def list_records(request, filters: Query[filter_schema], pagination: Query[PageQuery]):
+    def list_records(request, filters: Query[filter_schema], paging: Query[CursorQuery]):
         require_perm(request.auth, f"crm.view_{label}")
-        return paginate(_filtered(model, filters), pagination)
+        return listing.page(_filtered(model, filters), BY_ID, paging)
 
     @router.post("", response={201: out, **ERRORS}, summary=f"Create a {label}", operation_id=f"create_{label}")
     def create(request, payload: create_in):
