@@ -9,11 +9,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from textdesk.compliance import gate
 from textdesk.domain import failures, phones, segments
 from textdesk.domain import status as st
 from textdesk.jobs import queue
 from textdesk.live import bus
-from textdesk.messaging.actions.consent import is_opted_out
 from textdesk.messaging.models import Conversation, Direction, Message, MessageEvent, SenderNumber
 from textdesk.org.models import OrganisationSettings
 
@@ -121,8 +121,7 @@ def send_message(
         )
     to_number = _check_recipient(record, to_number)
     _check_sender(user, record, sender_number)
-    if is_opted_out(to_number, sender_number.e164):
-        raise SendRefused(failures.RECIPIENT_OPTED_OUT)
+    gate.check_send(to_number=to_number, sender_number=sender_number, body=body, source=source)  # opt-out, consent
     _check_body(body)
 
     now = timezone.now()
