@@ -20,8 +20,8 @@ def number(seller, make_sender_number):
 
 
 def _store(count: int, prefix: str, customers: list[str]) -> None:
-    from textdesk.messaging.inbound.intake import store_inbound
     from textdesk.messaging.models import ProviderAccount
+    from textdesk.messaging.inbound.intake import store_inbound
 
     account = ProviderAccount.objects.get()
     store_inbound(
@@ -109,8 +109,8 @@ def test_a_batch_of_new_customers_costs_no_query_per_lead_or_conversation(
 
 def test_repeated_customers_in_one_batch_share_one_lead_and_one_conversation(number, seller):
     from textdesk.crm.models import Lead
-    from textdesk.messaging.inbound.router import route_pending
     from textdesk.messaging.models import Conversation, Message
+    from textdesk.messaging.inbound.router import route_pending
 
     _store(30, "rep", ["+14155553001", "+14155553002", "+14155553003"])
     assert route_pending("test", limit=30) == 30
@@ -214,9 +214,9 @@ def test_a_customers_messages_of_one_batch_route_in_order_and_a_keyword_hands_th
     """Four messages from one new number, a STOP among them: one lead and one conversation, all four routed, the
     STOP recorded, and the summary shows the last message."""
     from textdesk.crm.models import Lead
+    from textdesk.messaging.models import Conversation, Message, OptOut, ProviderAccount
     from textdesk.messaging.inbound.intake import store_inbound
     from textdesk.messaging.inbound.router import route_pending
-    from textdesk.messaging.models import Conversation, Message, OptOut, ProviderAccount
 
     customer = "+14155553101"
 
