@@ -69,7 +69,7 @@ def record(flag: OptOutFlag, user) -> OptOutFlag:
     from textdesk.messaging.actions.consent import record_consent
     from textdesk.messaging.models import ConsentAction
 
-    flag = OptOutFlag.objects.select_for_update().select_related("message__sender_number").get(pk=flag.pk)
+    flag = OptOutFlag.objects.select_for_update(of=("self",)).select_related("message__sender_number").get(pk=flag.pk)
     if flag.state != FlagState.OPEN:
         return flag
     flag.state, flag.resolved_at, flag.resolved_by = FlagState.RECORDED, timezone.now(), user
