@@ -105,10 +105,6 @@ class ComplianceSettingsAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def changelist_view(self, request, extra_context=None):
-        obj = ComplianceSettings.current()
-        return redirect(reverse("admin:compliance_compliancesettings_change", args=[obj.pk]))
-
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra = {"retention": retention.apply(dry_run=True), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)
