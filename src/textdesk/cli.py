@@ -14,6 +14,8 @@ OWN_COMMANDS = {
     "import": "import CRM records from a CSV file, with a per-row error report",
     "token": "create an API token for a user",
     "seed_demo": "load the demo organisation (safe to re-run)",
+    "export-person": "export everything held about a phone number (JSON + CSV in one zip archive)",
+    "erase-person": "erase a person's messages and personal data (their opt-out stays, hashed)",
 }
 
 
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     argv[0] = "textdesk"
     if argv[1] == "import":
         argv[1] = "import_records"
+    argv[1] = {"export-person": "export_person", "erase-person": "erase_person"}.get(argv[1], argv[1])
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(argv)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "textdesk.messaging",
     "textdesk.jobs",
     "textdesk.sequences",
+    "textdesk.compliance",
     "textdesk.web",
 ]
 
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "textdesk.compliance.audit.CurrentRequest",
     "textdesk.org.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "textdesk.web.middleware.RefusalMiddleware",

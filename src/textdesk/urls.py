@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("sequences/", include("textdesk.sequences.urls")),
+    path("compliance/", include("textdesk.compliance.urls")),
     path("", include("textdesk.web.urls")),
 ]
 

@@ -30,6 +30,7 @@ _MANAGER = _SELLER + [
     "org.view_team_conversations",
     "messaging.view_sendernumber",
     "messaging.change_sendernumber",
+    "compliance.view_dashboard",
 ]
 _ADMIN_EXTRA = [
     "org.manage_sms_providers",
@@ -43,7 +44,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 # System administrators also get every model permission of these apps (for the admin site).
-_ADMIN_APPS = ["org", "crm", "messaging", "jobs", "sequences", "auth"]
+_ADMIN_APPS = ["org", "crm", "messaging", "jobs", "sequences", "auth", "compliance"]
 
 
 def ensure_roles(using: str = "default", **_kwargs) -> None:

@@ -36,4 +36,7 @@ def record_consent(
         OptOut.objects.filter(customer_e164=customer_e164, scope__in=[scope, ALL_NUMBERS]).update(
             is_opted_out=False, source=source
         )
+    from textdesk.compliance import hooks  # compliance depends on messaging, not the reverse
+
+    hooks.consent_recorded(event)  # audit, consent ledger, the one confirmation
     return event

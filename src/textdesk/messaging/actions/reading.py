@@ -44,6 +44,9 @@ def mark_all_read(user) -> int:
 @transaction.atomic
 def mark_conversation_read(user, conversation: Conversation) -> None:
     """The user opened the conversation: its unread counter and their notifications about it are cleared."""
+    from textdesk.compliance import audit  # compliance depends on messaging, not the reverse
+
+    audit.record("read", actor=user, target_type="conversation", target_id=conversation.pk)
     changed = Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(unread_count=0)
     cleared = Notification.objects.filter(user=user, conversation=conversation, read_at__isnull=True).update(
         read_at=timezone.now()

@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from textdesk import errors
+from textdesk.compliance import gate
 from textdesk.domain import failures, phones, segments
 from textdesk.domain import status as st
 from textdesk.jobs import queue, retry
 from textdesk.live import bus
-from textdesk.messaging.actions.consent import is_opted_out
 from textdesk.messaging.models import Conversation, Direction, Message, MessageEvent, SenderNumber
 from textdesk.messaging.outbound.recipients import check_recipient_on_record
 from textdesk.org.models import OrganisationSettings
@@ -130,8 +130,7 @@ def send_message(
     to_number = _check_recipient(record, to_number)
     check_recipient_on_record(record, to_number, add_to_record=add_number_to_record)
     _check_sender(user, record, sender_number)
-    if is_opted_out(to_number, sender_number.e164):
-        raise SendRefused(failures.RECIPIENT_OPTED_OUT)
+    gate.check_send(to_number=to_number, sender_number=sender_number, body=body, source=source)  # opt-out, consent
     _check_body(body)
 
     now = timezone.now()

@@ -1,0 +1,87 @@
+"""The manager's dashboard: figures from real messages, CSV of each chart, managers and administrators only;
+in Chromium the charts are drawn by Chart.js (installed from npm by scripts/install.sh)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from tests.browser.conftest import artifacts_dir, chromium, new_page, server, shot  # noqa: F401
+
+CUSTOMER = "+14155550155"
+VENDOR = Path(__file__).resolve().parents[2] / "src/textdesk/compliance/static/compliance/vendor/chart.umd.js"
+
+
+@pytest.fixture
+def figures(transactional_db, make_user, make_sender_number, make_record):
+    from textdesk.messaging.actions.consent import record_consent
+    from textdesk.messaging.models import Conversation, Message
+    from textdesk.org import roles
+
+    seller = make_user("seller")
+    manager = make_user("manager", role=roles.SALES_MANAGER)
+    number = make_sender_number("+14155550100", owner=seller)
+    contact = make_record("contact", seller, mobile_phone=CUSTOMER)
+    conversation = Conversation(customer_e164=CUSTOMER, sender_number=number)
+    conversation.set_record(contact)
+    conversation.save()
+    now = timezone.now()
+    common = {"conversation": conversation, "sender_number": number, "provider_account_id": number.provider_account_id}
+    inbound = Message.objects.create(
+        direction="inbound", from_number=CUSTOMER, to_number=number.e164, body="hi", status="received", **common
+    )
+    Message.objects.filter(pk=inbound.pk).update(created_at=now - dt.timedelta(minutes=30))
+    for status, reason in (("delivered", ""), ("delivered", ""), ("delivered", ""), ("failed", "RecipientOptedOut")):
+        Message.objects.create(
+            direction="outbound",
+            from_number=number.e164,
+            to_number=CUSTOMER,
+            body="x",
+            status=status,
+            failure_reason=reason,
+            **common,
+        )
+    record_consent(CUSTOMER, number.e164, "opt_out", "keyword")
+    return seller, manager, number
+
+
+def test_figures_csv_and_who_may_see_them(figures):
+    seller, manager, number = figures
+    web = Client()
+    web.force_login(seller)
+    assert web.get("/compliance/dashboard/").status_code == 403
+    web.force_login(manager)
+    page = web.get("/compliance/dashboard/").content.decode()
+    assert "75.0% delivered" in page and "median 30.0 min" in page
+    rows = list(csv.reader(io.StringIO(web.get("/compliance/dashboard/delivery.csv").content.decode())))
+    assert rows == [["delivered", "failed", "pending", "delivery_rate_percent"], ["3", "1", "0", "75.0"]]
+    per_day = list(
+        csv.reader(io.StringIO(web.get("/compliance/dashboard/messages.csv", {"number": number.pk}).content.decode()))
+    )
+    assert per_day[0] == ["day", "sent", "received"] and sum(int(r[1]) for r in per_day[1:]) == 4
+    optouts = list(csv.reader(io.StringIO(web.get("/compliance/dashboard/optouts.csv").content.decode())))
+    assert sum(int(r[1]) for r in optouts[1:]) == 1
+    assert web.get("/compliance/dashboard/nonsense.csv").status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not VENDOR.exists(), reason="Chart.js not installed: run scripts/install.sh")
+@pytest.mark.parametrize("size", [(1366, 768), (390, 844)])
+def test_the_charts_are_drawn_in_the_browser(new_page, shot, figures, size):
+    seller, manager, number = figures
+    page = new_page(manager)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/compliance/dashboard/")
+    page.wait_for_function("window.textdeskCharts && Object.keys(window.textdeskCharts).length === 4")
+    canvas = page.locator("#chart-messages")
+    assert canvas.is_visible()
+    box = canvas.bounding_box()
+    assert box["width"] > 100 and box["height"] > 50 and box["x"] + box["width"] <= size[0] + 1
+    assert page.locator("[data-figure='delivery-rate']").inner_text().startswith("75.0%")
+    shot(page, f"compliance-dashboard-{size[0]}x{size[1]}")
