@@ -223,5 +223,13 @@ def _record_consent(r: Routable) -> None:
         action,
         "provider_signal" if signal else "keyword",
         detail=(keyword.word if keyword else signal) or "",
-        message=Message(pk=message.id),
+        # what the consent's listeners read of the message (the automatic reply checks it is a customer's own)
+        message=Message(
+            pk=message.id,
+            direction=Direction.INBOUND,
+            body=message.body,
+            created_at=message.created_at,
+            from_number=message.from_number,
+            to_number=message.to_number,
+        ),
     )

@@ -128,9 +128,10 @@ def send_message(
             _("Ask your administrator for the Send text messages privilege."),
         )
     to_number = _check_recipient(record, to_number)
+    # An opted-out or erased number is refused for that reason first: it is the one that tells the seller why.
+    gate.check_send(to_number=to_number, sender_number=sender_number, body=body, source=source)  # opt-out, consent
     check_recipient_on_record(record, to_number, add_to_record=add_number_to_record)
     _check_sender(user, record, sender_number)
-    gate.check_send(to_number=to_number, sender_number=sender_number, body=body, source=source)  # opt-out, consent
     _check_body(body)
 
     now = timezone.now()
