@@ -32,8 +32,8 @@ def test_publish_many_delivers_each_event_to_its_channel_in_order(kind):
             assert sub.get(1.0) is None and sub.get(1.0) is None
         bus.publish_many(
             [
-                (one, {"event": "message.new", "n": 1}),
-                (two, {"event": "message.new", "n": 2}),
+                (one, {"event": "message.new", "conversation_id": 1, "message_id": 1}),
+                (two, {"event": "message.new", "conversation_id": 1, "message_id": 2}),
                 (one, {"event": "notification.new", "unread": 3}),
             ]
         )
@@ -45,10 +45,12 @@ def test_publish_many_delivers_each_event_to_its_channel_in_order(kind):
             if len(received) == 3:
                 break
     assert [e for e in received if e[0] == one] == [
-        (one, {"event": "message.new", "n": 1}),
+        (one, {"event": "message.new", "conversation_id": 1, "message_id": 1}),
         (one, {"event": "notification.new", "unread": 3}),
     ]
-    assert [e for e in received if e[0] == two] == [(two, {"event": "message.new", "n": 2})]
+    assert [e for e in received if e[0] == two] == [
+        (two, {"event": "message.new", "conversation_id": 1, "message_id": 2})
+    ]
 
 
 def test_over_redis_a_channels_events_are_one_publish():
@@ -65,11 +67,15 @@ def test_over_redis_a_channels_events_are_one_publish():
     assert raw.get_message(timeout=1.0) is None  # the confirmation
     with bus.subscribe([channel]) as sub:
         assert sub.get(1.0) is None
-        bus.publish_many([(channel, {"event": "message.new", "n": n}) for n in range(30)])
+        bus.publish_many(
+            [(channel, {"event": "message.new", "conversation_id": 1, "message_id": n}) for n in range(30)]
+        )
         received = [sub.get(1.0) for _ in range(30)]
-    assert received == [(channel, {"event": "message.new", "n": n}) for n in range(30)]
+    assert received == [(channel, {"event": "message.new", "conversation_id": 1, "message_id": n}) for n in range(30)]
     published = raw.get_message(timeout=1.0)
-    assert json.loads(published["data"]) == {"bundle": [{"event": "message.new", "n": n} for n in range(30)]}
+    assert json.loads(published["data"]) == {
+        "bundle": [{"event": "message.new", "conversation_id": 1, "message_id": n} for n in range(30)]
+    }
     assert raw.get_message(timeout=0.2) is None
     raw.close()
 

@@ -25,7 +25,7 @@ def _session_cookie(client, user):
 def _subscribers(channel):
     from textdesk.live import bus
 
-    return len(bus.get_bus()._subscribers.get(channel, ()))
+    return bus.get_bus().listeners(channel)
 
 
 def test_stream_refuses_without_session(asgi_server):

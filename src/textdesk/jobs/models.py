@@ -34,3 +34,18 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}#{self.pk} ({self.state})"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last sign of life of one worker (written every few seconds while it can reach the database)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    host = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField()
+    # How often its supervisor had to start its loop again since the process started.
+    restarts = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.beat_at:%Y-%m-%d %H:%M:%S})"

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connections
 
-from textdesk.jobs import queue
+from textdesk.jobs import queue, supervisor
 from textdesk.live import bus
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class Worker:
         self.threads = max(1, threads)
         self.batch = batch
         self.stopping = threading.Event()
+        self.health = supervisor.Health(self.worker_id, self.stopping)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -135,20 +136,17 @@ class Worker:
                     try:
                         close_old_connections()
                         handled = run_once(self.worker_id, batch=self.batch, pool=pool)
-                    except Exception:
-                        # E.g. the database went away: drop the broken connection, wait a little, try again.
-                        log.exception("worker pass failed; retrying")
-                        connections.close_all()
-                        handled = Pass(0, False)
-                    if handled.more:
+                        idle = None if handled.more else queue.next_due_in(self.idle_wait) or 0.01
+                    except Exception:  # the database is unreachable (or a bug): log, back off, try again
+                        connections.close_all()  # a broken connection is not reused by the next pass
+                        self.health.failed()
                         continue
-                    # Sleep until woken, or until the next job is due, or the idle poll.
-                    try:
-                        wait = queue.next_due_in(self.idle_wait) or 0.01
-                    except Exception:
-                        connections.close_all()
-                        wait = self.idle_wait
-                    if wake.get(timeout=wait) is not None:
+                    self.health.passed()  # heartbeat
+                    if idle is None:
+                        continue
+                    # Sleep until woken, or until the next job is due, or the idle poll. With Redis unreachable
+                    # no wake-up comes: the idle poll alone paces the worker.
+                    if wake.get(timeout=idle) is not None:
                         _drain(wake)
         finally:
             if pool is not None:

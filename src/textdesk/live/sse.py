@@ -3,21 +3,24 @@
 Plain ASGI (no Django request stack) because the connection stays open for hours.
 The Django session cookie identifies the user (looked up in a thread, since the
 session store and the ORM are synchronous). Events come from the user's channel
-on :mod:`textdesk.live.bus`; a comment line every ``KEEPALIVE_SECONDS`` keeps
-proxies from closing an idle stream. The stream ends when the client goes away.
+on :mod:`textdesk.live.bus`, whose one subscription per process hands them to
+this stream's event loop: a stream costs a queue, not a thread or a connection.
+A comment line every ``KEEPALIVE_SECONDS`` keeps proxies from closing an idle
+stream. The stream ends when the client goes away. While the bus cannot deliver
+(Redis unreachable) the stream stays open and says so (``live.state``
+``degraded``): the page then refreshes itself periodically.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from http.cookies import SimpleCookie
 
 from textdesk.live import bus
+from textdesk.live import events as live_events
 
 KEEPALIVE_SECONDS = 15.0
-_POLL_SECONDS = 0.5
 
 
 def _cookie(scope, name: str) -> str | None:
@@ -74,29 +77,28 @@ async def sse_app(scope, receive, send) -> None:
         await _respond(send, 405, "Method not allowed")
         return
     from django.conf import settings
+    from django.db import DatabaseError
 
-    user_id = await asyncio.to_thread(user_id_for_session, _cookie(scope, settings.SESSION_COOKIE_NAME))
+    try:
+        user_id = await asyncio.to_thread(user_id_for_session, _cookie(scope, settings.SESSION_COOKIE_NAME))
+    except DatabaseError:  # the browser's EventSource tries again (and the page refreshes itself meanwhile)
+        await _respond(send, 503, "Live updates are unavailable for a moment")
+        return
     if user_id is None:
         await _respond(send, 403, "Sign in first")
         return
 
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
-    stop = threading.Event()
-    subscription = bus.get_bus().subscribe([bus.user_channel(user_id)])
 
-    def pump() -> None:
-        # The bus is synchronous: one reader thread per stream hands events to the event loop.
-        try:
-            while not stop.is_set():
-                item = subscription.get(_POLL_SECONDS)
-                if item is not None:
-                    loop.call_soon_threadsafe(events.put_nowait, item[1])
-        finally:
-            subscription.close()
+    def deliver(channel: str, data: dict) -> None:
+        # Called from the bus's reading thread (or a publishing thread): hand the event to this stream's loop.
+        loop.call_soon_threadsafe(events.put_nowait, data)
 
-    reader = threading.Thread(target=pump, name=f"sse-user-{user_id}", daemon=True)
-    reader.start()
+    live = bus.get_bus()
+    # Subscribing waits for Redis to confirm (at most a second; not at all when Redis is unreachable): a thread,
+    # briefly, so that the event loop keeps serving the other streams meanwhile.
+    stop_listening = await asyncio.to_thread(live.listen, [bus.user_channel(user_id)], deliver, True)
 
     async def wait_disconnect() -> None:
         while True:
@@ -117,14 +119,20 @@ async def sse_app(scope, receive, send) -> None:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": b"retry: 3000\n: connected\n\n", "more_body": True})
+        opening = b"retry: 3000\n: connected\n\n"
+        if not live.connected:  # Redis is unreachable: the page refreshes itself until events flow again
+            opening += format_event(live_events.bus_state(ok=False))
+        await send({"type": "http.response.body", "body": opening, "more_body": True})
         while not disconnected.done():
             getter = asyncio.ensure_future(events.get())
             done, _pending = await asyncio.wait(
                 {getter, disconnected}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
             )
             if getter in done:
-                await send({"type": "http.response.body", "body": format_event(getter.result()), "more_body": True})
+                chunk = format_event(getter.result())
+                while not events.empty():  # a burst goes out in one write
+                    chunk += format_event(events.get_nowait())
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 continue
             getter.cancel()
             if disconnected.done():
@@ -133,5 +141,5 @@ async def sse_app(scope, receive, send) -> None:
     except OSError:
         pass  # the client went away while we were writing
     finally:
-        stop.set()
+        stop_listening()
         disconnected.cancel()

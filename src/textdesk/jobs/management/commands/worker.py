@@ -20,11 +20,14 @@ class Command(BaseCommand):
     def handle(self, *args, name, threads, **options):
         import signal
 
+        from textdesk.jobs.supervisor import Supervisor
         from textdesk.jobs.worker import Worker
 
+        # The worker outlives outages of PostgreSQL and Redis (it backs off and resumes), and its supervisor starts
+        # its loop again should it die: only a signal ends the command.
         worker = Worker(name=name, threads=threads)
         signal.signal(signal.SIGTERM, lambda *_: worker.stop())
         try:
-            worker.run_forever()
+            Supervisor(worker).run()
         except KeyboardInterrupt:
             worker.stop()

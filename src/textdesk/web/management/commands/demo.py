@@ -34,6 +34,7 @@ class Command(BaseCommand):
         from django.conf import settings
 
         from textdesk.demo.organisation import seed_demo
+        from textdesk.jobs.supervisor import Supervisor
         from textdesk.jobs.worker import Worker
         from textdesk.web import serving
 
@@ -53,7 +54,7 @@ class Command(BaseCommand):
             simulator = start_simulator(host="127.0.0.1", port=simulator_port)
             configure_from_database(simulator.state, simulator_url)
 
-        Worker(name="demo-worker").start_in_thread()
+        Supervisor(Worker(name="demo-worker")).start_in_thread()
 
         self.stdout.write(self.style.SUCCESS(f"\nTextDesk is running at {settings.PUBLIC_URL}/"))
         if simulator is not None:

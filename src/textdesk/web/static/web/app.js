@@ -298,6 +298,34 @@
   function setLiveState(state) {
     document.body.dataset.liveState = state;
     liveStateListeners.forEach(function (fn) { fn(state); });
+    if (state === "open") stopPolling(); else startPolling();
+  }
+
+  // While live events cannot arrive (the stream is reconnecting, or the server says it is "degraded" because its
+  // message bus is unreachable, or the browser has no EventSource), the page refreshes what they would have
+  // refreshed, every POLL_MS; a "td-live-poll" event on <body> lets other scripts refresh their parts too.
+  var POLL_MS = 20000;
+  var pollTimer = null;
+
+  function pollOnce() {
+    if (document.hidden) return;
+    if (paneConversationId()) refreshHistory();
+    refreshIdlePane();
+    refreshGrid();
+    var bell = document.getElementById("bell");
+    if (bell && bell.open) htmx.trigger(document.body, "td-notifications");
+    document.body.dispatchEvent(new CustomEvent("td-live-poll"));
+  }
+
+  function startPolling() {
+    if (pollTimer === null) pollTimer = setInterval(pollOnce, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (pollTimer === null) return;
+    clearInterval(pollTimer);
+    pollTimer = null;
+    pollOnce();  // catch up on what happened while events did not flow
   }
 
   window.tdLive = {
@@ -313,7 +341,8 @@
 
   function connectLive() {
     var url = document.body.dataset.live;
-    if (!url || !window.EventSource) return;
+    if (!url) return;
+    if (!window.EventSource) { setLiveState("polling"); return; }
     liveSource = new EventSource(url);
     liveHandlers.forEach(function (h) { attachLive(h[0], h[1]); });
     var on = window.tdLive.on;
@@ -342,6 +371,7 @@
       refreshIdlePane();
       refreshGrid();
     });
+    on("live.state", function (d) { setLiveState(d.state === "ok" ? "open" : "degraded"); });
     liveSource.addEventListener("open", function () { setLiveState("open"); });
     liveSource.addEventListener("error", function () { setLiveState("reconnecting"); });
   }
