@@ -22,7 +22,13 @@ run_suite() {  # $1 = label, rest = pytest args
   rm -rf "$data"
 }
 
-TEXTDESK_DATABASE_URL="" run_suite SQLite "$@"
+echo "== lint (ruff check, ruff format --check)"
+ruff check src tests bench || status=1
+ruff format --check -q src tests bench || status=1
+
+# The SQLite run measures coverage; the total is printed after it.
+TEXTDESK_DATABASE_URL="" run_suite SQLite --cov=textdesk --cov-report= "$@"
+echo "== coverage of the SQLite run: $(coverage report --format=total 2>/dev/null || echo '?')% of lines and branches"
 
 pg_url=${TEXTDESK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/textdesk}
 if python - "$pg_url" <<'PY'

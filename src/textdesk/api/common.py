@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -135,6 +135,8 @@ def as_refusal(exc: Exception) -> errors.Refusal:
         return errors.Forbidden(str(exc))
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         return errors.NotFound(str(exc))
+    if isinstance(exc, DataError):  # a value the database cannot hold (a date out of range, say): the client's
+        return errors.InvalidInput(fields=[{"loc": ["query"], "msg": str(exc).splitlines()[0], "type": "out_of_range"}])
     if isinstance(exc, IntegrityError):
         return errors.Conflict(
             _(
@@ -168,6 +170,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
         PermissionDenied,
         Http404,
         ObjectDoesNotExist,
+        DataError,
         IntegrityError,
         CredentialsUnreadable,
         ninja_errors.HttpError,

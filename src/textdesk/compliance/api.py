@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from textdesk.api.common import ERRORS, READ_ERRORS, PageQuery, page_schema, paginate
 from textdesk.compliance import access
@@ -38,6 +38,17 @@ class AuditFilter(PageQuery):
     target_id: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        """As UTC (the database refuses some offsets Python accepts); naive times are UTC."""
+        if value is None:
+            return None
+        try:
+            return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("the time is out of range") from None
 
 
 @router.get("/audit-events", response={200: page_schema(AuditEventOut), **READ_ERRORS})
