@@ -202,7 +202,9 @@ def test_the_opt_out_banner_arrives_live(page_at, scene, shot, size):
             routing_rule="most_recent_conversation",
         )
         record_consent("+14155550134", scene.sam_line.e164, "opt_out", "keyword", message=stop)
-        bus.notify_users_on_commit([scene.sam.pk], "message.new", {"conversation_id": scene.conv.pk})
+        bus.notify_users_on_commit(
+            [scene.sam.pk], "message.new", {"conversation_id": scene.conv.pk, "message_id": stop.pk}
+        )
     banner = pane.locator("[data-opted-out]")
     expect(banner).to_contain_text("opted out")
     expect(pane.locator(".msg").last).to_contain_text("STOP")
@@ -237,7 +239,9 @@ def test_a_reply_seen_live_in_the_open_pane_is_not_unread(page_at, scene):
         Notification.objects.create(
             user=scene.sam, kind="inbound_message", title="New", conversation=scene.conv, message=msg
         )
-        bus.notify_users_on_commit([scene.sam.pk], "message.new", {"conversation_id": scene.conv.pk})
+        bus.notify_users_on_commit(
+            [scene.sam.pk], "message.new", {"conversation_id": scene.conv.pk, "message_id": msg.pk}
+        )
         bus.notify_users_on_commit([scene.sam.pk], "notification.new", {"unread": 1})
     expect(page.locator("#pane .msg").last).to_contain_text("Are you there?")
     expect(page.locator("#bell-count")).to_be_hidden()
