@@ -16,8 +16,8 @@ command -v npm >/dev/null || need_apt+=(npm)
 if [ "$with_test" = 1 ] && [ ! -x /usr/bin/chromium ]; then need_apt+=(chromium); fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "== installing system packages: ${need_apt[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  as_root apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
