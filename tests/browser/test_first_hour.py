@@ -134,6 +134,12 @@ def test_phone_size_grid_and_pane_fit_and_send_is_reachable(page_at, scene, shot
     assert_on_screen(page, pane.get_by_role("button", name=re.compile("Close")))
     assert_no_horizontal_overflow(page)
     shot(page, "first-hour-pane-390x844")
+    # the pane opens below the top bar: the bell and the menus stay in reach, and their lists open over it
+    for part in ("#bell summary", "nav.nav"):
+        assert_on_screen(page, page.locator(part))
+    page.locator("details.menu summary", has_text="Records").click()
+    assert_on_screen(page, page.get_by_role("link", name="Contacts", exact=True))
+    page.keyboard.press("Escape")
     pane.get_by_role("button", name=re.compile("Close")).click()
     expect(pane).to_be_hidden()
 

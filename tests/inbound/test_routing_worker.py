@@ -258,6 +258,14 @@ def test_provider_opt_out_signal_counts(number, seller):
     assert ConsentEvent.objects.get().source == "provider_signal"
 
 
+def test_a_keyword_the_provider_also_flagged_is_recorded_as_the_customers_keyword(number, seller):
+    from textdesk.messaging.models import ConsentEvent
+
+    receive("STOP", opt_signal="opt_out")  # Twilio flags its own opt-out keywords (OptOutType=STOP)
+    event = ConsentEvent.objects.get()
+    assert (event.source, event.detail) == ("keyword", "stop")
+
+
 def test_help_is_recorded(number, seller):
     from textdesk.messaging.models import ConsentEvent
 

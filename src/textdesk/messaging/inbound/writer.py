@@ -221,7 +221,8 @@ def _record_consent(r: Routable) -> None:
         r.customer,
         scope,
         action,
-        "provider_signal" if signal else "keyword",
+        # the customer's own keyword names the way they asked, even when the provider flagged it too
+        "keyword" if keyword else "provider_signal",
         detail=(keyword.word if keyword else signal) or "",
         # what the consent's listeners read of the message (the automatic reply checks it is a customer's own)
         message=Message(

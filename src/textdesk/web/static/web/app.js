@@ -376,7 +376,18 @@
     liveSource.addEventListener("error", function () { setLiveState("reconnecting"); });
   }
 
+  // ---- the top bar's height, which wraps on phones: the pane opens below it (app.css, --topbar-h) ----
+  function trackTopbarHeight() {
+    var bar = document.querySelector(".topbar");
+    if (!bar) return;
+    var set = function () { document.documentElement.style.setProperty("--topbar-h", bar.offsetHeight + "px"); };
+    set();
+    if ("ResizeObserver" in window) new ResizeObserver(set).observe(bar);
+    else window.addEventListener("resize", set);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    trackTopbarHeight();
     connectLive();
     Array.prototype.forEach.call(document.querySelectorAll("[data-body]"), updateCounter);
   });
