@@ -244,3 +244,57 @@ def test_problems_are_reported_while_the_import_runs(org):
     import_rows("lead", csv_file.rows(), on_problem=lambda problem: seen_at.append(Lead.objects.count()))
     assert seen_at == [0]  # heard of the bad first row before the later rows were stored
     assert Lead.objects.count() == 2
+
+
+CONTACTS_WITH_CONSENT = """
+external_id,first_name,last_name,mobile_phone,owner_username,consent_purpose,consent,consent_date,consent_wording,consent_legal_basis
+K1,Alice,Moreno,+1 415 555 0134,sam,marketing,granted,2026-03-01,Offers by text? Reply YES,consent
+K2,Bruno,Costa,+1 415 555 0135,sam,transactional,revoked,2026-03-02 10:30,,
+K3,Carla,Dias,+1 415 555 0136,sam,,,,,
+K4,Dora,Lima,+1 415 555 0137,sam,marketing,maybe,,,
+K5,Eva,Neri,,sam,marketing,granted,,,
+K6,Fabio,Rossi,+1 415 555 0138,sam,marketing,granted,2026-02-30,,
+"""
+
+
+def test_consent_columns_go_to_the_ledger_with_the_row_or_not_at_all(org, write_csv, capsys):
+    """Each consent is recorded by method "import" for the row's number, by the user named; a bad consent
+    rejects its row (record included); importing the file again adds nothing."""
+    from textdesk.compliance.models import ConsentRecord
+    from textdesk.messaging.actions.consent import is_opted_out
+
+    seller, _team = org
+    path = str(write_csv("consents.csv", CONTACTS_WITH_CONSENT))
+    _import("contact", path, "--recorded-by", "sam")
+    captured = capsys.readouterr()
+    assert "6 rows: 3 created, 0 updated, 3 failed" in captured.out
+    assert "consent 'maybe' is neither granted nor revoked" in captured.err
+    assert "a consent needs a mobile_phone or business_phone that can be texted" in captured.err
+    assert "consent_date '2026-02-30' is not a date" in captured.err
+    assert not Contact.objects.filter(external_id__in=["K4", "K5", "K6"]).exists()  # nothing half-written
+
+    marketing = ConsentRecord.objects.get(customer_e164="+14155550134")
+    assert (marketing.purpose, marketing.granted, marketing.method) == ("marketing", True, "import")
+    assert marketing.wording == "Offers by text? Reply YES" and marketing.legal_basis == "consent"
+    assert marketing.recorded_by == seller and marketing.at.date().isoformat() == "2026-03-01"
+    assert "consents.csv, line 2" in marketing.note
+    revoked = ConsentRecord.objects.get(customer_e164="+14155550135")
+    assert (revoked.purpose, revoked.granted, revoked.at.hour) == ("transactional", False, 10)
+    assert is_opted_out("+14155550135", "+14155550100")  # a revoked transactional consent is an opt-out
+    assert not ConsentRecord.objects.filter(customer_e164="+14155550136").exists()
+
+    _import("contact", path, "--recorded-by", "sam")
+    assert ConsentRecord.objects.count() == 2
+
+
+def test_an_unknown_recorder_stops_the_import_before_any_row(org, write_csv):
+    with pytest.raises(CommandError, match="no user named 'ghost'"):
+        _import("contact", str(write_csv("consents.csv", CONTACTS_WITH_CONSENT)), "--recorded-by", "ghost")
+    assert not Contact.objects.exists()
+
+
+def test_consent_columns_are_listed_in_the_help():
+    from textdesk.crm.importing import columns_help
+
+    text = columns_help()
+    assert "consent_purpose" in text and "consent_legal_basis" in text

@@ -104,3 +104,25 @@ def test_the_pane_and_the_record_show_the_consent(people, world, client_for, lan
     record = web.get(f"/records/contact/{contact.pk}/").content.decode()
     for html in (pane, record):
         assert 'class="consent-marketing"' in html and granted in html and revoked in html
+
+
+@pytest.mark.django_db
+def test_an_older_entry_recorded_later_is_history_and_does_not_undo_the_newer_one():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from textdesk.compliance.actions import ledger
+    from textdesk.messaging.actions.consent import is_opted_out
+
+    number = "+14155550177"
+    ledger.record(customer=number, purpose="transactional", granted=False, method="keyword")
+    ledger.record(
+        customer=number,
+        purpose="transactional",
+        granted=True,
+        method="import",
+        at=timezone.now() - dt.timedelta(days=400),
+    )
+    assert ledger.latest(number, "transactional").granted is False
+    assert is_opted_out(number, "+14155550100")  # the old grant did not lift today's opt-out

@@ -70,18 +70,54 @@ def test_figures_csv_and_who_may_see_them(figures):
     assert web.get("/compliance/dashboard/nonsense.csv").status_code == 404
 
 
+def _csv(web, chart, **params):
+    return list(csv.reader(io.StringIO(web.get(f"/compliance/dashboard/{chart}.csv", params).content.decode())))
+
+
+def test_per_seller_per_team_and_per_number_with_the_team_filter(figures, make_user, make_team, make_sender_number):
+    from textdesk.messaging.models import Message
+
+    seller, manager, number = figures
+    team = make_team("North", [seller])
+    other = make_team("South", [make_user("far")])
+    Message.objects.filter(direction="outbound").update(author=seller)
+    web = Client()
+    web.force_login(manager)
+    assert _csv(web, "sellers") == [["seller", "sent", "delivered", "failed"], ["seller", "4", "3", "1"]]
+    assert _csv(web, "teams") == [
+        ["team", "sent", "received", "delivered"],
+        ["North", "4", "1", "3"],  # the seller's own number counts for the seller's team
+        ["South", "0", "0", "0"],
+    ]
+    assert _csv(web, "optouts_by_number") == [["number", "opt_outs"], [number.e164, "1"]]
+    assert _csv(web, "messages", team=other.pk) == [["day", "sent", "received"]]  # nothing on South's numbers
+    assert _csv(web, "optouts", team=other.pk) == [["week", "opt_outs"]]
+    assert sum(int(r[1]) for r in _csv(web, "messages", team=team.pk)[1:]) == 4
+    page = web.get("/compliance/dashboard/", {"team": team.pk, "days": 7}).content.decode()
+    assert f'<option value="{team.pk}" selected>North</option>' in page and "Per seller" in page
+    assert web.get("/compliance/dashboard/", {"team": "99999999999999999999"}).status_code == 200
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not VENDOR.exists(), reason="Chart.js not installed: run scripts/install.sh")
 @pytest.mark.parametrize("size", [(1366, 768), (390, 844)])
 def test_the_charts_are_drawn_in_the_browser(new_page, shot, figures, size):
+    from textdesk.messaging.models import Message
+
     seller, manager, number = figures
+    Message.objects.filter(direction="outbound").update(author=seller)
     page = new_page(manager)
     page.set_viewport_size({"width": size[0], "height": size[1]})
     page.goto("/compliance/dashboard/")
-    page.wait_for_function("window.textdeskCharts && Object.keys(window.textdeskCharts).length === 4")
+    page.wait_for_function("window.textdeskCharts && Object.keys(window.textdeskCharts).length === 7")
+    assert page.locator("#dash-team").is_visible() and page.locator("#dash-number").is_visible()
     canvas = page.locator("#chart-messages")
     assert canvas.is_visible()
     box = canvas.bounding_box()
     assert box["width"] > 100 and box["height"] > 50 and box["x"] + box["width"] <= size[0] + 1
     assert page.locator("[data-figure='delivery-rate']").inner_text().startswith("75.0%")
     shot(page, f"compliance-dashboard-{size[0]}x{size[1]}")
+    sellers = page.locator("#chart-sellers")
+    sellers.scroll_into_view_if_needed()
+    assert sellers.is_visible() and sellers.bounding_box()["height"] > 50
+    shot(page, f"compliance-dashboard-sellers-{size[0]}x{size[1]}")

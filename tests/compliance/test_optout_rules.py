@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from textdesk.domain import optout
+from textdesk.domain import optout, optout_intent, optout_model
 from textdesk.domain.optout_intent import detect
 
 RESERVED = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT", "opt-out"]
@@ -85,3 +85,45 @@ def test_free_text_asking_to_stop_is_detected(text, language):
 )
 def test_hard_negatives_are_not_opt_outs(text):
     assert detect(text) is None
+
+
+@pytest.mark.parametrize(
+    "text,language",
+    [
+        ("i am done with your texts", "en"),
+        ("chega, não aguento mais essas mensagens", "pt-br"),
+        ("no quiero saber nada más de estos mensajes", "es"),
+        ("basta, non ne voglio più sapere", "it"),
+    ],
+)
+def test_the_classifier_finds_requests_the_rules_have_no_phrase_for(text, language):
+    assert optout_intent.rules(text) is None  # no rule speaks: the model decides
+    intent = detect(text)
+    assert intent is not None and intent.language == language
+
+
+def test_a_negative_phrase_vetoes_the_classifier_and_ordinary_questions_stay_ordinary():
+    assert optout_intent.rules("stop by the store on Monday") is False
+    assert detect("stop by the store on Monday") is None
+    assert detect("Can you text me the price?") is None
+    assert 0.5 <= optout_model.threshold() < 1.0
+
+
+def test_the_stored_model_is_the_one_the_training_set_gives():
+    """The JSON in the package is reproducible from bench/data: training twice writes the same weights."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "optout_train.py"
+    spec = importlib.util.spec_from_file_location("optout_train", path)
+    train = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(train)
+    finally:
+        sys.path.remove(str(path.parent))
+    bias, weights = train.train_logistic(train.examples())
+    stored = optout_model._model()
+    assert round(bias, 4) == stored["bias"] and weights == stored["weights"]

@@ -74,3 +74,31 @@ def test_sellers_cannot_import(client, make_user):
     answer = client.post("/settings/import/", {"kind": "contact", "file": SimpleUploadedFile("c.csv", FILE)})
     assert answer.status_code == 403 and not ImportRun.objects.exists()
     assert "/settings/import/" not in client.get("/messages/").content.decode()  # no menu entry either
+
+
+def test_consents_imported_from_the_web_name_the_administrator_who_imported_them(client, make_user):
+    from textdesk.compliance.models import ConsentRecord
+
+    admin = make_user("ada", role=SYSTEM_ADMINISTRATOR)
+    client.force_login(admin)
+    page = client.get("/settings/import/").content.decode()
+    assert "consent_purpose" in page and "consent_wording" in page  # the columns are listed on the page
+    content = (
+        b"last_name,mobile_phone,consent_purpose,consent,consent_wording\n"
+        b"Moreno,+1 415 555 0134,marketing,granted,Offers by text\n"
+        b"Costa,+1 415 555 0135,marketing,sometimes,\n"
+    )
+    answer = client.post("/settings/import/", {"kind": "contact", "file": SimpleUploadedFile("leads.csv", content)})
+    assert answer.status_code == 302
+    _run_jobs()
+    report = client.get(answer["Location"]).content.decode()
+    assert "1 created, 0 updated, 1 rejected" in report
+    assert "3: consent &#x27;sometimes&#x27; is neither granted nor revoked" in report
+    entry = ConsentRecord.objects.get()
+    assert (entry.customer_e164, entry.method, entry.recorded_by, entry.wording) == (
+        "+14155550134",
+        "import",
+        admin,
+        "Offers by text",
+    )
+    assert not Contact.objects.filter(last_name="Costa").exists()

@@ -14,13 +14,14 @@ from django.utils import timezone
 
 from textdesk.domain import failures
 
-CHARTS = ("messages", "delivery", "failures", "response", "optouts")
+CHARTS = ("messages", "delivery", "failures", "response", "optouts", "optouts_by_number", "sellers", "teams")
 
 
 @dataclass(frozen=True)
 class Filters:
     days: int = 30
     number_id: int | None = None
+    team_id: int | None = None
 
     @property
     def since(self) -> dt.datetime:
@@ -33,7 +34,16 @@ def _messages(filters: Filters):
     messages = Message.objects.filter(created_at__gte=filters.since)
     if filters.number_id:
         messages = messages.filter(sender_number_id=filters.number_id)
+    if filters.team_id:
+        messages = messages.filter(sender_number_id__in=_team_numbers(filters.team_id))
     return messages
+
+
+def _team_numbers(team_id: int):
+    """The numbers a team works from: its own and its members'."""
+    from textdesk.messaging.models import SenderNumber
+
+    return SenderNumber.objects.filter(Q(owner_team_id=team_id) | Q(owner_user__teams__id=team_id)).values("pk")
 
 
 def messages_per_day(filters: Filters) -> list[list]:
@@ -100,17 +110,70 @@ def first_response(filters: Filters) -> list[list]:
     ]
 
 
-def optouts_per_week(filters: Filters) -> list[list]:
+def _optouts(filters: Filters):
     from textdesk.messaging.models import ConsentEvent, SenderNumber
 
     events = ConsentEvent.objects.filter(action="opt_out", at__gte=filters.since)
     if filters.number_id:
         number = SenderNumber.objects.filter(pk=filters.number_id).values_list("e164", flat=True).first()
         events = events.filter(scope__in=[number, "*"])
-    rows = events.annotate(week=TruncWeek("at")).values("week").annotate(n=Count("id")).order_by("week")
+    if filters.team_id:
+        numbers = SenderNumber.objects.filter(pk__in=_team_numbers(filters.team_id)).values_list("e164", flat=True)
+        events = events.filter(scope__in=[*numbers, "*"])
+    return events
+
+
+def optouts_per_week(filters: Filters) -> list[list]:
+    rows = _optouts(filters).annotate(week=TruncWeek("at")).values("week").annotate(n=Count("id")).order_by("week")
     return [["week", "opt_outs"]] + [
         [str(r["week"].date() if hasattr(r["week"], "date") else r["week"]), r["n"]] for r in rows
     ]
+
+
+def optouts_by_number(filters: Filters) -> list[list]:
+    """Opt-outs per sender number; "*" is a STOPALL or a revoked consent, which stops every number."""
+    rows = _optouts(filters).values("scope").annotate(n=Count("id")).order_by("-n", "scope")
+    return [["number", "opt_outs"]] + [[r["scope"], r["n"]] for r in rows]
+
+
+def per_seller(filters: Filters) -> list[list]:
+    """Messages each seller sent (automatic sends have no author and are left out), and how they ended."""
+    rows = (
+        _messages(filters)
+        .filter(direction="outbound", author__isnull=False)
+        .values("author__username")
+        .annotate(
+            sent=Count("id"),
+            delivered=Count("id", filter=Q(status="delivered")),
+            failed=Count("id", filter=Q(status__in=["failed", "undelivered"])),
+        )
+        .order_by("-sent", "author__username")
+    )
+    return [["seller", "sent", "delivered", "failed"]] + [
+        [r["author__username"], r["sent"], r["delivered"], r["failed"]] for r in rows
+    ]
+
+
+def per_team(filters: Filters) -> list[list]:
+    """Messages sent and received on each team's numbers (the team's own and its members')."""
+    from textdesk.org.models import Team
+
+    teams = Team.objects.order_by("name")
+    if filters.team_id:
+        teams = teams.filter(pk=filters.team_id)
+    out = [["team", "sent", "received", "delivered"]]
+    for team in teams:
+        counts = (
+            _messages(filters)
+            .filter(sender_number_id__in=_team_numbers(team.pk))
+            .aggregate(
+                sent=Count("id", filter=Q(direction="outbound")),
+                received=Count("id", filter=Q(direction="inbound")),
+                delivered=Count("id", filter=Q(status="delivered")),
+            )
+        )
+        out.append([team.name, counts["sent"], counts["received"], counts["delivered"]])
+    return out
 
 
 def table(chart: str, filters: Filters) -> list[list]:
@@ -120,4 +183,7 @@ def table(chart: str, filters: Filters) -> list[list]:
         "failures": top_failures,
         "response": first_response,
         "optouts": optouts_per_week,
+        "optouts_by_number": optouts_by_number,
+        "sellers": per_seller,
+        "teams": per_team,
     }[chart](filters)

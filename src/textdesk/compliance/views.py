@@ -57,8 +57,12 @@ def _filters(request):
         days = min(max(int(request.GET.get("days", 30)), 1), 366)
     except ValueError:
         days = 30
-    number = request.GET.get("number", "")
-    return Filters(days=days, number_id=int(number) if number.isdigit() else None)
+    number, team = request.GET.get("number", ""), request.GET.get("team", "")
+    return Filters(
+        days=days,
+        number_id=int(number) if number.isdigit() and len(number) < 10 else None,
+        team_id=int(team) if team.isdigit() and len(team) < 10 else None,
+    )
 
 
 @login_required
@@ -66,6 +70,7 @@ def dashboard(request):
     """Managers' and administrators' figures, drawn by Chart.js (installed from npm, served as a static file)."""
     from textdesk.compliance import dashboard as figures
     from textdesk.messaging.models import SenderNumber
+    from textdesk.org.models import Team
 
     if not request.user.has_perm(access.DASHBOARD):
         raise PermissionDenied
@@ -75,6 +80,7 @@ def dashboard(request):
         "data": data,
         "filters": filters,
         "numbers": SenderNumber.objects.order_by("name"),
+        "teams": Team.objects.order_by("name"),
         "query": request.GET.urlencode(),
     }
     return render(request, "compliance/dashboard.html", context)

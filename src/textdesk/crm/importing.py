@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils.translation import gettext as _
 
 from textdesk.crm import record_types
@@ -41,8 +41,28 @@ _PHONES = {
     "mobile_phone": "any format; kept as written and normalised to E.164",
 }
 
+# The customer's consent for one purpose, recorded in the consent ledger (method "import") for the row's
+# mobile_phone, else its business_phone. Kinds with phone numbers only.
+CONSENT_COLUMNS = {
+    "consent_purpose": "transactional or marketing (with consent: records the row's consent in the consent ledger, "
+    "for its mobile_phone, else its business_phone)",
+    "consent": "granted or revoked",
+    "consent_date": "when it was granted or revoked: YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC unless an offset is "
+    "given); empty: the time of the import",
+    "consent_wording": "the wording the customer was shown",
+    "consent_legal_basis": "consent (default), contract, legitimate_interest or legal_obligation",
+}
+
 COLUMNS: dict[str, dict[str, str]] = {
-    "account": {"name": "account name (required)", **_PHONES, "email": "", "website": "", "city": "", **_COMMON},
+    "account": {
+        "name": "account name (required)",
+        **_PHONES,
+        "email": "",
+        "website": "",
+        "city": "",
+        **_COMMON,
+        **CONSENT_COLUMNS,
+    },
     "contact": {
         "last_name": "required",
         "first_name": "",
@@ -51,6 +71,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "job_title": "",
         "account_external_id": "external id of the contact's account (imported before)",
         **_COMMON,
+        **CONSENT_COLUMNS,
     },
     "lead": {
         "last_name": "last_name or company_name is required",
@@ -60,6 +81,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         **_PHONES,
         "email": "",
         **_COMMON,
+        **CONSENT_COLUMNS,
     },
     "opportunity": {
         "name": "topic (required)",
@@ -148,6 +170,9 @@ class ImportReport:
         if self.unreadable_numbers:
             text += "; " + _("%(n)s phone numbers cannot be texted") % {"n": len(self.unreadable_numbers)}
         return text
+
+
+_WITH_CONSENT = {kind for kind, columns in COLUMNS.items() if "consent" in columns}
 
 
 def columns_help() -> str:
@@ -368,6 +393,103 @@ def row_data(kind: str, row: dict[str, str], lookups: _Lookups, default_owner: s
     return data
 
 
+_GRANTED = {
+    "granted": True,
+    "yes": True,
+    "true": True,
+    "1": True,
+    "revoked": False,
+    "no": False,
+    "false": False,
+    "0": False,
+}
+
+
+@dataclass(frozen=True)
+class ConsentCells:
+    """A row's consent, checked before anything is written."""
+
+    purpose: str
+    granted: bool
+    at: dt.datetime | None
+    wording: str
+    legal_basis: str
+
+
+def consent_cells(row: dict[str, str]) -> ConsentCells | None:
+    """The consent a row records, None when it records none; raises RowRejected for a consent it gets wrong."""
+    from django.utils import timezone
+
+    from textdesk.compliance.models import LegalBasis, Purpose
+
+    cells = {k: (row.get(k) or "").strip() for k in CONSENT_COLUMNS}
+    if not any(cells.values()):
+        return None
+    purpose, granted = cells["consent_purpose"].lower(), cells["consent"].lower()
+    if not purpose or not granted:
+        raise RowRejected(_("consent_purpose and consent are both needed to record a consent"))
+    if purpose not in Purpose.values:
+        raise RowRejected(
+            _("consent_purpose %(v)r is not one of: %(known)s") % {"v": purpose, "known": ", ".join(Purpose.values)}
+        )
+    if granted not in _GRANTED:
+        raise RowRejected(_("consent %(v)r is neither granted nor revoked") % {"v": cells["consent"]})
+    basis = cells["consent_legal_basis"].lower() or LegalBasis.CONSENT
+    if basis not in LegalBasis.values:
+        raise RowRejected(
+            _("consent_legal_basis %(v)r is not one of: %(known)s")
+            % {"v": cells["consent_legal_basis"], "known": ", ".join(LegalBasis.values)}
+        )
+    at = None
+    if cells["consent_date"]:
+        try:
+            at = dt.datetime.fromisoformat(cells["consent_date"])
+        except ValueError:
+            raise RowRejected(
+                _("consent_date %(v)r is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM)") % {"v": cells["consent_date"]}
+            ) from None
+        if timezone.is_naive(at):
+            at = at.replace(tzinfo=dt.UTC)
+        if at > timezone.now() + dt.timedelta(days=1):
+            raise RowRejected(_("consent_date %(v)r is in the future") % {"v": cells["consent_date"]})
+    return ConsentCells(purpose, _GRANTED[granted], at, cells["consent_wording"], basis)
+
+
+def record_consent(record, consent: ConsentCells, *, recorded_by=None, note: str = "") -> None:
+    """Append the row's consent to the ledger for the record's mobile number, else its business number.
+
+    Importing the same file twice changes nothing: an entry equal to the number's latest for that purpose is
+    not written again."""
+    from textdesk.compliance.actions import ledger
+    from textdesk.compliance.models import ConsentMethod
+
+    numbers = {p["field"]: p["e164"] for p in record.phone_numbers() if p["is_valid"]}
+    customer = numbers.get("mobile_phone") or numbers.get("business_phone")
+    if not customer:
+        raise RowRejected(_("a consent needs a mobile_phone or business_phone that can be texted"))
+    latest = ledger.latest(customer, consent.purpose)
+    if (
+        latest is not None
+        and latest.method == ConsentMethod.IMPORT
+        and latest.granted == consent.granted
+        and latest.wording == consent.wording
+        and latest.legal_basis == consent.legal_basis
+        and (consent.at is None or latest.at == consent.at)
+    ):
+        return
+    ledger.record(
+        customer=customer,
+        purpose=consent.purpose,
+        granted=consent.granted,
+        method=ConsentMethod.IMPORT,
+        wording=consent.wording,
+        legal_basis=consent.legal_basis,
+        recorded_by=recorded_by,
+        note=note,
+        at=consent.at,
+    )
+
+
 def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         if hasattr(exc, "error_dict"):
@@ -388,21 +510,29 @@ def import_rows(
     header_width: int = 0,
     on_row: Callable[[], None] | None = None,
     on_problem: Callable[[RowError | NumberWarning], None] | None = None,
+    recorded_by=None,
+    source: str = "",
 ) -> ImportReport:
     """Import each row on its own; never stops at a bad row. ``on_problem`` hears of each rejected row and each
-    unreadable phone number as it happens (so a long import reports while it runs)."""
+    unreadable phone number as it happens (so a long import reports while it runs). A row's consent columns go
+    to the consent ledger in the row's transaction, as recorded by ``recorded_by`` from ``source`` (the file)."""
     model = KINDS[kind]
     lookups = _Lookups()
     report = ImportReport()
     for line, row in rows:
         try:
             data = row_data(kind, row, lookups, default_owner, header_width)
+            consent = consent_cells(row) if kind in _WITH_CONSENT else None
             external_id = data.pop("external_id", None) or (row.get("external_id") or "").strip()
-            if external_id:
-                record, created = upsert_record(model, external_id, data)
-            else:
-                record = create_record(model, data)
-                created = True
+            with transaction.atomic():  # the record and its consent, or neither
+                if external_id:
+                    record, created = upsert_record(model, external_id, data)
+                else:
+                    record = create_record(model, data)
+                    created = True
+                if consent is not None:
+                    note = _("import of %(file)s, line %(line)s") % {"file": source or "CSV", "line": line}
+                    record_consent(record, consent, recorded_by=recorded_by, note=note)
             if created:
                 report.created += 1
             else:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from textdesk.domain import optout_model
 from textdesk.domain.optout import normalise
+
+LANGUAGES = ("en", "pt-br", "es", "it")
 
 # Words that mean "messages" and "to write/send/contact" in each language, for the patterns below.
 _EN_MSG = r"(?:texts?|texting|messages?|messaging|sms|msgs?|spam|marketing|promos?|promotions?|offers?)"
@@ -152,19 +155,40 @@ def prepare(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", plain).split())
 
 
-def detect(text: str | None, languages: tuple[str, ...] = ("en", "pt-br", "es", "it")) -> Intent | None:
-    """The opt-out request in ``text``, or None. Checks every language (customers switch languages)."""
-    if not text or len(text) > 1000:
-        return None
-    prepared = prepare(text)
-    if not prepared:
-        return None
+def _by_rules(prepared: str, languages: tuple[str, ...]) -> Intent | bool | None:
+    """The rules' verdict: an Intent when a phrase asks to stop, False when a negative phrase vetoes, else None."""
     for lang in languages:
         if any(p.search(prepared) for p in _COMPILED_NEGATIVE.get(lang, ())):
-            return None
+            return False
     for lang in languages:
         for pattern in _COMPILED_POSITIVE.get(lang, ()):
             found = pattern.search(prepared)
             if found:
                 return Intent(language=lang, phrase=found.group(0).strip()[:80])
+    return None
+
+
+def rules(text: str) -> bool | None:
+    """True when a rule finds a request to stop, False when a negative phrase vetoes, None when they are silent."""
+    verdict = _by_rules(prepare(text), LANGUAGES)
+    return True if isinstance(verdict, Intent) else verdict
+
+
+def detect(text: str | None, languages: tuple[str, ...] = LANGUAGES) -> Intent | None:
+    """The opt-out request in ``text``, or None. Checks every language (customers switch languages).
+
+    The rules decide first (a negative phrase vetoes, a positive one names the phrase); when they are
+    silent, the classifier may still find a request the rules have no phrase for.
+    """
+    if not text or len(text) > 1000:
+        return None
+    prepared = prepare(text)
+    if not prepared:
+        return None
+    verdict = _by_rules(prepared, languages)
+    if verdict is not None:
+        return verdict or None
+    if optout_model.probability(prepared) >= optout_model.threshold():
+        guessed = optout_model.language(prepared)
+        return Intent(language=guessed if guessed in languages else languages[0], phrase=prepared[:80])
     return None

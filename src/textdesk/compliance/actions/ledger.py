@@ -91,7 +91,13 @@ def record(
             target_id=customer,
             details={"purpose": purpose, "granted": granted, "method": method, "legal_basis": legal_basis},
         )
-        if purpose == Purpose.TRANSACTIONAL:
+        # An entry dated before a later one (an import of old consents) is history: it does not undo the later one.
+        superseded = (
+            ConsentRecord.objects.filter(customer_e164=customer, purpose=purpose, at__gt=entry.at)
+            .exclude(pk=entry.pk)
+            .exists()
+        )
+        if purpose == Purpose.TRANSACTIONAL and not superseded:
             from textdesk.messaging.actions.consent import ALL_NUMBERS, record_consent
             from textdesk.messaging.models import ConsentAction
 

@@ -79,6 +79,8 @@ def run_import(run_id: int, job=None) -> None:
         header_width=len(csv_file.header),
         on_row=on_row,
         on_problem=on_problem,
+        recorded_by=run.started_by,
+        source=run.file_name,
     )
     ImportRun.objects.filter(pk=run.pk).update(
         state=ImportRun.State.DONE if report.stored or not report.total else ImportRun.State.FAILED,

@@ -40,5 +40,19 @@
       datasets: [{ label: words.optouts, data: rows(data.optouts).map(function (r) { return r[1]; }) }]
     }
   });
+  function bars(id, table, columns, labels) {
+    draw(id, {
+      type: "bar",
+      data: {
+        labels: rows(table).map(function (r) { return r[0]; }),
+        datasets: columns.map(function (column, i) {
+          return { label: labels[i], data: rows(table).map(function (r) { return r[column]; }) };
+        })
+      }
+    });
+  }
+  bars("chart-optouts-by-number", data.optouts_by_number, [1], [words.optouts]);
+  bars("chart-sellers", data.sellers, [1, 2, 3], [words.sent, words.delivered, words.failed]);
+  bars("chart-teams", data.teams, [1, 2, 3], [words.sent, words.received, words.delivered]);
   window.textdeskCharts = charts;
 })();

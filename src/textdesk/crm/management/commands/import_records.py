@@ -40,11 +40,17 @@ class Command(BaseCommand):
             metavar="USERNAME",
             help="owner of rows that name neither owner_username nor owner_team",
         )
+        parser.add_argument(
+            "--recorded-by",
+            default="",
+            metavar="USERNAME",
+            help="the user the consent ledger names as having recorded the file's consents (default: --owner)",
+        )
         parser.add_argument("--delimiter", default=None, help="cell separator (default: recognised from the header)")
         parser.add_argument("--strict", action="store_true", help="exit with status 1 when any row is rejected")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    def handle(self, *args, kind, file, errors, owner, delimiter, strict, no_progress, **options):
+    def handle(self, *args, kind, file, errors, owner, recorded_by, delimiter, strict, no_progress, **options):
         from tqdm import tqdm
 
         from textdesk.crm.importing import (
@@ -56,9 +62,13 @@ class Command(BaseCommand):
             rejected_path,
             write_errors,
         )
+        from textdesk.org.models import User
 
         if not file.is_file():
             raise CommandError(f"no such file: {file}")
+        recorder = User.objects.filter(username=recorded_by or owner).first() if recorded_by or owner else None
+        if recorded_by and recorder is None:
+            raise CommandError(f"no user named {recorded_by!r} (--recorded-by)")
         try:
             csv_file = read_csv(file, kind, delimiter)
             check_header(kind, csv_file.header)
@@ -80,6 +90,8 @@ class Command(BaseCommand):
                 header_width=len(csv_file.header),
                 on_row=lambda: bar.update(1),
                 on_problem=tell,
+                recorded_by=recorder,
+                source=file.name,
             )
 
         summary = report.summary()
