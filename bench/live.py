@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import resource
 import socket
 import subprocess
@@ -41,56 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from inbound import BIN, PG_ADMIN, django_setup, log, pct, start, stop, wait_http  # noqa: E402
+from process_resources import describe, process_resources  # noqa: E402
 
 PASSWORD = "bench-Live-Passw0rd!"
 REDIS_URL = os.environ.get("TEXTDESK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
-REDIS_PORT, POSTGRES_PORT = 6379, 5432
 
 
-# ---------------------------------------------------------------- what a process holds
-
-
-def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    return inodes
-
-
-def process_resources(pid: int) -> dict[str, int]:
-    """Threads of process ``pid`` and its established TCP connections to Redis and to PostgreSQL (by port)."""
-    threads = len(os.listdir(f"/proc/{pid}/task"))
-    inodes = _socket_inodes(pid)
-    status = Path(f"/proc/{pid}/status").read_text()
-    rss_kb = int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))
-    counts = {"threads": threads, "redis": 0, "postgres": 0, "sockets": len(inodes), "rss_mb": rss_kb // 1024}
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            remote_port, state, inode = int(fields[2].rsplit(":", 1)[1], 16), fields[3], fields[9]
-            if state != "01" or inode not in inodes:  # 01: ESTABLISHED
-                continue
-            if remote_port == REDIS_PORT:
-                counts["redis"] += 1
-            elif remote_port == POSTGRES_PORT:
-                counts["postgres"] += 1
-    return counts
-
-
-def describe(counts: dict[str, int]) -> str:
-    return (
-        f"{counts['threads']} threads, {counts['redis']} Redis connections, "
-        f"{counts['postgres']} PostgreSQL connections, {counts['rss_mb']} MB resident"
-    )
+# ---------------------------------------------------------------- helpers
 
 
 def free_port() -> int:
