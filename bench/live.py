@@ -1,7 +1,7 @@
 """Live-update benchmark: thousands of open event streams on one web process, events pushed through Redis.
 
     python bench/live.py                          # 2,000 streams (1,000 sellers, 2 tabs each), 200 msg/s, 20 s
-    python bench/live.py --quick                  # 2,000 streams, 100 msg/s, 5 s
+    python bench/live.py --quick                  # 2,000 streams, 200 msg/s, 5 s
     python bench/live.py --streams 4000 --rate 500
 
 What it does, and prints (figures only; nothing is asserted):
@@ -18,7 +18,7 @@ What it does, and prints (figures only; nothing is asserted):
    stream, for every (event, stream) pair; events that never arrive are counted.
 It ends with one line:
     live: <n> streams per process, push p99 <ms> at <rate> msg/s
-Needs: PostgreSQL and Redis on 127.0.0.1.
+Needs: PostgreSQL and Redis on 127.0.0.1 (``TEXTDESK_BENCH_REDIS_URL`` picks another Redis database).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from inbound import BIN, PG_ADMIN, django_setup, log, pct, start, stop, wait_htt
 from process_resources import describe, process_resources  # noqa: E402
 
 PASSWORD = "bench-Live-Passw0rd!"
-REDIS_URL = os.environ.get("TEXTDESK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+REDIS_URL = os.environ.get("TEXTDESK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 # ---------------------------------------------------------------- helpers
@@ -343,14 +343,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="events published per second")
     parser.add_argument("--duration", type=float, default=20, help="seconds of publishing")
     parser.add_argument("--parallel", type=int, default=100, help="streams being opened at once")
-    parser.add_argument("--quick", action="store_true", help="a shorter run: 100 msg/s for 5 s")
+    parser.add_argument("--quick", action="store_true", help="a shorter run: 200 msg/s for 5 s")
     parser.add_argument(
-        "--database", default="td_live_bench", help="PostgreSQL database to drop and recreate (a name of your own)"
+        "--database", default="textdesk_live", help="PostgreSQL database to drop and recreate (a name of your own)"
     )
     parser.add_argument("--verbose", action="store_true", help="print the end of the web server's log")
     args = parser.parse_args()
     if args.quick:
-        args.rate, args.duration = 100, 5
+        args.rate, args.duration = 200, 5  # still one event for every seller (1,000)
     log(f"== Live-update benchmark ({os.cpu_count()} cores; figures drift between runs, compare within one run)")
     run(args)
 
