@@ -10,3 +10,5 @@ fi
 python bench/inbound.py "$@"
 python bench/cpu_per_message.py
 if [ -f bench/outbound.py ]; then python bench/outbound.py --threads 1,4; fi
+# 2,000 streams on one web process; --quick publishes for 5 s (the full run: python bench/live.py)
+python bench/live.py --quick

@@ -24,3 +24,18 @@ def test_connections_accepted_by_the_server_socket_send_without_delay():
             client.close()
     finally:
         listener.close()
+
+
+def test_the_server_raises_its_open_file_limit_to_the_hard_limit():
+    """Each live-update stream holds a socket: a default soft limit (often 1,024) would cap the streams."""
+    import resource
+
+    from textdesk.web.serving import raise_open_file_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lower = min(soft, 256)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lower, hard))
+    try:
+        assert raise_open_file_limit() == hard == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

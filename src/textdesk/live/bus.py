@@ -228,35 +228,37 @@ class RedisBus:
         when Redis is unreachable. With ``state``, the sink also hears the bus's state on :data:`STATE_CHANNEL`.
         """
         self._start_reader()
-        if state:
-            with self._lock:
+        waits = []
+        # The local bookkeeping and the Redis command change together under one lock, so that Redis hears
+        # subscribes and unsubscribes in the order the channels gained and lost their listeners (a tab reloading
+        # closes its stream while the new one opens: the new one must not be left with an unsubscribed channel).
+        with self._lock:
+            if state:
                 self._state_sinks.add(sink)
-        fresh = self._fanout.add(channels, sink)
-        if fresh:
-            waits = []
-            with self._lock:
-                pubsub = self._pubsub
-                if pubsub is not None:
+            fresh = self._fanout.add(channels, sink)
+            pubsub = self._pubsub
+            if pubsub is not None:
+                # A channel another subscriber subscribed to a moment ago may not be confirmed yet: wait for it too.
+                waits = [self._confirmations[ch] for ch in channels if ch in self._confirmations]
+                if fresh:
                     for ch in fresh:
                         waits.append(self._confirmations.setdefault(ch, threading.Event()))
                     try:
                         pubsub.subscribe(*fresh)
                     except Exception:  # the reading thread notices too, reconnects and subscribes again
                         waits = []
-            for confirmed in waits:
-                confirmed.wait(1.0)
+        for confirmed in waits:
+            confirmed.wait(1.0)
 
         def stop() -> None:
             with self._lock:
                 self._state_sinks.discard(sink)
-            emptied = self._fanout.remove(channels, sink)
-            if emptied:
-                with self._lock:
-                    if self._pubsub is not None:
-                        try:
-                            self._pubsub.unsubscribe(*emptied)
-                        except Exception:
-                            pass  # reconnecting subscribes to the current channels only
+                emptied = self._fanout.remove(channels, sink)
+                if emptied and self._pubsub is not None:
+                    try:
+                        self._pubsub.unsubscribe(*emptied)
+                    except Exception:
+                        pass  # reconnecting subscribes to the current channels only
 
         return stop
 

@@ -2,9 +2,13 @@
 
 Plain ASGI (no Django request stack) because the connection stays open for hours.
 The Django session cookie identifies the user (looked up in a thread, since the
-session store and the ORM are synchronous). Events come from the user's channel
-on :mod:`textdesk.live.bus`, whose one subscription per process hands them to
-this stream's event loop: a stream costs a queue, not a thread or a connection.
+session store and the ORM are synchronous; the database connection is closed
+again before the stream starts). Events come from the user's channel on
+:mod:`textdesk.live.bus`, whose one subscription per process hands them to this
+stream's event loop: an open stream costs a queue and a task (some 20 KB), not a
+thread, a Redis connection or a database connection. The blocking steps of a
+stream's start and end run on a small pool of its own (``START_THREADS``), which
+also bounds the database connections that streams starting together open.
 A comment line every ``KEEPALIVE_SECONDS`` keeps proxies from closing an idle
 stream. The stream ends when the client goes away. While the bus cannot deliver
 (Redis unreachable) the stream stays open and says so (``live.state``
@@ -15,12 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 
 from textdesk.live import bus
 from textdesk.live import events as live_events
 
 KEEPALIVE_SECONDS = 15.0
+START_THREADS = 4
+_blocking = ThreadPoolExecutor(max_workers=START_THREADS, thread_name_prefix="textdesk-live")
+
+
+async def _in_thread(function, *args):
+    return await asyncio.get_running_loop().run_in_executor(_blocking, function, *args)
 
 
 def _cookie(scope, name: str) -> str | None:
@@ -80,7 +91,7 @@ async def sse_app(scope, receive, send) -> None:
     from django.db import DatabaseError
 
     try:
-        user_id = await asyncio.to_thread(user_id_for_session, _cookie(scope, settings.SESSION_COOKIE_NAME))
+        user_id = await _in_thread(user_id_for_session, _cookie(scope, settings.SESSION_COOKIE_NAME))
     except DatabaseError:  # the browser's EventSource tries again (and the page refreshes itself meanwhile)
         await _respond(send, 503, "Live updates are unavailable for a moment")
         return
@@ -98,7 +109,7 @@ async def sse_app(scope, receive, send) -> None:
     live = bus.get_bus()
     # Subscribing waits for Redis to confirm (at most a second; not at all when Redis is unreachable): a thread,
     # briefly, so that the event loop keeps serving the other streams meanwhile.
-    stop_listening = await asyncio.to_thread(live.listen, [bus.user_channel(user_id)], deliver, True)
+    stop_listening = await _in_thread(live.listen, [bus.user_channel(user_id)], deliver, True)
 
     async def wait_disconnect() -> None:
         while True:
@@ -141,5 +152,9 @@ async def sse_app(scope, receive, send) -> None:
     except OSError:
         pass  # the client went away while we were writing
     finally:
-        stop_listening()
         disconnected.cancel()
+        # Unsubscribing may talk to Redis (or wait for the bus's lock while it reconnects): not on the event loop.
+        try:
+            loop.run_in_executor(_blocking, stop_listening)
+        except RuntimeError:  # the server is shutting down and its executors with it
+            stop_listening()

@@ -7,16 +7,35 @@ then waits for the client's delayed acknowledgement, about 40 ms per request on 
 kept-alive connection, which caps one provider connection at some 25 webhooks per
 second. ``TCP_NODELAY`` set on the listening socket is inherited by every accepted
 connection (Linux), so all processes answer at once.
+
+Every open live-update stream is a socket: the process's open-file limit, often
+1,024 by default, would cap the streams of a web process well below what it
+serves otherwise, so the server raises it to the hard limit first.
 """
 
 from __future__ import annotations
 
+import logging
+import resource
 import socket
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 APP = "textdesk.asgi:application"
+log = logging.getLogger(__name__)
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit to its hard limit (inherited by the processes it starts); returns
+    the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # an unlimited hard limit is not always accepted as a soft one
+            log.warning("could not raise the open-file limit from %s", soft)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 class NoDelayConfig(uvicorn.Config):
@@ -30,6 +49,7 @@ class NoDelayConfig(uvicorn.Config):
 def run(host: str, port: int, workers: int = 1, app: str = APP, access_log: bool = False) -> None:
     """Serve ``app`` on ``host:port`` in ``workers`` processes (blocks until stopped); ``access_log``: a line
     per request."""
+    raise_open_file_limit()
     config = NoDelayConfig(
         app,
         host=host,
