@@ -124,7 +124,11 @@ class LocalBus:
     def listen(self, channels: list[str], sink: Sink, state: bool = False) -> Callable[[], None]:
         """Call ``sink(channel, event)`` for every event of ``channels`` until the returned function is called."""
         self._fanout.add(channels, sink)
-        return lambda: self._fanout.remove(channels, sink)
+
+        def stop() -> None:
+            self._fanout.remove(channels, sink)
+
+        return stop
 
     def subscribe(self, channels: list[str]) -> Subscription:
         return _queue_subscription(self, channels)
@@ -163,7 +167,7 @@ class RedisBus:
         self._fanout = _Fanout()
         self._state_sinks: set[Sink] = set()
         self._lock = threading.Lock()  # guards the subscribing connection (several threads send on it)
-        self._pubsub = None
+        self._pubsub: redis.client.PubSub | None = None
         self._confirmations: dict[str, threading.Event] = {}
         self._reader: threading.Thread | None = None
         self._paused_until = 0.0
@@ -233,7 +237,7 @@ class RedisBus:
                 self._state_sinks.add(sink)
         fresh = self._fanout.add(channels, sink)
         if fresh:
-            waits = []
+            waits: list[threading.Event] = []
             with self._lock:
                 pubsub = self._pubsub
                 if pubsub is not None:

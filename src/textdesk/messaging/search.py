@@ -169,7 +169,8 @@ def hits(
             .select_related(*(f"conversation__{r}" for r in related))
             .order_by("-created_at", "-id")[: limit + 1]
         )
-        rows += [Hit("m", m.created_at, m.pk, m.conversation, m) for m in messages]
+        # Visible messages always have a conversation; the test only tells the type checker so.
+        rows += [Hit("m", m.created_at, m.pk, m.conversation, m) for m in messages if m.conversation is not None]
     conversations = (
         visible_conversations(user)
         .filter(conversation_match(query), within(""))

@@ -132,7 +132,11 @@ def claim(size: int) -> list[Claimed]:
             f"SET LOCAL jit = off; SET LOCAL enable_bitmapscan = off; {CLAIM % int(size)}; "
             "SET LOCAL enable_bitmapscan = on"
         )
-        while cursor.description is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
+        while (
+            cursor.description is None
+            or cursor.pgresult is None
+            or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK
+        ):
             cursor.nextset()
         return [Claimed(*row) for row in cursor.fetchall()]
 
