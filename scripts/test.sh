@@ -25,6 +25,11 @@ run_suite() {  # $1 = label, rest = pytest args
 echo "== lint (ruff check, ruff format --check)"
 ruff check src tests bench || status=1
 ruff format --check -q src tests bench || status=1
+echo "== types (mypy, settings in pyproject.toml)"
+# The Django plugin imports the settings: give them a throwaway data folder and no database or Redis.
+mypy_data=$(mktemp -d)
+TEXTDESK_DATA_DIR="$mypy_data" TEXTDESK_DATABASE_URL="" mypy || status=1
+rm -rf "$mypy_data"
 
 # The SQLite run measures coverage; the total is printed after it.
 TEXTDESK_DATABASE_URL="" run_suite SQLite --cov=textdesk --cov-report= "$@"

@@ -1,7 +1,8 @@
 """The set-based routing of PostgreSQL ranks candidates in SQL; it must reach the decision the pure rules reach
 (textdesk.domain.routing.choose_record over the snapshot the per-message path reads): the same record, the same
 deciding rule. And a pass routed either way must leave the same rows behind (conversation, the message's routing
-fields, a new lead, notifications, consent) and push the same live events."""
+fields, a new lead, notifications, consent) and push the same live events; and what it leaves and pushes must be
+what the pure decisions say (each round's decision, by the rules, read from the database as the round saw it)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def world(make_user, make_team, make_sender_number):
     if not routing_sql.available():
         pytest.skip("the set-based routing is PostgreSQL's")
     seller, member, other = make_user("seller"), make_user("member"), make_user("other")
-    team = make_team("Desk", members=[member])
+    assistant = make_user("assistant", role=None)  # may not receive texts: told whom to ask, pushed nothing
+    team = make_team("Desk", members=[member, assistant])
     numbers = {
         "user": (
             make_sender_number(e164="+14155550101", owner=seller),
@@ -164,7 +166,7 @@ def test_both_paths_write_the_same_rows_and_push_the_same_events(
 
     numbers, someone_else, owners = world
     receiving, same_owner = numbers[owned_by]
-    users = {u.pk for u in (owners["number_owner"], owners["member"], owners["other"])}
+    users = {u.pk for u in (owners["number_owner"], owners["member"], owners["other"], *owners["team"].members.all())}
     outcomes = {}
     savepoint = transaction.savepoint()
     try:
@@ -183,11 +185,15 @@ def test_both_paths_write_the_same_rows_and_push_the_same_events(
                     patch.setattr(bus, "_bus", local)
                     if path == "per-message":
                         patch.setattr(routing_sql, "available", lambda: False)
+                    rounds = _record_decisions(patch, router)
                     subscription = local.subscribe([bus.user_channel(u) for u in sorted(users)])
                     with django_capture_on_commit_callbacks(execute=True):
                         assert router.route_pending("test", limit=10) == len(texts)
                     pushed = _drain(subscription)
                 outcomes[path] = _written(before, pushed)
+                assert _as_decided(before, pushed) == _what_the_decisions_say(
+                    rounds, before, receiving, owners, texts
+                ), path
             finally:
                 transaction.savepoint_rollback(path_savepoint)
     finally:
@@ -275,4 +281,153 @@ def _written(before: dict[str, int], pushed: list) -> dict:
             key=repr,
         ),
         "events": [event(item) for item in pushed],
+    }
+
+
+# ---------------------------------------------------------------- the pass held to the pure decisions
+
+
+def _record_decisions(patch, router) -> list[list[tuple]]:
+    """Have every round's ranker checked against the pure rules over the database as that round sees it, and keep
+    each round's (message id, customer, decision) for the expectations."""
+    rounds: list[list[tuple]] = []
+    path_ranker = router.ranker()
+
+    def checked(chosen):
+        got = path_ranker(chosen)
+        by_rules = router.rank_by_rules(chosen)
+        assert got == by_rules  # later rounds too: they see what the earlier ones created
+        rounds.append([(r.message.id, r.customer, by_rules[r.message.id]) for r in chosen])
+        return got
+
+    patch.setattr(router, "ranker", lambda: checked)
+    return rounds
+
+
+def _what_the_decisions_say(rounds, before, receiving, owners, texts) -> dict:
+    """The rows and events the rounds' decisions call for, derived from the decisions and the domain rules only
+    (who hears about a conversation: domain.audience; a new lead is owned as its number is)."""
+    from textdesk.domain import audience
+    from textdesk.domain.routing import NEW_LEAD
+    from textdesk.domain.visibility import Ownership
+    from textdesk.live import bus
+    from textdesk.org.models import User
+
+    team = owners["team"]
+    members = {team.pk: set(team.members.values_list("id", flat=True))}
+    may_receive = {u.pk: u.has_perm("org.receive_inbound_messages") for u in User.objects.filter(is_active=True)}
+    number = Ownership(receiving.owner_user_id, receiving.owner_team_id)
+    body_of = {f"SMprop{i}": body for i, (_, body) in enumerate(texts)}
+    ids = _message_ids()
+    body_by_id = {pk: body_of[provider_id] for provider_id, pk in ids.items()}
+
+    messages, conversations, notifications, events, new_leads = [], {}, [], [], set()
+    unread: dict[int, int] = {}
+    lead_of: dict[str, str] = {}  # customer → the new lead's name, once a round created it
+    for decided in rounds:
+        notified = set()
+        for message_id, customer, decision in decided:
+            if decision.candidate is None:
+                assert decision.rule == NEW_LEAD
+                record_name = lead_of.setdefault(customer, f"new lead {customer}")
+                new_leads.add((customer, receiving.owner_user_id, receiving.owner_team_id, "inbound_text"))
+                record = number
+            elif decision.candidate.record_type == "lead" and decision.candidate.record_id > before["lead"]:
+                record_name = lead_of[customer]  # the lead an earlier round created for this customer
+                record = Ownership(decision.candidate.owner_user_id, decision.candidate.owner_team_id)
+            else:
+                record_name = "{}:{}".format(*decision.candidate.key)
+                record = Ownership(decision.candidate.owner_user_id, decision.candidate.owner_team_id)
+            conversation = (record_name, customer, receiving.pk)
+            messages.append((message_id, "routed", decision.rule, conversation, receiving.pk))
+            count = conversations[conversation][0] if conversation in conversations else 0
+            conversations[conversation] = (count + 1, body_by_id[message_id][:160], "inbound", "received")
+            told = sorted(audience.owners(number, members))
+            for user_id in told:
+                linked = may_receive[user_id]
+                notifications.append(
+                    (
+                        user_id,
+                        "inbound_message" if linked else "missing_privilege",
+                        conversation if linked else None,
+                        message_id if linked else None,
+                    )
+                )
+                unread[user_id] = unread.get(user_id, 0) + 1
+                notified.add(user_id)
+            hears = audience.audience(number, record, members)
+            for user_id in sorted(u for u in hears if may_receive[u]):
+                news = {"event": "message.new", "conversation_id": conversation, "message_id": message_id}
+                events.append((bus.user_channel(user_id), news))
+        for user_id in sorted(notified):
+            events.append((bus.user_channel(user_id), {"event": "notification.new", "unread": unread[user_id]}))
+    return {
+        "messages": sorted(messages),
+        "conversations": conversations,
+        "new leads": sorted(new_leads, key=repr),
+        "notifications": sorted(notifications, key=repr),
+        "events": sorted(events, key=repr),
+    }
+
+
+def _message_ids() -> dict[str, int]:
+    from textdesk.messaging.models import Message
+
+    return dict(
+        Message.objects.filter(provider_message_id__startswith="SMprop").values_list("provider_message_id", "id")
+    )
+
+
+def _as_decided(before: dict[str, int], pushed: list) -> dict:
+    """What the pass wrote and pushed, in the terms of :func:`_what_the_decisions_say`."""
+    from textdesk.crm.models import Lead
+    from textdesk.messaging.models import Conversation, Message, Notification
+
+    new_leads = {
+        lead.pk: (f"new lead {lead.mobile_phone_e164}", lead) for lead in Lead.objects.filter(pk__gt=before["lead"])
+    }
+
+    def name(c: Conversation) -> tuple:
+        record = new_leads[c.lead_id][0] if c.lead_id in new_leads else c.record_key
+        return (record, c.customer_e164, c.sender_number_id)
+
+    ours = Message.objects.filter(provider_message_id__startswith="SMprop")
+    touched = {m.conversation_id for m in ours}
+    by_id = {c.pk: c for c in Conversation.objects.filter(pk__in=touched)}
+    named = {pk: name(c) for pk, c in by_id.items()}
+
+    def conversation(pk):
+        return None if pk is None else named.get(pk, ("another conversation", pk))
+
+    def event(item):
+        channel, data = item
+        data = dict(data)
+        if "conversation_id" in data:
+            data["conversation_id"] = conversation(data["conversation_id"])
+        return channel, data
+
+    return {
+        "messages": sorted(
+            (m.pk, m.routing_state, m.routing_rule, conversation(m.conversation_id), m.sender_number_id) for m in ours
+        ),
+        # (the conversations the test set up had nothing unread)
+        "conversations": {
+            named[pk]: (c.unread_count, c.last_message_preview, c.last_direction, c.last_status)
+            for pk, c in by_id.items()
+        },
+        "new leads": sorted(
+            (
+                (lead.mobile_phone_e164, lead.owner_user_id, lead.owner_team_id, lead.source)
+                for _, lead in new_leads.values()
+            ),
+            key=repr,
+        ),
+        "notifications": sorted(
+            (
+                (n.user_id, n.kind, conversation(n.conversation_id), n.message_id)
+                for n in Notification.objects.filter(kind__in=["inbound_message", "missing_privilege"])
+            ),
+            key=repr,
+        ),
+        "events": sorted((event(item) for item in pushed), key=repr),
     }

@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import DataError, IntegrityError
 from django.db.models import Model, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
 from ninja import errors as ninja_errors
@@ -78,7 +78,7 @@ def page_schema(item: type[Schema]) -> type[Schema]:
         count=(int, ...),
         limit=(int, ...),
         offset=(int, ...),
-        items=(list[item], ...),
+        items=(list[item], ...),  # type: ignore[valid-type]  # a model built at run time from its argument
     )
 
 
@@ -156,10 +156,10 @@ def as_refusal(exc: Exception) -> errors.Refusal:
 def install_error_handlers(api: NinjaAPI) -> None:
     """Every refusal as JSON in the one error shape (``textdesk.errors``), with the status its kind fixes."""
 
-    def render(request, exc: Exception):
+    def render(request: HttpRequest, exc: Exception) -> HttpResponse:
         return errors.api_response(as_refusal(exc))
 
-    def unauthorized(request, exc: ninja_errors.AuthenticationError):
+    def unauthorized(request: HttpRequest, exc: ninja_errors.AuthenticationError) -> HttpResponse:
         # The one error without a code: a client tells a missing or bad token by the status alone.
         return api.create_response(request, {"detail": "Unauthorized"}, status=401)
 
@@ -175,8 +175,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
         CredentialsUnreadable,
         ninja_errors.HttpError,
     ):
-        api.add_exception_handler(kind, render)
-    api.add_exception_handler(ninja_errors.AuthenticationError, unauthorized)
+        # django-ninja types a handler's argument as "the exception or its class"; it passes the exception.
+        api.add_exception_handler(kind, render)  # type: ignore[arg-type]
+    api.add_exception_handler(ninja_errors.AuthenticationError, unauthorized)  # type: ignore[arg-type]
 
 
 __all__ = [

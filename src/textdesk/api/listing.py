@@ -32,7 +32,7 @@ def cursor_page_schema(item: type[Schema], name: str | None = None) -> type[Sche
         limit=(int, ...),
         offset=(int, ...),
         next_cursor=(str | None, Field(None, description="pass as ?cursor= for the next page; null at the end")),
-        items=(list[item], ...),
+        items=(list[item], ...),  # type: ignore[valid-type]  # a model built at run time from its argument
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.contrib import admin
 from django.db import models
@@ -22,11 +24,11 @@ def _phone_cell(raw: str, e164: str):
 
 
 class RecordAdmin(admin.ModelAdmin):
-    list_filter = ("is_active", "status_reason", "owner_team", "owner_user")
+    list_filter: ClassVar[tuple[str, ...]] = ("is_active", "status_reason", "owner_team", "owner_user")
     autocomplete_fields = ["owner_user", "owner_team"]
-    readonly_fields = ("is_active", "created_at", "modified_at", "phone_summary")
-    list_select_related = ("owner_user", "owner_team")
-    search_fields = ("external_id",)
+    readonly_fields: ClassVar[tuple[str, ...]] = ("is_active", "created_at", "modified_at", "phone_summary")
+    list_select_related: ClassVar[tuple[str, ...]] = ("owner_user", "owner_team")
+    search_fields: ClassVar[tuple[str, ...]] = ("external_id",)
 
     @admin.display(description=_("owner"))
     def owner_display(self, obj) -> str:

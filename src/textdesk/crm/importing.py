@@ -307,16 +307,18 @@ class _Lookups:
     def user_id(self, username: str) -> int:
         if username not in self.users:
             self.users[username] = User.objects.filter(username=username).values_list("pk", flat=True).first()
-        if self.users[username] is None:
+        pk = self.users[username]
+        if pk is None:
             raise RowRejected(_("unknown user %(name)r in owner_username") % {"name": username})
-        return self.users[username]
+        return pk
 
     def team_id(self, name: str) -> int:
         if name not in self.teams:
             self.teams[name] = Team.objects.filter(name=name).values_list("pk", flat=True).first()
-        if self.teams[name] is None:
+        pk = self.teams[name]
+        if pk is None:
             raise RowRejected(_("unknown team %(name)r in owner_team") % {"name": name})
-        return self.teams[name]
+        return pk
 
     @staticmethod
     def record_id(model: type[OwnedRecord], external_id: str, column: str) -> int:

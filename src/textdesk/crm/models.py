@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -15,7 +17,8 @@ PHONE_FIELDS = ("business_phone", "mobile_phone")
 
 
 # The choices of every record_type column, from the registry (crm/record_types.py).
-RecordType = models.TextChoices("RecordType", [(s.key.upper(), (s.key, s.label)) for s in record_types.RECORD_TYPES])
+# django-stubs types the functional API's values as plain labels, not (value, label) pairs.
+RecordType = models.TextChoices("RecordType", [(s.key.upper(), (s.key, s.label)) for s in record_types.RECORD_TYPES])  # type: ignore[call-overload]
 
 
 class OwnedRecord(models.Model):
@@ -23,6 +26,10 @@ class OwnedRecord(models.Model):
 
     record_type: str = ""
     ACTIVE_REASONS: tuple[str, ...] = ("active",)
+    # Declared for the type checker only (no value, so Django adds nothing): every concrete record
+    # type defines its own status_reason field and gets Django's default manager.
+    status_reason: str
+    objects: ClassVar[models.Manager[Any]]
 
     owner_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -210,7 +217,7 @@ class Contact(PhoneFieldsMixin, OwnedRecord):
     def phone_region(self) -> str:
         if self.country:
             return self.country
-        if self.account_id and self.account.country:
+        if self.account is not None and self.account.country:
             return self.account.country
         return settings.DEFAULT_REGION
 

@@ -1,11 +1,12 @@
 """The record types text messages live on: the one list that every list, form, query and SQL fragment derives from.
 
-Adding a fifth record type touches: its model in ``crm/models.py`` (an ``OwnedRecord`` with ``record_type``), its
-entry in :data:`RECORD_TYPES` below, its place in the seed's routing rule 4 (``domain/routing.py``,
+Adding a fifth record type touches: its model in ``crm/models.py`` (an ``OwnedRecord`` with ``record_type``) and its
+admin page, its entry in :data:`RECORD_TYPES` below, its place in the seed's routing rule 4 (``domain/routing.py``,
 ``ENTITY_ORDER``), the foreign key of that name on every ``RecordLink`` model (``messaging.Conversation`` and
-``sequences.SequenceConnection``) with their migrations, its template placeholders (``domain/templating.py``) and its
-translations. Everything else (record pages and lists, search, the API's record types, routing's SQL, imports,
-moves, visibility) reads this module.
+``sequences.SequenceConnection``) with their migrations, its own fields where code reads them (writable fields,
+API schemas, import columns, the name search finds it by, template placeholders) and its translations: the list
+is in docs/ARCHITECTURE.md. Everything else (record pages and lists, search, the API's record types, routing's
+snapshot and SQL, imports, moves, visibility) reads this module.
 """
 
 from __future__ import annotations

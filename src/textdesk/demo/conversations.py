@@ -218,6 +218,7 @@ def seed_demo_conversations(now: dt.datetime | None = None) -> int:
             last.created_at = at
             if opted_out and not outbound:
                 record_consent(customer, sender.e164, "opt_out", "keyword", detail=spec.body, message=last)
+        assert last is not None  # every demo conversation has messages
         conversation.last_message_at = last.created_at
         conversation.last_message_preview = last.body[:160]
         conversation.last_direction = last.direction

@@ -20,7 +20,7 @@ def numbers_on_simulator(simulator_url: str) -> list[dict[str, Any]]:
     )
     # A seller's own line comes first: the customer phone page answers on it unless told otherwise.
     for sender in sorted(numbers, key=lambda n: (n.owner_user_id is None, n.name, n.pk)):
-        owner = sender.owner_user.get_username() if sender.owner_user_id else ""
+        owner = sender.owner_user.get_username() if sender.owner_user is not None else ""
         label = f"{sender.name} ({owner})" if owner else sender.name
         account = sender.provider_account
         base_url = str((account.options or {}).get("base_url") or "").rstrip("/")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 INVALID_SENDING_PARAMETERS = "InvalidSendingParameters"
@@ -28,8 +29,8 @@ UNKNOWN = "Unknown"
 @dataclass(frozen=True)
 class FailureReason:
     code: str
-    title: str
-    fix: str
+    title: str | Promise  # translated when shown
+    fix: str | Promise
 
 
 REASONS: dict[str, FailureReason] = {

@@ -187,7 +187,7 @@ def detect(text: str | None, languages: tuple[str, ...] = LANGUAGES) -> Intent |
         return None
     verdict = _by_rules(prepared, languages)
     if verdict is not None:
-        return verdict or None
+        return verdict if isinstance(verdict, Intent) else None
     if optout_model.probability(prepared) >= optout_model.threshold():
         guessed = optout_model.language(prepared)
         return Intent(language=guessed if guessed in languages else languages[0], phrase=prepared[:80])

@@ -79,5 +79,5 @@ def timezone_of(e164: str) -> str | None:
         zones = pn_timezone.time_zones_for_number(phonenumbers.parse(e164, None))
     except phonenumbers.NumberParseException:
         return None
-    zones = [z for z in zones if z != "Etc/Unknown"]
-    return zones[0] if zones else None
+    known = [z for z in zones if z != "Etc/Unknown"]
+    return known[0] if known else None

@@ -23,6 +23,10 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 ONLY_CANDIDATE = "only_candidate"
 MOST_RECENT_CONVERSATION = "most_recent_conversation"
@@ -116,7 +120,7 @@ def customer_of(raw: str, e164: str) -> str | None:
     return raw if _SENDER_NAME.fullmatch(raw) else None
 
 
-def _rule_scores(number: ReceivingNumber) -> list[tuple[str, Callable[[Candidate], object]]]:
+def _rule_scores(number: ReceivingNumber) -> list[tuple[str, Callable[[Candidate], SupportsRichComparison]]]:
     """Each rule as a score; higher is better. Scores are comparable within one rule."""
     epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
 

@@ -26,6 +26,9 @@ class Job(models.Model):
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # In memory only (no value, so not a field): set by queue.run, and by queue.complete when a handler ends
+    # its own job inside its transaction.
+    completed: bool
 
     class Meta:
         indexes = [

@@ -11,6 +11,7 @@ Every worker writes a heartbeat row (``jobs.WorkerHeartbeat``) every few seconds
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import random
@@ -50,7 +51,7 @@ class Health:
         self.backoff = Backoff()
         self.outage_since: float | None = None
         self.restarts = 0
-        self.started_at = None
+        self.started_at: datetime.datetime | None = None
         self._next_beat = 0.0
 
     def failed(self) -> None:

@@ -65,7 +65,7 @@ def _run_lane(lane: list) -> None:
         queue.run(job)
 
 
-def run_once(worker_id: str, batch: int = 20, pool: ThreadPoolExecutor | None = None) -> int:
+def run_once(worker_id: str, batch: int = 20, pool: ThreadPoolExecutor | None = None) -> Pass:
     """One pass over pollers and due jobs; returns how many items were handled (a :class:`Pass`).
 
     The claimed batch is prepared at once (see ``queue.prepare``) and split into lanes; with a ``pool``

@@ -124,7 +124,11 @@ class LocalBus:
     def listen(self, channels: list[str], sink: Sink, state: bool = False) -> Callable[[], None]:
         """Call ``sink(channel, event)`` for every event of ``channels`` until the returned function is called."""
         self._fanout.add(channels, sink)
-        return lambda: self._fanout.remove(channels, sink)
+
+        def stop() -> None:
+            self._fanout.remove(channels, sink)
+
+        return stop
 
     def subscribe(self, channels: list[str]) -> Subscription:
         return _queue_subscription(self, channels)
@@ -228,7 +232,7 @@ class RedisBus:
         when Redis is unreachable. With ``state``, the sink also hears the bus's state on :data:`STATE_CHANNEL`.
         """
         self._start_reader()
-        waits = []
+        waits: list[threading.Event] = []
         # The local bookkeeping and the Redis command change together under one lock, so that Redis hears
         # subscribes and unsubscribes in the order the channels gained and lost their listeners (a tab reloading
         # closes its stream while the new one opens: the new one must not be left with an unsubscribed channel).
@@ -297,7 +301,7 @@ class RedisBus:
         backoff = Backoff(first=0.2, cap=10.0)
         outage_since: float | None = None
         while True:
-            pubsub = None
+            pubsub: redis.client.PubSub | None = None
             try:
                 client = redis.Redis.from_url(
                     self._url, socket_connect_timeout=2, health_check_interval=5, retry=self._no_retry

@@ -154,7 +154,7 @@ def validate(channel: str, data: dict) -> None:
     log.error("invalid live event on %s: %s", channel, "; ".join(found))
 
 
-def _event(kind: EventType, **fields) -> dict:
+def _event(kind: EventType, /, **fields) -> dict:  # positional-only: "kind" is also a field name
     data = {"event": kind.name, **{k: v for k, v in fields.items() if v is not None or k in kind.required}}
     if kind is SEQUENCE_CHANGED:  # its optional fields are announced even when empty (the page reads them)
         data = {"event": kind.name, **fields}

@@ -51,17 +51,19 @@ def user_id_for_session(session_key: str | None) -> int | None:
     """The active user of a Django session, or None (checks the session's auth hash like Django does)."""
     if not session_key:
         return None
-    from types import SimpleNamespace
 
     from django.conf import settings
     from django.contrib.auth import get_user
     from django.db import close_old_connections, connection
+    from django.http import HttpRequest
     from django.utils.module_loading import import_string
 
     close_old_connections()
     try:
         store = import_string(settings.SESSION_ENGINE + ".SessionStore")(session_key)
-        user = get_user(SimpleNamespace(session=store))
+        request = HttpRequest()  # get_user reads the session only
+        request.session = store
+        user = get_user(request)
         if not user.is_authenticated or not user.is_active:
             return None
         return user.pk

@@ -14,6 +14,7 @@ import re
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -114,6 +115,7 @@ class ProviderAccountForm(forms.ModelForm):
         for spec in self.credential_spec:
             has_value = editing and bool(stored.get(spec.name))
             help_parts = [str(spec.help)] if spec.help else []
+            widget: forms.Widget
             if spec.secret:
                 widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
                 if has_value:
@@ -249,7 +251,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     def number_count(self, obj: ProviderAccount) -> int:
         return obj.numbers.count()
 
-    def _url_cell(self, url: str, what: str):
+    def _url_cell(self, url: str, what: str | Promise):
         return format_html(
             '<code style="user-select:all">{}</code><br><span class="help">{}</span>',
             url,
@@ -294,6 +296,7 @@ def callback_protection(account: ProviderAccount) -> str:
         credentials = {}
     name = getattr(provider, "display_name", account.kind)
     sources = options.get("allowed_sources") or []
+    guard: str | Promise
     if sources:
         guard = _("only calls from %(count)s allowed address(es) are accepted") % {"count": len(sources)}
     else:

@@ -129,7 +129,7 @@ def paginate(qs: QuerySet, order: Order, limit: int, cursor: Cursor | None = Non
             rows = list(first[:want])
         if order.nullable and len(rows) < want:
             second = _segment(qs, order, True, False)
-            if null_phase:
+            if null_phase and cursor is not None:
                 second = second.filter(_after_id(order, cursor.id, False))
             rows += list(second[: want - len(rows)])
         has_more = len(rows) > limit

@@ -16,6 +16,7 @@ from django.db.models import BooleanField, F, Func, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
+from textdesk.crm import record_types
 from textdesk.crm.models import Account, Contact, Lead, Opportunity
 from textdesk.domain import search as rules
 from textdesk.messaging import keyset
@@ -90,7 +91,8 @@ def conversation_match(query: rules.Query) -> Q:
     if query.digits:
         q |= Q(customer_e164__contains=query.digits)
     if len(query.name_text) >= 2 and query.words and not query.digits:
-        for field, model in (("account", Account), ("contact", Contact), ("lead", Lead), ("opportunity", Opportunity)):
+        for spec in record_types.RECORD_TYPES:
+            field, model = spec.key, spec.model
             ids = list(
                 model.objects.filter(record_name_match(model, query.name_text))
                 .order_by()
@@ -160,7 +162,7 @@ def hits(
     Each stream is read in its own index order and cut at ``limit + 1``; the merge keeps the first ``limit``.
     Returns the hits and the cursor of the next page (None at the end).
     """
-    related = ("sender_number", "account", "contact", "opportunity", "lead")
+    related = ("sender_number", *record_types.LINK_FIELDS)
     rows: list[Hit] = []
     if query.words:
         messages = (
@@ -169,7 +171,8 @@ def hits(
             .select_related(*(f"conversation__{r}" for r in related))
             .order_by("-created_at", "-id")[: limit + 1]
         )
-        rows += [Hit("m", m.created_at, m.pk, m.conversation, m) for m in messages]
+        # Visible messages always have a conversation; the test only tells the type checker so.
+        rows += [Hit("m", m.created_at, m.pk, m.conversation, m) for m in messages if m.conversation is not None]
     conversations = (
         visible_conversations(user)
         .filter(conversation_match(query), within(""))

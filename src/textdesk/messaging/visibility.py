@@ -24,7 +24,7 @@ def viewer_for(user) -> Viewer:
 
     team_ids = frozenset(user.teams.values_list("id", flat=True))
     sees_team = user.has_perm("org.view_team_conversations")
-    teammates = frozenset()
+    teammates: frozenset[int] = frozenset()
     if sees_team and team_ids:
         teammates = frozenset(User.objects.filter(teams__in=team_ids).values_list("id", flat=True))
     return Viewer(

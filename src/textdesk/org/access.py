@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
-from textdesk.domain.access import Actor, Owner, may_own
+from textdesk.domain.access import Actor, Owner, Reach, may_own
 
 
-def reach_of(user) -> str:
+def reach_of(user) -> Reach:
     """``all`` for administrators, ``team`` for managers, ``own`` for everyone else.
 
     Decided by the same named permissions that widen conversation visibility, so a custom role

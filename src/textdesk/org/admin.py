@@ -28,7 +28,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "get_full_name", "email", "role", "is_staff", "is_active")
     list_filter = ("groups", "teams", "is_staff", "is_active")
     search_fields = ("username", "first_name", "last_name", "email", "external_id")
-    fieldsets = DjangoUserAdmin.fieldsets + ((_("TextDesk"), {"fields": ("language", "external_id")}),)
+    fieldsets = (*(DjangoUserAdmin.fieldsets or ()), (_("TextDesk"), {"fields": ("language", "external_id")}))
     inlines = [TeamMembershipInline]
 
     @admin.display(description=_("role"))

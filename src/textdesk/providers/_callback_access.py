@@ -88,9 +88,10 @@ def client_address(account: AccountConfig, request: WebhookRequest):
     hops = [h for h in request.header(header).split(",") if h.strip()]
     address = peer
     for hop in reversed(hops):
-        address = _address(hop)
-        if address is None:
+        hop_address = _address(hop)
+        if hop_address is None:
             raise WebhookRejected(400, f"unreadable address in {header}")
+        address = hop_address
         if not _within(address, proxies):
             return address
     return address

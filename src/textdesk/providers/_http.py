@@ -95,6 +95,8 @@ def timeout_for(options: Mapping[str, object]):
     seconds = options.get("timeout")
     if seconds is None:
         return httpx.USE_CLIENT_DEFAULT
+    if not isinstance(seconds, int | float | str):
+        raise TypeError(f"options['timeout'] must be a number of seconds, got {seconds!r}")
     return httpx.Timeout(float(seconds))
 
 

@@ -163,6 +163,14 @@ def check_timestamp_window(timestamp: str, now: dt.datetime, window_seconds: int
         raise WebhookRejected(403, f"signature timestamp outside the {window_seconds} s window")
 
 
+def signature_window(options: Mapping[str, object], default: int) -> int:
+    """The account's ``signature_window`` option (seconds), else ``default``."""
+    value = options.get("signature_window") or default
+    if not isinstance(value, int | float | str):
+        raise TypeError(f"options['signature_window'] must be a number of seconds, got {value!r}")
+    return int(value)
+
+
 # ---------------------------------------------------------------- values
 
 

@@ -190,7 +190,7 @@ class AcsProvider:
         first_sent = message.first_attempted_at or now
         if first_sent.tzinfo is None:
             first_sent = first_sent.replace(tzinfo=dt.UTC)
-        options = {"enableDeliveryReport": True}
+        options: dict[str, bool | str] = {"enableDeliveryReport": True}
         if message.client_reference:
             options["tag"] = message.client_reference
         payload = {

@@ -15,7 +15,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # labels are lazy translations; the adapters stay free of Django at run time
+    from django.utils.functional import Promise
 
 # ---------------------------------------------------------------- configuration
 
@@ -38,10 +41,10 @@ class AccountConfig:
 @dataclass(frozen=True)
 class CredentialField:
     name: str
-    label: str
+    label: str | Promise
     secret: bool = True
     required: bool = True
-    help: str = ""
+    help: str | Promise = ""
 
 
 # ---------------------------------------------------------------- webhooks
@@ -213,12 +216,7 @@ class Provider(Protocol):
     def lookup(self, account: AccountConfig, message: OutboundSMS, client) -> SendResult | None:
         """Find a message we may have sent before a crash; None when the provider has no record of it."""
 
-    # Optional (read with ``getattr(provider, "supports_status_fetch", False)``): the provider answers a request for
-    # a sent message's current status, so a delivery report that never came can be asked for.
-    #
-    # def fetch_status(self, account: AccountConfig, provider_message_id: str, client) -> StatusReport | None:
-    #     """The message's status as the provider knows it now (a report like a webhook's); None when unknown to
-    #     it. Raises ProviderError when the provider cannot be asked right now."""
+    # Optional (read with ``getattr(provider, "supports_status_fetch", False)``): see :class:`FetchesStatus`.
 
     def verify(self, account: AccountConfig, request: WebhookRequest, now: dt.datetime) -> None:
         """Raise WebhookRejected unless the request is authentic (signature, timestamp window)."""
@@ -228,3 +226,12 @@ class Provider(Protocol):
 
     def parse_status(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         """Read a delivery-report webhook; raise WebhookRejected(400) when malformed."""
+
+
+class FetchesStatus(Protocol):
+    """Optional part of the contract, for providers with ``supports_status_fetch = True``: they answer a request
+    for a sent message's current status, so a delivery report that never came can be asked for."""
+
+    def fetch_status(self, account: AccountConfig, provider_message_id: str, client) -> StatusReport | None:
+        """The message's status as the provider knows it now (a report like a webhook's); None when unknown to
+        it. Raises ProviderError when the provider cannot be asked right now."""

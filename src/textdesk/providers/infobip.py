@@ -190,7 +190,9 @@ def failure_of(status_obj: object, error_obj: object) -> tuple[str, bool, str, s
     if isinstance(error.get("permanent"), bool):
         permanent = error["permanent"] or permanent
     code = error_name if error_name and error_id != "0" else name
-    text = str(error.get("description") or (status_obj or {}).get("description") or "")
+    text = str(
+        error.get("description") or (status_obj if isinstance(status_obj, dict) else {}).get("description") or ""
+    )
     return reason, permanent, code, text, error_name in OPT_OUT_ERRORS
 
 
@@ -272,7 +274,7 @@ class InfobipProvider:
     @staticmethod
     def _raise_http_error(response: httpx.Response) -> None:
         data = _http.json_or_empty(response)
-        exception = {}
+        exception: object = {}
         if isinstance(data, dict) and isinstance(data.get("requestError"), dict):
             error = data["requestError"]
             exception = error.get("serviceException") or error.get("policyException") or {}

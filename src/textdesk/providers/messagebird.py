@@ -141,7 +141,8 @@ class MessageBirdProvider:
         message_id = str(data.get("id") or "")
         if not message_id:
             raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, str(response.status_code), "answer without id")
-        recipients = data.get("recipients") if isinstance(data.get("recipients"), dict) else {}
+        recipients = data.get("recipients")
+        recipients = recipients if isinstance(recipients, dict) else {}
         items = recipients.get("items") if isinstance(recipients.get("items"), list) else []
         provider_status = str(items[0].get("status") or "") if items and isinstance(items[0], dict) else ""
         neutral = STATUS_MAP.get(provider_status) or status.QUEUED

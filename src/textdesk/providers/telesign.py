@@ -153,7 +153,8 @@ class TelesignProvider:
             _http.raise_for_transport_status(response, code, text)
             raise PermanentProviderError(failures.INVALID_SENDING_PARAMETERS, code, text)
         reference_id = str(data.get("reference_id") or "")
-        status_obj = data.get("status") if isinstance(data.get("status"), dict) else {}
+        status_obj = data.get("status")
+        status_obj = status_obj if isinstance(status_obj, dict) else {}
         code = _code(status_obj.get("code"))
         if not reference_id:
             raise OutcomeUnknownError(

@@ -212,7 +212,7 @@ class TelnyxProvider:
             verify_key.verify(timestamp.encode("ascii") + b"|" + request.body, signature)
         except BadSignatureError:
             raise WebhookRejected(403, "signature does not match") from None
-        _webhooks.check_timestamp_window(timestamp, now, int(account.options.get("signature_window") or DEFAULT_WINDOW))
+        _webhooks.check_timestamp_window(timestamp, now, _webhooks.signature_window(account.options, DEFAULT_WINDOW))
 
     def parse_inbound(self, account: AccountConfig, request: WebhookRequest) -> ParsedWebhook:
         return self._parse_event(request)
@@ -235,7 +235,8 @@ class TelnyxProvider:
 
 
 def _inbound(payload: dict) -> InboundSMS:
-    sender = payload.get("from") if isinstance(payload.get("from"), dict) else {}
+    sender = payload.get("from")
+    sender = sender if isinstance(sender, dict) else {}
     to = payload.get("to") if isinstance(payload.get("to"), list) else []
     recipient = to[0] if to and isinstance(to[0], dict) else {}
     if not payload.get("id") or not sender.get("phone_number") or not recipient.get("phone_number"):

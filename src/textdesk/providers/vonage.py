@@ -388,7 +388,7 @@ class VonageProvider:
             raise WebhookRejected(403, "no signature secret configured for this Vonage account")
         if _api(account) not in APIS:
             raise WebhookRejected(403, f"unknown Vonage api {_api(account)!r} configured for this account")
-        window = int(account.options.get("signature_window") or DEFAULT_WINDOW)
+        window = _webhooks.signature_window(account.options, DEFAULT_WINDOW)
         if _uses_messages_api(account):
             self._verify_jwt(account, request, secret, now, window)
         else:
@@ -448,7 +448,8 @@ class VonageProvider:
         if _uses_messages_api(account):
             data = _webhooks.json_object(request.body)
             _webhooks.require(data, "message_uuid", "from", "to")
-            sms = data.get("sms") if isinstance(data.get("sms"), dict) else {}
+            sms = data.get("sms")
+            sms = sms if isinstance(sms, dict) else {}
             return ParsedWebhook(
                 inbound=[
                     InboundSMS(

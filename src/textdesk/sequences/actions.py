@@ -9,6 +9,7 @@ never both act on the same step.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -158,7 +159,7 @@ def _has_open_connections(sequence: Sequence) -> bool:
 
 @transaction.atomic
 def create_sequence(
-    user, *, name: str, description: str = "", steps: list[StepInput] = (), active: bool = True
+    user, *, name: str, description: str = "", steps: Iterable[StepInput] = (), active: bool = True
 ) -> Sequence:
     _require_manager(user)
     name = (name or "").strip()
@@ -533,7 +534,7 @@ def retry_step(
 def send_step_text(
     user,
     connection_id: int,
-    step_id: int,
+    step_id: int | None,  # None: whatever step is current
     *,
     sender_number_id: int,
     to_number: str,
@@ -594,6 +595,8 @@ def run_due_step(connection_id: int, step_id: int, attempt: int, *, now: dt.date
     if connection.due_at and connection.due_at > now:
         return RunResult("not_due", due_at=connection.due_at)
     step = connection.current_step
+    if step is None:  # a connection past its last step is not active; nothing to run
+        return RunResult("stale")
     if step.kind == StepKind.WAIT:
         _record_history(connection, step, StepOutcome.COMPLETED, now)
         _enter_next(connection, step.order, now)

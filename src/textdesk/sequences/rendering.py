@@ -52,7 +52,9 @@ def record_context(record, user=None) -> dict:
 def render_step_body(template, record, user=None) -> str:
     if template is None:
         return ""
-    options = {p.get("name"): p for p in (template.placeholders or []) if isinstance(p, dict) and p.get("name")}
+    options: dict[str, dict] = {
+        p["name"]: p for p in (template.placeholders or []) if isinstance(p, dict) and p.get("name")
+    }
     return templating.render(template.body, template.category, record_context(record, user), options)
 
 

@@ -22,4 +22,5 @@ def run_step(job: Job) -> None:
         int(payload["connection_id"]), int(payload["step_id"]), int(payload["attempt"]), now=timezone.now()
     )
     if result.outcome == "not_due":
+        assert result.due_at is not None  # "not_due" always says when
         raise queue.RetryLater(result.due_at, "step not due yet")

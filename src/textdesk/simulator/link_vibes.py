@@ -87,8 +87,10 @@ def routes(carrier) -> list[tuple[str, Any, list[str]]]:
     async def vibes_send(request: Request) -> Response:
         try:
             root = ET.fromstring(await request.body())
-            source = root.find("source").get("address", "")
-            destination = root.find("destination")
+            source_element, destination = root.find("source"), root.find("destination")
+            if source_element is None or destination is None:
+                raise ET.ParseError("mtMessage without source or destination")
+            source = source_element.get("address", "")
             to = destination.get("address", "")
             body = root.findtext("text") or ""
         except (ET.ParseError, AttributeError):

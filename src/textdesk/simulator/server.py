@@ -106,7 +106,7 @@ def build_app(carrier: Carrier | None = None) -> Starlette:
 
     # -------------------------------------------------------------- Twilio Messages API
 
-    def twilio_error(code: int, http_status: int | None = None, **context: str) -> JSONResponse:
+    def twilio_error(code: int, http_status: int | None = None, /, **context: str) -> JSONResponse:
         status, body = twilio_error_body(code, http_status, **context)
         headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else None
         return JSONResponse(body, status_code=status, headers=headers)

@@ -74,7 +74,7 @@ def record(flag: OptOutFlag, user) -> OptOutFlag:
         return flag
     flag.state, flag.resolved_at, flag.resolved_by = FlagState.RECORDED, timezone.now(), user
     flag.save(update_fields=["state", "resolved_at", "resolved_by"])
-    scope = flag.message.sender_number.e164 if flag.message.sender_number_id else "*"
+    scope = flag.message.sender_number.e164 if flag.message.sender_number is not None else "*"
     token = hooks.intent_language.set(flag.language)
     try:
         record_consent(

@@ -42,7 +42,7 @@ def apply(dry_run: bool = False, now: dt.datetime | None = None) -> RetentionRes
     if dry_run:
         return RetentionResult(message_count, org.message_retention_action, audit_count, True)
     with transaction.atomic():
-        if message_count:
+        if message_count and org.message_retention_days:  # messages are only selected under a retention
             if org.message_retention_action == RetentionAction.ANONYMISE:
                 messages.update(body=ANONYMISED_BODY, from_number="", to_number="", provider_error_text="")
             else:

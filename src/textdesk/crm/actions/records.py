@@ -104,7 +104,7 @@ def _apply(record: OwnedRecord, data: dict[str, Any], *, creating: bool, actor) 
                 {"contact_ids": _("No contact with id %(ids)s.") % {"ids": ", ".join(map(str, missing))}}
             )
     record.save()
-    if contact_ids is not None:
+    if contact_ids is not None and isinstance(record, Opportunity):  # the only type with related contacts
         record.contacts.set(contact_ids)
     return record
 

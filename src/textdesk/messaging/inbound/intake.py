@@ -36,8 +36,16 @@ from textdesk.providers.base import InboundSMS, ParsedWebhook, StatusReport
 
 log = logging.getLogger(__name__)
 
-MAX_NUMBER_LENGTH = Message._meta.get_field("from_number").max_length
-MAX_ID_LENGTH = Message._meta.get_field("provider_message_id").max_length
+
+def _max_length(field_name: str) -> int:
+    length = getattr(Message._meta.get_field(field_name), "max_length", None)
+    if length is None:  # both are bounded CharFields; a missing bound would let any length through
+        raise TypeError(f"Message.{field_name} has no max_length")
+    return length
+
+
+MAX_NUMBER_LENGTH = _max_length("from_number")
+MAX_ID_LENGTH = _max_length("provider_message_id")
 
 
 class InvalidInbound(ValueError):
@@ -83,8 +91,10 @@ def made_storable(parsed: ParsedWebhook, account_id: int) -> ParsedWebhook:
     forever. Each repair is logged as a warning for the administrators."""
     inbound = [_storable(sms) for sms in parsed.inbound]
     statuses = [_storable(report) for report in parsed.statuses]
-    repaired = [
-        new for new, old in zip(inbound + statuses, parsed.inbound + parsed.statuses, strict=True) if new is not old
+    repaired: list[InboundSMS | StatusReport] = [
+        new
+        for new, old in zip([*inbound, *statuses], [*parsed.inbound, *parsed.statuses], strict=True)
+        if new is not old
     ]
     if not repaired:
         return parsed
@@ -195,6 +205,7 @@ def _insert_message(cursor, row: list) -> bool:
 def _store_part(cursor, account_id: int, sms: InboundSMS, now) -> tuple[bool, bool]:
     """Buffer one part; when every part is in, insert the whole message. Returns (assembled, new)."""
     concat = sms.concat
+    assert concat is not None  # only parts of a concatenated message are buffered
     from_number = clean_text(sms.from_number).strip()
     if connection.vendor == "postgresql":
         # Parts of one message may arrive at once in several processes: serialise them, or each

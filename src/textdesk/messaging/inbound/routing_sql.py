@@ -20,6 +20,7 @@ from __future__ import annotations
 import psycopg
 from django.db import connection
 
+from textdesk.crm.record_types import KEYS, LINK_FIELDS, PHONE_RECORD_TYPES
 from textdesk.domain import routing
 from textdesk.domain.routing import Candidate, Decision
 from textdesk.messaging.inbound import sql
@@ -35,14 +36,15 @@ ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 _PHONE_MATCH = " UNION ".join(
     f"SELECT '{record_type}' AS record_type, id AS record_id FROM crm_{record_type} "
     f"WHERE {column} = n.customer AND {column} IS NOT NULL"
-    for record_type in ("contact", "account", "lead")
+    for record_type in PHONE_RECORD_TYPES
     for column in ("mobile_phone_e164", "business_phone_e164")
 )
 _RECORD = " UNION ALL ".join(
     f"SELECT owner_user_id, owner_team_id, is_active, modified_at FROM crm_{record_type} "
     f"WHERE k.record_type = '{record_type}' AND id = k.record_id"
-    for record_type in routing.ENTITY_ORDER
+    for record_type in KEYS
 )
+_LINKED_RECORD = f"COALESCE({', '.join(f'c.{field}_id' for field in LINK_FIELDS)})"
 _TYPE_RANK = " ".join(f"WHEN '{record_type}' THEN {rank}" for record_type, rank in routing.ENTITY_ORDER.items())
 
 # Parameters: message ids, customers (E.164), receiving number ids, three arrays of the same length.
@@ -57,7 +59,7 @@ WITH n AS (
     -- the seller's numbers (the receiving number, or any number of its owner)
     -- (LATERAL, here and for the phone fields below: each customer's rows are read through the index, whatever
     -- the planner guesses of the batch's size; joined as sets, a large batch made it scan whole tables)
-    SELECT n.message_id, c.record_type, COALESCE(c.contact_id, c.account_id, c.opportunity_id, c.lead_id) AS record_id,
+    SELECT n.message_id, c.record_type, {_LINKED_RECORD} AS record_id,
            max(c.last_message_at) FILTER (WHERE s.id = n.number_id OR s.owner_user_id = n.number_user
                                           OR (n.number_user IS NULL AND s.owner_team_id = n.number_team)) AS talk_at
     FROM n CROSS JOIN LATERAL (
@@ -132,7 +134,11 @@ def claim(size: int) -> list[Claimed]:
             f"SET LOCAL jit = off; SET LOCAL enable_bitmapscan = off; {CLAIM % int(size)}; "
             "SET LOCAL enable_bitmapscan = on"
         )
-        while cursor.description is None or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK:
+        while (
+            cursor.description is None
+            or cursor.pgresult is None
+            or cursor.pgresult.status != psycopg.pq.ExecStatus.TUPLES_OK
+        ):
             cursor.nextset()
         return [Claimed(*row) for row in cursor.fetchall()]
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Q
 
-from textdesk.crm.models import RECORD_MODELS, RecordType
+from textdesk.crm.models import RECORD_MODELS
+from textdesk.crm.record_types import LINK_FIELDS, PHONE_RECORD_TYPES
 from textdesk.domain import audience, phones
 from textdesk.domain.routing import Candidate, Talk, customer_of
 from textdesk.domain.visibility import Ownership
@@ -30,7 +31,6 @@ from textdesk.messaging.models import Conversation, Message, SenderNumber
 from textdesk.messaging.notify import team_members
 
 RECEIVE_PERMISSION = "org.receive_inbound_messages"
-PHONE_RECORD_TYPES = (RecordType.ACCOUNT, RecordType.CONTACT, RecordType.LEAD)
 
 
 @dataclass(frozen=True)
@@ -151,21 +151,14 @@ def read_snapshot(chosen: list[Routable]) -> Snapshot:
     talks: dict[str, list[Talk]] = defaultdict(list)
     talking: dict[tuple[str, int], set[str]] = defaultdict(set)  # record → customers it has a conversation with
     rows = Conversation.objects.filter(customer_e164__in=customers).values_list(
-        "customer_e164",
-        "record_type",
-        "account_id",
-        "contact_id",
-        "opportunity_id",
-        "lead_id",
-        "sender_number_id",
-        "last_message_at",
+        "customer_e164", "record_type", "sender_number_id", "last_message_at", *(f"{f}_id" for f in LINK_FIELDS)
     )
-    column = {"account": 2, "contact": 3, "opportunity": 4, "lead": 5}
-    for row in rows:
-        record_id = row[column[row[1]]]
+    position = {key: i for i, key in enumerate(LINK_FIELDS)}
+    for customer, record_type, sender_number_id, last_message_at, *record_ids in rows:
+        record_id = record_ids[position[record_type]]
         if record_id is not None:
-            talks[row[0]].append(Talk(row[1], record_id, row[6], row[7]))
-            talking[(row[1], record_id)].add(row[0])
+            talks[customer].append(Talk(record_type, record_id, sender_number_id, last_message_at))
+            talking[(record_type, record_id)].add(customer)
     wanted = set(customers)
     records: dict[str, dict[tuple[str, int], Candidate]] = defaultdict(dict)
     for record_type, model in RECORD_MODELS.items():
@@ -187,7 +180,13 @@ def read_snapshot(chosen: list[Routable]) -> Snapshot:
         records={c: tuple(records[c].values()) for c in customers},
         talks={c: tuple(talks[c]) for c in customers},
         seller_numbers=_seller_numbers({r.number for r in chosen}),
-        team_members=team_members({r.number.owner_team_id for r in chosen if not r.number.owner_user_id}),
+        team_members=team_members(
+            {
+                r.number.owner_team_id
+                for r in chosen
+                if not r.number.owner_user_id and r.number.owner_team_id is not None
+            }
+        ),
     )
 
 
@@ -195,8 +194,8 @@ def _seller_numbers(numbers: set[Number]) -> dict[int, frozenset[int]]:
     """For each number: it and every other number of the same owner (one query)."""
     user_ids = {n.owner_user_id for n in numbers if n.owner_user_id}
     team_ids = {n.owner_team_id for n in numbers if not n.owner_user_id and n.owner_team_id}
-    by_user: dict[int, set[int]] = defaultdict(set)
-    by_team: dict[int, set[int]] = defaultdict(set)
+    by_user: dict[int | None, set[int]] = defaultdict(set)
+    by_team: dict[int | None, set[int]] = defaultdict(set)
     if user_ids or team_ids:
         rows = SenderNumber.objects.filter(Q(owner_user_id__in=user_ids) | Q(owner_team_id__in=team_ids))
         for pk, user_id, team_id in rows.values_list("id", "owner_user_id", "owner_team_id"):

@@ -182,9 +182,9 @@ def _start_attempt(message: Message, org: OrganisationSettings) -> str:
 
     def reserve_and_open(attempt: int) -> tuple[str | None, dt.datetime | None]:
         slot = None
-        if message.sender_number_id:
+        if message.sender_number is not None:
             rate = ratelimit.rate_of(message.sender_number, org)
-            ok, slot = ratelimit.reserve_slot(message.sender_number_id, rate, timezone.now(), MAX_RATE_WAIT)
+            ok, slot = ratelimit.reserve_slot(message.sender_number.pk, rate, timezone.now(), MAX_RATE_WAIT)
             if not ok:
                 raise RetryLater(slot, "rate limit")
         if slot is not None and slot > timezone.now():
@@ -202,6 +202,7 @@ def _start_attempt(message: Message, org: OrganisationSettings) -> str:
         return abandoned.outcome
     if outcome is not None:
         return outcome
+    assert slot is not None  # no outcome: a reserved slot to wait for
     wait = (slot - timezone.now()).total_seconds()
     if wait > 0:
         time.sleep(wait)
@@ -228,7 +229,8 @@ def _take(message: Message, slot: dt.datetime | None) -> bool:
         return False
     message.attempts = attempt
     if attempt == 1:
-        message.first_attempt_started = taken.at  # saves looking it up for this attempt's request
+        # In memory only (read back with getattr): saves looking it up for this attempt's request.
+        setattr(message, "first_attempt_started", taken.at)  # noqa: B010
     return True
 
 
@@ -280,7 +282,7 @@ def quiet_until(message: Message, org: OrganisationSettings, now: dt.datetime) -
     if not org.quiet_hours_enabled:
         return now
     tz_name = phones.timezone_of(message.to_number)
-    if not tz_name and message.conversation_id:
+    if not tz_name and message.conversation is not None:
         record = message.conversation.record
         if record is not None and record.country:
             tz_name = _country_zone(record.country)

@@ -20,10 +20,11 @@ def rate_of(number: SenderNumber, org: OrganisationSettings | None = None) -> fl
     if number.rate_per_second:
         return number.rate_per_second
     org = org or OrganisationSettings.current()
-    return {
+    by_type: dict[str, float] = {
         NumberType.TOLL_FREE: org.rate_toll_free,
         NumberType.SHORT_CODE: org.rate_short_code,
-    }.get(number.number_type, org.rate_long_code)
+    }
+    return by_type.get(number.number_type, org.rate_long_code)
 
 
 def reserve_slot(number_id: int, rate: float, now: dt.datetime, max_wait: dt.timedelta) -> tuple[bool, dt.datetime]:

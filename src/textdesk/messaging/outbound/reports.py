@@ -83,7 +83,7 @@ def _apply(message: Message, report: StatusReport, part: MessagePart | None = No
     note = ""
     if part is not None:
         note = f"part {part.number}"
-        if st.should_apply(part.status, report.status):
+        if report.status is not None and st.should_apply(part.status, report.status):
             part.status = report.status
             part.provider_status = report.provider_status[:40]
             part.save(update_fields=["status", "provider_status"])
@@ -104,17 +104,25 @@ def _apply(message: Message, report: StatusReport, part: MessagePart | None = No
             message=message,
         )
     applied = False
-    if message.direction == Direction.OUTBOUND and st.should_apply(message.status, new_status):
-        applied = transition(
-            message,
-            new_status,
-            expect={message.status},
-            fields=_report_fields(message, report, new_status),
-            provider_status=report.provider_status,
-            code=report.error_code,
-            detail=detail,
-            event_status=event_status,
-            notice=False,  # a report's failure reaches the seller in the pane; sequences hear the signal
+    # (should_apply refuses None; the test is spelled out for the type checker.)
+    if (
+        new_status is not None
+        and message.direction == Direction.OUTBOUND
+        and st.should_apply(message.status, new_status)
+    ):
+        applied = (
+            transition(
+                message,
+                new_status,
+                expect={message.status},
+                fields=_report_fields(message, report, new_status),
+                provider_status=report.provider_status,
+                code=report.error_code,
+                detail=detail,
+                event_status=event_status,
+                notice=False,  # a report's failure reaches the seller in the pane; sequences hear the signal
+            )
+            is not None
         )
     if not applied:
         record_event(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import cast
 
 from django.conf import settings
 from django.db.models import Q
@@ -30,7 +31,7 @@ from textdesk.jobs.models import Job, JobState
 from textdesk.messaging.models import Direction, Message, ProviderAccount
 from textdesk.messaging.outbound.transition import record_event, transition
 from textdesk.providers import registry
-from textdesk.providers.base import ProviderError
+from textdesk.providers.base import FetchesStatus, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,10 @@ def _reconcile(message: Message, cutoff: dt.datetime, give_up: dt.datetime) -> i
     report = None
     try:
         provider = registry.get_provider(account.kind)
-        if getattr(provider, "supports_status_fetch", False):
-            report = provider.fetch_status(account_config(account), message.provider_message_id, http_client())
+        # (The query asks only for messages with a provider id; the test tells the type checker so.)
+        if getattr(provider, "supports_status_fetch", False) and message.provider_message_id is not None:
+            fetcher = cast(FetchesStatus, provider)  # it says it supports_status_fetch
+            report = fetcher.fetch_status(account_config(account), message.provider_message_id, http_client())
     except ProviderError as error:
         if message.updated_at > give_up:
             log.info("status of message %s not available now (%s); asking again later", message.pk, error)

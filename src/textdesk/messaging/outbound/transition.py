@@ -109,10 +109,12 @@ def audience(message: Message) -> set[int]:
     from textdesk.messaging.notify import conversation_audience
 
     conversation = message.conversation
+    if conversation is None:  # callers ask only for messages of a conversation
+        return set()
     users = getattr(conversation, "_textdesk_audience", None)
     if users is None:
         users = conversation_audience(conversation)
-        conversation._textdesk_audience = users
+        setattr(conversation, "_textdesk_audience", users)  # noqa: B010 (a cache the model does not declare)
     return users
 
 
@@ -131,7 +133,7 @@ def notice_recipients(message: Message) -> set[int]:
     if message.author_id:
         return {message.author_id}
     users: set[int] = set()
-    if message.conversation_id:
+    if message.conversation is not None:
         record = message.conversation.record
         if record is not None and record.owner_user_id:
             users.add(record.owner_user_id)

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 from textdesk.crm import importing, record_types
@@ -20,7 +21,7 @@ def _require_importer(user) -> None:
         raise PermissionDenied
 
 
-def _kinds() -> list[tuple[str, str]]:
+def _kinds() -> list[tuple[str, Promise]]:
     return record_types.choices()
 
 

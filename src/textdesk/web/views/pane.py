@@ -139,6 +139,7 @@ def send(request, record_type: str, pk: int):
             body=body,
             error=refusal,
         )
+    assert state.sender is not None  # _refusal_before_send refused a missing sender
     to_number = (state.recipient or {}).get("e164") or (state.recipient or {}).get("raw") or to
     if to.strip() and state.recipient and to.strip() not in (state.recipient["e164"], state.recipient["raw"]):
         to_number = to.strip()  # a number typed that is none of the record's: never silently another one

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from textdesk.crm import record_types
+
 
 class Command(BaseCommand):
     help = (
@@ -26,7 +28,7 @@ class Command(BaseCommand):
         return super().create_parser(prog_name, "import" if subcommand == "import_records" else subcommand, **kwargs)
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=["account", "contact", "lead", "opportunity"], help="what the rows are")
+        parser.add_argument("kind", choices=record_types.KEYS, help="what the rows are")
         parser.add_argument("file", type=Path, help="the CSV file")
         parser.add_argument(
             "--errors",
