@@ -167,7 +167,7 @@ class RedisBus:
         self._fanout = _Fanout()
         self._state_sinks: set[Sink] = set()
         self._lock = threading.Lock()  # guards the subscribing connection (several threads send on it)
-        self._pubsub = None
+        self._pubsub: redis.client.PubSub | None = None
         self._confirmations: dict[str, threading.Event] = {}
         self._reader: threading.Thread | None = None
         self._paused_until = 0.0
