@@ -421,7 +421,7 @@ def post_paced(port: int, bodies: list, rate: float, connections: int = 16) -> t
 
 class VisibilityWatch:
     """The seller's view, polled: ``GET /api/v1/messages?search=<tag>`` (newest first, through the visibility
-    rule) every ``interval`` seconds, 25 at a time, paging on while a page shows only messages not seen before;
+    rule) every ``interval`` seconds, 100 at a time, paging on while a page shows only messages not seen before;
     records when each message of the run was first seen."""
 
     def __init__(self, port: int, token: str, tag: str, interval: float = 0.05):
@@ -435,7 +435,7 @@ class VisibilityWatch:
         while not self.done.is_set():
             cursor = ""
             for _ in range(40):  # a page only of messages not seen before: the next one may hold more
-                _, data = self.browser.timed(f"/api/v1/messages?limit=25&search={self.tag}{cursor}", api=True)
+                _, data = self.browser.timed(f"/api/v1/messages?limit=100&search={self.tag}{cursor}", api=True)
                 at = time.perf_counter()
                 page = json.loads(data)
                 new = 0
