@@ -20,22 +20,29 @@ What it does, and prints (figures only; nothing is asserted):
 It ends with one line:
     scale: conversations <n>, messages <n>, grid p95 <ms> (floor <ms>), search p95 <ms> (floor <ms>),
     routed-visible p99 <ms> at 100 msg/s
-(the routed-visible figure is measured by bench/inbound.py's sustained runs, not here: this prints n/a).
-Needs: PostgreSQL on 127.0.0.1.
+4. routed and visible: signed Twilio webhooks paced at 100 msg/s (``--rate``) for 20 s to the served TextDesk
+   with a ``textdesk worker``, from customers' numbers the records hold (90% of business phones empty) and
+   unknown ones, to the North team's numbers; each is timed from its POST to its first appearance in the
+   seller's ``GET /api/v1/messages?search=`` (polled every 50 ms, through the visibility rule).
+``--reuse`` measures the data set an earlier run left in ``--database`` instead of building it again.
+Needs: PostgreSQL and Redis on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
+import random
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -43,7 +50,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from inbound import BIN, PG_ADMIN, django_setup, log, pct, start, stop, wait_http  # noqa: E402
+from inbound import (  # noqa: E402
+    AUTH_TOKEN,
+    BIN,
+    PG_ADMIN,
+    PUBLIC_URL,
+    WEBHOOK_KEY,
+    django_setup,
+    log,
+    pct,
+    start,
+    stop,
+    twilio_signature,
+    visible_latencies,
+    wait_http,
+)
 
 WEB_PORT = 8111
 PASSWORD = "bench-Passw0rd!"
@@ -113,6 +134,19 @@ def seed_organisation() -> dict:
     }
 
 
+def existing_organisation() -> dict:
+    """The organisation of an earlier run (``--reuse``), with a fresh API token for seller 0."""
+    from textdesk.org.models import ApiToken, Team, User
+
+    sellers = [User.objects.get(username=f"scale-seller-{i}").pk for i in range(10)]
+    return {
+        "sellers": sellers,
+        "north": Team.objects.get(name="North").pk,
+        "south": Team.objects.get(name="South").pk,
+        "token": ApiToken.issue(User.objects.get(pk=sellers[0]))[1],
+    }
+
+
 def build(cursor, org: dict, conversations: int, messages: int) -> None:
     """Records, conversations and messages with a handful of set-based statements.
 
@@ -137,7 +171,7 @@ def build(cursor, org: dict, conversations: int, messages: int) -> None:
     series = f"generate_series(1, {conversations}) AS n"
     common = (
         f"{owner_user}, {owner_team}, true, NULL, 'US', now() - interval '400 days', now() - interval '1 day', "
-        f"{business}, {business}, {mobile}, {mobile}"
+        f"{business}, NULLIF({business}, ''), {mobile}, NULLIF({mobile}, '')"  # an empty E.164 form is NULL
     )
     common_cols = (
         "owner_user_id, owner_team_id, is_active, external_id, country, created_at, modified_at, "
@@ -299,6 +333,164 @@ def time_floor(conn, sql: str, params: dict, samples: int) -> list[float]:
     return timings
 
 
+# ---------------------------------------------------------------- routed and visible under load
+
+ACCOUNT_SID = "AC" + "c" * 32
+
+
+def webhook_targets(org: dict, rng: random.Random) -> tuple[list[str], list[str]]:
+    """The provider account answering signed webhooks at a known key; returns customers' numbers that the
+    records hold (mobile and business phones, as routing looks them up) and the North team's numbers."""
+    from textdesk.crm.models import Contact
+    from textdesk.messaging.models import Conversation, ProviderAccount, SenderNumber
+
+    account = ProviderAccount.objects.get(name="scale")
+    account.inbound_key = WEBHOOK_KEY
+    account.credentials = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
+    account.save()
+    ours = list(SenderNumber.objects.filter(owner_team_id=org["north"]).values_list("e164", flat=True))
+    mobiles = Conversation.objects.filter(sender_number__e164__in=ours).values_list("customer_e164", flat=True)
+    business = Contact.objects.filter(business_phone_e164__isnull=False).values_list("business_phone_e164", flat=True)
+    known = list(mobiles.order_by("id")[:: max(1, mobiles.count() // 4000)][:4000]) + list(business[:1000])
+    rng.shuffle(known)
+    return known, ours
+
+
+def webhook_requests(count: int, tag: str, known: list[str], ours: list[str], rng: random.Random) -> list[str]:
+    """Signed Twilio webhook bodies, one distinct message each; a third from numbers no record holds."""
+    bodies = []
+    for i in range(count):
+        params = {
+            "ToCountry": "US",
+            "NumMedia": "0",
+            "SmsStatus": "received",
+            "Body": f"Hello, about order {i} {tag}: can you call me back?",
+            "NumSegments": "1",
+            "MessageSid": f"SM{tag}{i:010d}",
+            "AccountSid": ACCOUNT_SID,
+            "ApiVersion": "2010-04-01",
+            "From": rng.choice(known) if i % 3 else f"+1{rng.randint(201, 989)}{rng.randint(2000000, 9999999)}",
+            "To": ours[i % len(ours)],
+        }
+        params["SmsMessageSid"] = params["SmsSid"] = params["MessageSid"]
+        bodies.append((twilio_signature(PUBLIC_URL + f"/webhooks/{WEBHOOK_KEY}/inbound", params), params))
+    return [(sig, urllib.parse.urlencode(params)) for sig, params in bodies]
+
+
+def post_paced(port: int, bodies: list, rate: float, connections: int = 16) -> tuple[dict[int, float], list[int]]:
+    """Each webhook posted at its time (message i at i / rate seconds), over ``connections`` kept-alive
+    connections; returns when each was sent (perf_counter) and the statuses that were not 2xx."""
+    sent: dict[int, float] = {}
+    failed: list[int] = []
+    numbers = itertools.count()
+    lock = threading.Lock()
+    begin = time.perf_counter() + 0.2
+    route = f"/webhooks/{WEBHOOK_KEY}/inbound"
+
+    def poster() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                i = next(numbers)
+            if i >= len(bodies):
+                return
+            pause = begin + i / rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            sig, body = bodies[i]
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}
+            sent[i] = time.perf_counter()
+            try:
+                conn.request("POST", route, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                status = 0
+            if status >= 300 or status == 0:
+                failed.append(status)
+
+    threads = [threading.Thread(target=poster) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sent, failed
+
+
+class VisibilityWatch:
+    """The seller's view, polled: ``GET /api/v1/messages?search=<tag>`` (newest first, through the visibility
+    rule) every ``interval`` seconds, 100 at a time, paging on while a page shows only messages not seen before;
+    records when each message of the run was first seen."""
+
+    def __init__(self, port: int, token: str, tag: str, interval: float = 0.05):
+        self.browser = Browser(port, token)
+        self.tag, self.interval = tag, interval
+        self.seen: dict[int, float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            cursor = ""
+            for _ in range(40):  # a page only of messages not seen before: the next one may hold more
+                _, data = self.browser.timed(f"/api/v1/messages?limit=100&search={self.tag}{cursor}", api=True)
+                at = time.perf_counter()
+                page = json.loads(data)
+                new = 0
+                for item in page["items"]:
+                    i = int(re.search(r"order (\d+) ", item["body"]).group(1))
+                    if i not in self.seen:
+                        self.seen[i] = at
+                        new += 1
+                if new < len(page["items"]) or not page["next_cursor"]:
+                    break
+                cursor = f"&cursor={page['next_cursor']}"
+            self.done.wait(self.interval)
+
+
+def routed_visible(args, env: dict, work: Path, org: dict) -> float:
+    """Signed webhooks at ``args.rate`` msg/s to the served TextDesk with its routing workers, each timed from
+    its POST to its first appearance in the seller's message list; returns the p99 in ms (inf if >1% unseen)."""
+    rng = random.Random(7)
+    known, ours = webhook_targets(org, rng)
+    workers = [
+        start([str(BIN / "textdesk"), "worker"], env, work / f"worker{i}.log") for i in range(args.route_workers)
+    ]
+    try:
+        stamp = f"{int(time.time()) % 1000000:06d}"
+        warm = webhook_requests(int(args.rate * 3), f"rvw{stamp}", known, ours, rng)
+        post_paced(args.port, warm, args.rate)
+        tag = f"rvq{stamp}"
+        bodies = webhook_requests(int(args.rate * args.duration), tag, known, ours, rng)
+        watch = VisibilityWatch(args.port, org["token"], tag)
+        watch.thread.start()
+        started = time.perf_counter()
+        sent, failed = post_paced(args.port, bodies, args.rate)
+        elapsed = time.perf_counter() - started
+        deadline = time.perf_counter() + 30
+        while len(watch.seen) < len(sent) and time.perf_counter() < deadline:
+            time.sleep(0.2)
+        watch.done.set()
+        watch.thread.join()
+    finally:
+        for worker in workers:
+            stop(worker)
+    latencies = [(watch.seen[i] - at) * 1000 for i, at in sent.items() if i in watch.seen]
+    unseen = len(sent) - len(latencies)
+    routed = [s * 1000 for s in visible_latencies(tag)]
+    log(
+        f"\nrouted and visible: {len(sent)} signed webhooks in {elapsed:.1f}s ({len(sent) / elapsed:.0f} msg/s, "
+        f"{len(failed)} not 2xx), {args.route_workers} routing worker(s); POST → in the seller's list p50 "
+        f"{pct(latencies, 50):.0f} ms, p99 {pct(latencies, 99):.0f} ms, {unseen} not seen within 30 s; "
+        f"durable write → routed p50 {pct(routed, 50):.0f} ms, p99 {pct(routed, 99):.0f} ms"
+    )
+    if failed or unseen > len(sent) / 100:
+        return float("inf")
+    return pct(latencies + [float("inf")] * unseen, 99)
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -309,23 +501,13 @@ def summary(label: str, timings: list[float], floor: list[float] | None) -> str:
     return line
 
 
-def run(args) -> None:
+def build_database(args, db_url: str, env: dict) -> dict:
+    """The database dropped, migrated and filled; returns the organisation."""
     import psycopg
 
-    work = Path(tempfile.mkdtemp(prefix="textdesk-scale-"))
-    db_url = f"postgres://postgres@127.0.0.1:5432/{args.database}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{args.database}"')
-    env = dict(
-        os.environ,
-        TEXTDESK_DATABASE_URL=db_url,
-        TEXTDESK_DATA_DIR=str(work / "data"),
-        TEXTDESK_SECRET_KEY="bench-secret-key",
-        TEXTDESK_LOG_LEVEL="WARNING",
-        TEXTDESK_ALLOWED_HOSTS="*",
-        DJANGO_SETTINGS_MODULE="textdesk.settings",
-    )
     subprocess.run([str(BIN / "textdesk"), "migrate", "-v0"], env=env, check=True)
     django_setup(env)
     org = seed_organisation()
@@ -355,6 +537,37 @@ def run(args) -> None:
         cursor.execute("CHECKPOINT")
     log(f"  built in {time.perf_counter() - started:.0f}s")
 
+    return org
+
+
+def run(args) -> None:
+    import psycopg
+
+    work = Path(tempfile.mkdtemp(prefix="textdesk-scale-"))
+    db_url = f"postgres://postgres@127.0.0.1:5432/{args.database}"
+    env = dict(
+        os.environ,
+        TEXTDESK_DATABASE_URL=db_url,
+        TEXTDESK_DATA_DIR=str(work / "data"),
+        TEXTDESK_SECRET_KEY="bench-secret-key",
+        TEXTDESK_LOG_LEVEL="WARNING",
+        TEXTDESK_ALLOWED_HOSTS="*",
+        TEXTDESK_PUBLIC_URL=PUBLIC_URL,
+        TEXTDESK_REDIS_URL=args.redis_url,
+        TEXTDESK_BUS_PREFIX="scale-bench",
+        DJANGO_SETTINGS_MODULE="textdesk.settings",
+    )
+    if args.reuse:
+        # The data set of an earlier run with the same sizes: only pending migrations are applied.
+        subprocess.run([str(BIN / "textdesk"), "migrate", "-v0"], env=env, check=True)
+        django_setup(env)
+        org = existing_organisation()
+        with psycopg.connect(db_url) as conn:
+            args.conversations = conn.execute("SELECT count(*) FROM messaging_conversation").fetchone()[0]
+            args.messages = conn.execute("SELECT count(*) FROM messaging_message").fetchone()[0]
+        log(f"\n[PostgreSQL] reusing {args.database}: {args.conversations:,} conversations, {args.messages:,} messages")
+    else:
+        org = build_database(args, db_url, env)
     from django.db import connection
 
     from textdesk.messaging import keyset
@@ -375,11 +588,11 @@ def run(args) -> None:
     connection.close()
     log(f"  seller 0 sees {n_visible:,} conversations; deep page at row {depth:,}")
 
-    web = start([str(BIN / "textdesk"), "serve", "--port", str(WEB_PORT), "--workers", "2"], env, work / "web.log")
+    web = start([str(BIN / "textdesk"), "serve", "--port", str(args.port), "--workers", "2"], env, work / "web.log")
     results: dict[str, tuple[list[float], list[float] | None]] = {}
     try:
-        wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
-        browser = Browser(WEB_PORT, org["token"])
+        wait_http(f"http://127.0.0.1:{args.port}/healthz")
+        browser = Browser(args.port, org["token"])
         browser.login("scale-seller-0")
         q = urllib.parse.quote
         searches = {
@@ -430,6 +643,7 @@ def run(args) -> None:
                 log(f"  {label}: {rows} rows on the first page")
             _, body = browser.timed(f"/api/v1/messages?limit=25&search={RARE_WORD}", api=True)
             log(f"  REST rare word: count {json.loads(body)['count']}")
+        routed_p99 = routed_visible(args, env, work, org) if args.rate else None
     finally:
         stop(web)
     grid, grid_floor = results["grid: first page"]
@@ -438,7 +652,7 @@ def run(args) -> None:
     log(
         f"\nscale: conversations {args.conversations}, messages {args.messages}, grid p95 {pct(grid, 95):.0f} ms "
         f"(floor {pct(grid_floor, 95):.1f} ms), search p95 {pct(search_t, 95):.0f} ms (floor {pct(search_f, 95):.1f} ms), "
-        "routed-visible p99 n/a at 100 msg/s"
+        f"routed-visible p99 {'n/a' if routed_p99 is None else f'{routed_p99:.0f} ms'} at {args.rate:g} msg/s"
     )
     shutil.rmtree(work, ignore_errors=True)
 
@@ -452,6 +666,12 @@ def main() -> None:
     parser.add_argument(
         "--database", default="textdesk_scale", help="PostgreSQL database to drop and recreate (a name of your own)"
     )
+    parser.add_argument("--rate", type=float, default=100, help="webhooks per second for routed-visible (0: skip)")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of webhooks at --rate")
+    parser.add_argument("--route-workers", type=int, default=1, help="textdesk worker processes during that run")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for the workers' wake-ups")
+    parser.add_argument("--reuse", action="store_true", help="measure the data set an earlier run left in --database")
+    parser.add_argument("--port", type=int, default=WEB_PORT, help="where TextDesk is served during the run")
     args = parser.parse_args()
     log(f"== Scale benchmark ({os.cpu_count()} cores; figures drift between runs, compare within one run)")
     run(args)

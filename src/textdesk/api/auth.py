@@ -1,4 +1,3 @@
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja.security import HttpBearer
 
@@ -19,14 +18,14 @@ class BearerToken(HttpBearer):
                 _("Too many requests with a bad token. Wait a while, then try again with a valid token."),
                 retry_after=settings_lockout(),
             )
-        user = ApiToken.authenticate(token)
-        if user is None:
+        found = ApiToken.find(token)
+        if found is None:
             signin.note_failure(None, ip)
             signin.record(SignInRecord.Channel.API_TOKEN, SignInRecord.Outcome.FAILED, ip=ip)
             return None
-        request.user = user
-        ApiToken.objects.filter(token_hash=ApiToken.hash(token)).update(last_used_at=timezone.now())
-        return user
+        request.user = found.user
+        found.note_use()
+        return found.user
 
 
 def settings_lockout() -> int:

@@ -155,8 +155,18 @@ def paginate(qs: QuerySet, order: Order, limit: int, cursor: Cursor | None = Non
     if items and has_previous:
         page.previous_cursor = _cursor_at(items[0], order, False, start).encode()
     if count:
-        page.count = capped_count(qs)
+        page.count = _count_of(qs, page, has_more)
     return page
+
+
+def _count_of(qs: QuerySet, page: Page, has_more: bool) -> int | None:
+    """The capped count, without a query where the page tells it: a first page that is also the last holds the
+    whole list; a page that ends past the cap is in a list of "many"."""
+    if not has_more and page.start == 1:
+        return len(page.items)
+    if page.start - 1 + len(page.items) > COUNT_CAP:
+        return None
+    return capped_count(qs)
 
 
 def _cursor_at(row, order: Order, forward: bool, start: int) -> Cursor:
@@ -182,7 +192,7 @@ def offset_page(qs: QuerySet, order: Order, limit: int, offset: int, *, count: b
     if page.items and offset > 0:
         page.previous_cursor = _cursor_at(rows[0], order, False, offset + 1).encode()
     if count:
-        page.count = capped_count(qs)
+        page.count = _count_of(qs, page, len(rows) > limit)
     return page
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -86,6 +87,10 @@ class OrganisationSettings(models.Model):
         return obj
 
 
+# How stale ApiToken.last_used_at may be: "when was this token last used" needs no finer answer.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
 class ApiToken(models.Model):
     """A bearer token for the REST API. Only its SHA-256 is stored."""
 
@@ -118,11 +123,25 @@ class ApiToken(models.Model):
         return obj, token
 
     @classmethod
-    def authenticate(cls, token: str) -> User | None:
+    def find(cls, token: str) -> ApiToken | None:
+        """The token's row when it belongs to an active user."""
         obj = cls.objects.select_related("user").filter(token_hash=cls.hash(token)).first()
         if obj is None or not obj.user.is_active:
             return None
-        return obj.user
+        return obj
+
+    @classmethod
+    def authenticate(cls, token: str) -> User | None:
+        obj = cls.find(token)
+        return obj.user if obj is not None else None
+
+    def note_use(self) -> None:
+        """Records when the token was last used, to the minute: written on every request, it made each API read
+        also a committed write (a WAL flush on PostgreSQL, the write lock on SQLite)."""
+        now = timezone.now()
+        if self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
 
 
 class SignInRecord(models.Model):
