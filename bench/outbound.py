@@ -44,22 +44,40 @@ def _django(data_dir: str | None = None) -> None:
 
 
 def worker_main(name: str, threads: int) -> None:
+    profile_to = os.environ.get("TEXTDESK_BENCH_PROFILE")  # a folder: each worker writes its cProfile there
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            _worker_loop(name, threads)
+        finally:
+            profiler.disable()
+            profiler.dump_stats(os.path.join(profile_to, f"{name}.prof"))
+        return
+    _worker_loop(name, threads)
+
+
+def _worker_loop(name: str, threads: int) -> None:
     _django()
     from concurrent.futures import ThreadPoolExecutor
 
     from django.db.models import Min
 
     from textdesk.jobs.models import Job, JobState
-    from textdesk.jobs.worker import load_handlers, run_once
+    from textdesk.jobs.worker import close_pipelines, load_handlers, run_once, start_pipelines
 
     load_handlers()
     pool = ThreadPoolExecutor(threads) if threads > 1 else None  # as `textdesk worker --threads N`
+    pipelines = start_pipelines(name)  # as `textdesk worker` (PostgreSQL: the pipelined send path)
     pending = Job.objects.filter(kind="send_message", state=JobState.PENDING)
     while True:
-        if run_once(name, pool=pool):
+        if run_once(name, pool=pool, pipelines=pipelines):
             continue
         next_due = pending.aggregate(first=Min("run_at"))["first"]
         if next_due is None:
+            close_pipelines(pipelines)
             return
         from django.utils import timezone
 

@@ -150,3 +150,16 @@ def test_a_value_the_database_cannot_hold_is_refused_as_invalid_input(client, ma
     assert answer.status_code in (200, 422)  # SQLite compares the text; PostgreSQL refuses the offset
     if answer.status_code == 422:
         assert answer.json()["code"] == "invalid"
+
+
+def test_a_database_out_of_reach_is_a_precise_503_with_retry_after():
+    """A cut database (or a lost race that outlived its retries) is no server error: 503, try again soon."""
+    from django.db import InterfaceError, OperationalError
+
+    from textdesk import errors
+    from textdesk.api.common import DATABASE_RETRY_AFTER, as_refusal
+
+    for exc in (OperationalError("connection to server failed: Connection refused"), InterfaceError("closed")):
+        response = errors.api_response(as_refusal(exc))
+        assert response.status_code == 503 and response["Retry-After"] == str(DATABASE_RETRY_AFTER)
+        assert _is_error_shape(json.loads(response.content), "unavailable")

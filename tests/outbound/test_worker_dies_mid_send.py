@@ -32,7 +32,15 @@ def _database_url() -> str:
     return f"sqlite:///{s['NAME']}"
 
 
-def _kill_worker_mid_send(setup, kind: str) -> Message:
+@pytest.fixture(params=["dispatch", "pipeline"])
+def path(request) -> str:
+    """The killed worker sends one job at a time (``dispatch``) or through the pipeline (PostgreSQL only)."""
+    if request.param == "pipeline" and connection.vendor != "postgresql":
+        pytest.skip("the pipeline runs on PostgreSQL")
+    return request.param
+
+
+def _kill_worker_mid_send(setup, kind: str, path: str = "dispatch") -> Message:
     ProviderAccount.objects.filter(pk=setup.account.pk).update(kind=kind)
     setup.gateway.script(setup.to, "hold")
     message = send_message(
@@ -44,6 +52,7 @@ def _kill_worker_mid_send(setup, kind: str) -> Message:
         "TEXTDESK_SECRET_KEY": settings.SECRET_KEY,
         "TEXTDESK_DATA_DIR": str(settings.DATA_DIR),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        "TEXTDESK_TEST_PIPELINE": "1" if path == "pipeline" else "0",
     }
     worker = subprocess.Popen([sys.executable, str(ROOT / "tests/outbound/worker_process.py")], env=env, cwd=ROOT)
     try:
@@ -63,16 +72,16 @@ def _kill_worker_mid_send(setup, kind: str) -> Message:
     return message
 
 
-def test_without_idempotency_or_lookup_the_outcome_is_unknown_not_resent(setup):
-    message = _kill_worker_mid_send(setup, "fake")
+def test_without_idempotency_or_lookup_the_outcome_is_unknown_not_resent(setup, path):
+    message = _kill_worker_mid_send(setup, "fake", path)
     drain()
     message.refresh_from_db()
     assert message.status == "unknown" and message.failure_reason == "OutcomeUnknown"
     assert len(setup.gateway.requests) == 1
 
 
-def test_with_an_idempotency_key_the_resend_is_the_same_message(setup):
-    message = _kill_worker_mid_send(setup, "fake_idem")
+def test_with_an_idempotency_key_the_resend_is_the_same_message(setup, path):
+    message = _kill_worker_mid_send(setup, "fake_idem", path)
     drain()
     message.refresh_from_db()
     assert len(setup.gateway.requests) == 2
@@ -80,8 +89,8 @@ def test_with_an_idempotency_key_the_resend_is_the_same_message(setup):
     assert message.provider_message_id == setup.gateway.accepted[str(message.idempotency_key)]
 
 
-def test_with_lookup_the_message_is_found_not_resent(setup):
-    message = _kill_worker_mid_send(setup, "fake_lookup")
+def test_with_lookup_the_message_is_found_not_resent(setup, path):
+    message = _kill_worker_mid_send(setup, "fake_lookup", path)
     drain()
     message.refresh_from_db()
     assert len(setup.gateway.requests) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -146,11 +146,18 @@ def as_refusal(exc: Exception) -> errors.Refusal:
         )
     if isinstance(exc, CredentialsUnreadable):
         return errors.Conflict(str(exc), code="credentials_unreadable")
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is out of reach (or a lost race outlived its retries): nothing was kept, try again soon.
+        return errors.Unavailable(retry_after=DATABASE_RETRY_AFTER)
     if isinstance(exc, ninja_errors.HttpError):
         if exc.status_code == 400:  # e.g. a body that is not JSON: invalid input, like every other
             return errors.InvalidInput(fields=[{"loc": ["body"], "msg": str(exc), "type": "unreadable"}])
         return errors.for_status(exc.status_code, str(exc))
     raise TypeError(exc)
+
+
+# Seconds a client is asked to wait when the database is out of reach (a cut usually lasts seconds).
+DATABASE_RETRY_AFTER = 5
 
 
 def install_error_handlers(api: NinjaAPI) -> None:
@@ -173,6 +180,8 @@ def install_error_handlers(api: NinjaAPI) -> None:
         DataError,
         IntegrityError,
         CredentialsUnreadable,
+        OperationalError,
+        InterfaceError,
         ninja_errors.HttpError,
     ):
         # django-ninja types a handler's argument as "the exception or its class"; it passes the exception.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Protocol
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -26,6 +27,19 @@ HANDLERS: dict[str, Callable[[Job], None]] = {}
 PREPARERS: dict[str, Callable[[list[Job]], None]] = {}
 # kind -> lane(job): jobs of one lane run one after another; different lanes may run in parallel threads.
 LANES: dict[str, Callable[[Job], object]] = {}
+# kind -> factory(worker_id): a pipeline that claims and runs that kind's jobs itself (an object with ``pump()``
+# returning how many jobs it finished, and ``close()``), or None where it cannot run (e.g. on SQLite).
+
+
+class Pipeline(Protocol):
+    """A job kind's own continuous claimer (e.g. the send pipeline): the worker pumps it and closes it."""
+
+    def pump(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+PIPELINES: dict[str, Callable[[str], Pipeline | None]] = {}
 
 
 class RetryLater(Exception):
@@ -49,6 +63,11 @@ def handler(
         return fn
 
     return register
+
+
+def pipeline(kind: str, factory: Callable[[str], Pipeline | None]) -> None:
+    """Register a pipeline for ``kind``: the worker claims no job of that kind itself when the pipeline runs."""
+    PIPELINES[kind] = factory
 
 
 def prepare(jobs: list[Job]) -> None:
@@ -125,13 +144,22 @@ def may_have_work(queryset) -> bool:
     return connection.vendor != "sqlite" or queryset.exists()
 
 
-def claim(worker_id: str, limit: int = 10, kinds: list[str] | None = None) -> list[Job]:
-    now = timezone.now()
-    qs = Job.objects.filter(state=JobState.PENDING, run_at__lte=now).filter(
+def claimable(now: dt.datetime):
+    """Pending jobs that are due and not leased by a live worker."""
+    return Job.objects.filter(state=JobState.PENDING, run_at__lte=now).filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now)
     )
+
+
+def claim(
+    worker_id: str, limit: int = 10, kinds: list[str] | None = None, exclude: list[str] | None = None
+) -> list[Job]:
+    now = timezone.now()
+    qs = claimable(now)
     if kinds:
         qs = qs.filter(kind__in=kinds)
+    if exclude:
+        qs = qs.exclude(kind__in=exclude)
     if not may_have_work(qs):
         return []
 
@@ -156,6 +184,24 @@ TRANSIENT_DELAY = dt.timedelta(seconds=1)
 OUTCOME_PATIENCE = 15.0
 
 
+def record(job: Job, **values) -> None:
+    """Write a job's outcome, through lost races and a database gone for a moment (up to ``OUTCOME_PATIENCE``)."""
+    _record(job, **values)
+
+
+def record_many(jobs: list[Job], *, run_at: dt.datetime, last_error: str = "") -> None:
+    """Give many claimed jobs back, to run again at ``run_at`` (each counted as an attempt)."""
+    from django.db.models import F
+
+    retry.in_transaction(
+        lambda attempt: Job.objects.filter(pk__in=[job.pk for job in jobs]).update(
+            run_at=run_at, attempts=F("attempts") + 1, last_error=last_error, locked_by="", locked_until=None
+        ),
+        patience=OUTCOME_PATIENCE,
+        ambiguous_commit_ok=True,
+    )
+
+
 def _record(job: Job, **values) -> None:
     retry.in_transaction(
         lambda attempt: Job.objects.filter(pk=job.pk).update(**values),
@@ -164,9 +210,9 @@ def _record(job: Job, **values) -> None:
     )
 
 
-def run(job: Job) -> None:
-    """Run one claimed job and record the outcome."""
-    fn = HANDLERS.get(job.kind)
+def run(job: Job, fn: Callable[[Job], None] | None = None) -> None:
+    """Run one claimed job (by its kind's handler, or ``fn``) and record the outcome."""
+    fn = fn or HANDLERS.get(job.kind)
     now = timezone.now()
     if fn is None:
         _record(

@@ -65,18 +65,43 @@ def _run_lane(lane: list) -> None:
         queue.run(job)
 
 
-def run_once(worker_id: str, batch: int = 20, pool: ThreadPoolExecutor | None = None) -> Pass:
-    """One pass over pollers and due jobs; returns how many items were handled (a :class:`Pass`).
+def start_pipelines(worker_id: str) -> dict[str, queue.Pipeline]:
+    """The pipelines registered for job kinds (``queue.pipeline``) that can run here, by kind."""
+    started: dict[str, queue.Pipeline] = {}
+    for kind, factory in queue.PIPELINES.items():
+        made = factory(worker_id)
+        if made is not None:
+            started[kind] = made
+    return started
+
+
+def close_pipelines(pipelines: dict[str, queue.Pipeline] | None) -> None:
+    for made in (pipelines or {}).values():
+        made.close()
+
+
+def run_once(
+    worker_id: str,
+    batch: int = 20,
+    pool: ThreadPoolExecutor | None = None,
+    pipelines: dict[str, queue.Pipeline] | None = None,
+) -> Pass:
+    """One pass over pollers, pipelines and due jobs; returns how many items were handled (a :class:`Pass`).
 
     The claimed batch is prepared at once (see ``queue.prepare``) and split into lanes; with a ``pool``
-    the lanes run in parallel, each in its own thread, otherwise one after another.
+    the lanes run in parallel, each in its own thread, otherwise one after another. Jobs of a kind with a
+    running pipeline are left to it (it claims them itself, continuously, for up to a short while per pass).
     """
     done, more = 0, False
     for poll in list(POLLERS):
         handled = poll(worker_id)
         done += handled
         more = more or getattr(handled, "more", handled > 0)
-    jobs = queue.claim(worker_id, limit=batch)
+    for made in (pipelines or {}).values():
+        handled = made.pump()
+        done += handled
+        more = more or getattr(handled, "more", handled > 0)
+    jobs = queue.claim(worker_id, limit=batch, exclude=list(pipelines or ()))
     if not jobs:
         return Pass(done, more)
     queue.prepare(jobs)
@@ -130,12 +155,13 @@ class Worker:
         load_handlers()
         log.info("worker %s started", self.worker_id)
         pool = ThreadPoolExecutor(self.threads, thread_name_prefix="textdesk-send") if self.threads > 1 else None
+        pipelines = start_pipelines(self.worker_id)
         try:
             with bus.get_bus().subscribe([bus.WAKE_CHANNEL]) as wake:
                 while not self.stopping.is_set():
                     try:
                         close_old_connections()
-                        handled = run_once(self.worker_id, batch=self.batch, pool=pool)
+                        handled = run_once(self.worker_id, batch=self.batch, pool=pool, pipelines=pipelines)
                         idle = None if handled.more else queue.next_due_in(self.idle_wait) or 0.01
                     except Exception:  # the database is unreachable (or a bug): log, back off, try again
                         connections.close_all()  # a broken connection is not reused by the next pass
@@ -149,6 +175,7 @@ class Worker:
                     if wake.get(timeout=idle) is not None:
                         _drain(wake)
         finally:
+            close_pipelines(pipelines)
             if pool is not None:
                 _close_thread_connections(pool, self.threads)
                 pool.shutdown()

@@ -9,9 +9,12 @@ from django.conf import settings
 from textdesk.jobs import queue, worker
 from textdesk.messaging.inbound.intake import sweep_concat_parts
 from textdesk.messaging.inbound.router import batch_size, route_pending
-from textdesk.messaging.outbound import dispatch, sweeper
+from textdesk.messaging.outbound import dispatch, pipeline, sweeper
 
 queue.handler("send_message", prepare=dispatch.prepare_batch, lane=dispatch.lane_of)(dispatch.handle_send_job)
+# On PostgreSQL each worker sends through the pipeline (many messages in flight); the handler above stays for SQLite
+# and for what the pipeline leaves to it (recovery of an interrupted attempt, scheduled sends, quiet hours).
+queue.pipeline("send_message", pipeline.factory)
 
 
 # A pass that found at least this many messages means they arrive faster than passes run: worth lingering.

@@ -89,6 +89,16 @@ def credential(account, name: str) -> str:
     return str(value)
 
 
+def seconds_for(options: Mapping[str, object]) -> float | None:
+    """The account's own ``options["timeout"]`` in seconds, or None (the session's timeouts apply)."""
+    seconds = options.get("timeout")
+    if seconds is None:
+        return None
+    if not isinstance(seconds, int | float | str):
+        raise TypeError(f"options['timeout'] must be a number of seconds, got {seconds!r}")
+    return float(seconds)
+
+
 def timeout_for(options: Mapping[str, object]):
     """How long to wait for the provider: the caller's ``httpx.Client`` decides, unless the account sets
     ``options["timeout"]`` (seconds). A slow answer becomes OutcomeUnknownError either way."""
@@ -110,6 +120,43 @@ def send_request(client: httpx.Client, method: str, url: str, **kwargs) -> httpx
     except httpx.TransportError as exc:
         # Read timeout, connection reset after the body was written, malformed answer: the provider may
         # have accepted the message, so only an idempotent retry, a lookup or the customer can tell.
+        raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", f"no answer: {_detail(exc)}") from exc
+
+
+async def send_request_async(
+    session, method: str, url: str, *, timeout: float | None = None, **kwargs
+) -> httpx.Response:
+    """:func:`send_request` over an ``aiohttp.ClientSession`` (the pipelined send path): the same translation of
+    transport failures, and the answer as an ``httpx.Response`` so that each adapter reads it with the same code.
+
+    ``kwargs`` are httpx's: ``data`` (a form), ``json``, ``headers``, ``auth`` (user, password)."""
+    import aiohttp
+
+    headers = dict(kwargs.get("headers") or {})
+    auth = kwargs.get("auth")
+    options: dict = {"headers": headers}
+    if auth is not None:
+        options["auth"] = aiohttp.BasicAuth(*auth)
+    if "json" in kwargs:
+        options["json"] = kwargs["json"]
+    elif "data" in kwargs:
+        options["data"] = kwargs["data"]
+    if timeout is not None:
+        options["timeout"] = aiohttp.ClientTimeout(total=timeout)
+    try:
+        async with session.request(method, url, **options) as answer:
+            body = await answer.read()
+            return httpx.Response(
+                answer.status,
+                headers=list(answer.raw_headers),
+                content=body,
+                request=httpx.Request(method, url),
+            )
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        # Nothing reached the provider: sending again is safe.
+        raise RetryableProviderError(failures.PROVIDER_UNAVAILABLE, "", f"connection failed: {_detail(exc)}") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # A read timeout, a reset after the body was written, a malformed answer: the outcome is unknown.
         raise OutcomeUnknownError(failures.OUTCOME_UNKNOWN, "", f"no answer: {_detail(exc)}") from exc
 
 

@@ -107,6 +107,16 @@ class GenericProvider:
     supports_status_fetch = True  # GET {base_url}/messages/{id}, optional in the contract (404 when not offered)
 
     def send(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
+        url, options = self._create_request(account, message)
+        # A lost answer is safe to retry with the same id later, but for now we cannot know whether it was taken.
+        return self._read_answer(_http.send_request(client, "POST", url, **options))
+
+    async def send_async(self, account: AccountConfig, message: OutboundSMS, session) -> SendResult:
+        """:meth:`send` over an ``aiohttp.ClientSession`` (the pipelined send path)."""
+        url, options = self._create_request(account, message)
+        return self._read_answer(await _http.send_request_async(session, "POST", url, **options))
+
+    def _create_request(self, account: AccountConfig, message: OutboundSMS) -> tuple[str, dict]:
         base = account.base_url("")
         if not base:
             raise PermanentProviderError(failures.INVALID_SENDING_PARAMETERS, "", "the gateway has no base_url option")
@@ -118,9 +128,7 @@ class GenericProvider:
             "status_callback_url": message.status_callback_url,
         }
         headers = {"Authorization": f"Bearer {account.credentials.get('api_key', '')}", "Accept": "application/json"}
-        # A lost answer is safe to retry with the same id later, but for now we cannot know whether it was taken.
-        response = _http.send_request(client, "POST", f"{base}/messages", json=payload, headers=headers)
-        return self._read_answer(response)
+        return f"{base}/messages", {"json": payload, "headers": headers}
 
     def _read_answer(self, response: httpx.Response) -> SendResult:
         code = response.status_code

@@ -162,15 +162,24 @@ class TwilioProvider:
     # ------------------------------------------------------------ sending
 
     def send(self, account: AccountConfig, message: OutboundSMS, client: httpx.Client) -> SendResult:
+        url, options = self._create_request(account, message)
+        return self._read_created(_http.send_request(client, "POST", url, **options))
+
+    async def send_async(self, account: AccountConfig, message: OutboundSMS, session) -> SendResult:
+        """:meth:`send` over an ``aiohttp.ClientSession`` (the pipelined send path)."""
+        url, options = self._create_request(account, message)
+        return self._read_created(await _http.send_request_async(session, "POST", url, **options))
+
+    def _create_request(self, account: AccountConfig, message: OutboundSMS) -> tuple[str, dict]:
         sid = account.credentials.get("account_sid", "")
         token = account.credentials.get("auth_token", "")
         url = f"{account.base_url(DEFAULT_BASE_URL)}/{API_VERSION}/Accounts/{sid}/Messages.json"
         form = {"To": message.to_number, "From": message.from_number, "Body": message.body}
         if message.status_callback_url:
             form["StatusCallback"] = message.status_callback_url
-        response = _http.send_request(
-            client, "POST", url, data=form, auth=(sid, token), headers={"Accept": "application/json"}
-        )
+        return url, {"data": form, "auth": (sid, token), "headers": {"Accept": "application/json"}}
+
+    def _read_created(self, response: httpx.Response) -> SendResult:
         if response.status_code in (200, 201):
             return self._parse_created(response)
         self._raise_refusal(response)

@@ -15,6 +15,10 @@ reconciliation) goes through :func:`transition`, inside the caller's transaction
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import connection
 from django.db.models.expressions import Combinable
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -80,6 +84,143 @@ def transition(
 
         signals.text_not_delivered.send(sender=Message, message=message)
     return event
+
+
+def transition_many(
+    messages: Sequence[Message],
+    to: str,
+    *,
+    expect: frozenset[str] | set[str] | tuple[str, ...] | None = None,
+    where: dict | None = None,
+    fields: dict | None = None,
+    fields_of: Mapping[int, dict] | None = None,
+    detail_of: Mapping[int, str] | None = None,
+    provider_status_of: Mapping[int, str] | None = None,
+    notice: bool = True,
+) -> list[Message]:
+    """:func:`transition` for many messages at once, inside the caller's transaction: the messages that moved.
+
+    The same rules, decided the same way for each message: the rows that may move (status among the sources of
+    ``to`` and ``expect``, ``where``) are locked in id order and only they are written, in one statement for the
+    values every message shares (``fields``, expressions allowed) and one for each message's own values
+    (``fields_of``, plain values); then their history entries in one insert, the conversations' summaries, and
+    one after-commit push for them all. ``detail_of`` and ``provider_status_of`` give each history entry its text.
+    """
+    sources = sources_of(to)
+    if expect is not None:
+        sources = [source for source in sources if source in expect]
+    by_id = {message.pk: message for message in messages}
+    if not sources or not by_id:
+        return []
+    moving = list(
+        Message.objects.select_for_update()
+        .filter(pk__in=sorted(by_id), status__in=sources, **(where or {}))
+        .order_by("pk")
+        .values_list("pk", "status")
+    )
+    if not moving:
+        return []
+    ids = [pk for pk, _status in moving]
+    now = timezone.now()
+    values = {**(fields or {}), "status": to, "updated_at": now}
+    Message.objects.filter(pk__in=ids).update(**values)
+    if fields_of:
+        _write_own_values(ids, fields_of)
+    moved = []
+    for pk, status in moving:
+        message = by_id[pk]
+        for name, value in values.items():
+            if not isinstance(value, Combinable):
+                setattr(message, name, value)
+        for name, value in (fields_of or {}).get(pk, {}).items():
+            setattr(message, name, value)
+        message._textdesk_was = status  # type: ignore[attr-defined]  # read back below, per message
+        moved.append(message)
+    events = MessageEvent.objects.bulk_create(
+        [
+            MessageEvent(
+                message=message,
+                status=to,
+                provider_status=((provider_status_of or {}).get(message.pk) or "")[:40],
+                detail=((detail_of or {}).get(message.pk) or "")[:1000],
+            )
+            for message in moved
+        ]
+    )
+    for message, event in zip(moved, events, strict=True):
+        message._textdesk_event = event  # type: ignore[attr-defined]  # the history row, for the push event
+    keep_summaries([message for message in moved if message._textdesk_was != to])  # type: ignore[attr-defined]
+    push_statuses(moved)
+    for message in moved:
+        if to in NOTICE_ON and notice:
+            notify_failure(message)
+        if to in NOT_DELIVERED:
+            from textdesk.messaging import signals
+
+            signals.text_not_delivered.send(sender=Message, message=message)
+    return moved
+
+
+def _write_own_values(ids: list[int], fields_of: Mapping[int, dict]) -> None:
+    """Each message's own values: one ``UPDATE … FROM unnest(…)`` on PostgreSQL, a statement per message elsewhere."""
+    names = sorted({name for pk in ids for name in fields_of.get(pk, {})})
+    if not names:
+        return
+    if connection.vendor != "postgresql" or any(name not in fields_of.get(pk, {}) for pk in ids for name in names):
+        for pk in ids:
+            if fields_of.get(pk):
+                Message.objects.filter(pk=pk).update(**fields_of[pk])
+        return
+    meta = Message._meta
+    columns: list[Any] = [meta.get_field(name) for name in names]  # concrete fields of Message
+    table = connection.ops.quote_name(meta.db_table)
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = v.c{i}" for i, f in enumerate(columns))
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in columns)
+    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+    params = [ids] + [[f.get_db_prep_value(fields_of[pk][f.name], connection) for pk in ids] for f in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM unnest(%s::bigint[], {arrays}) AS v(id, {aliases}) "
+            f"WHERE {table}.id = v.id",
+            params,
+        )
+
+
+def keep_summaries(messages: Sequence[Message]) -> None:
+    """:func:`keep_summary` for many messages (one statement on PostgreSQL)."""
+    rows = [(m.conversation_id, m.created_at, m.status) for m in messages if m.conversation_id]
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        for message in messages:
+            keep_summary(message)
+        return
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    with connection.cursor() as cursor:
+        # A conversation's latest message among several moving at once decides its summary.
+        cursor.execute(
+            f"UPDATE {table} SET last_status = v.status FROM ("
+            f"SELECT DISTINCT ON (id) id, created, status FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) "
+            f"AS u(id, created, status) ORDER BY id, created DESC) AS v "
+            f"WHERE {table}.id = v.id AND {table}.last_message_at <= v.created",
+            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+        )
+
+
+def push_statuses(messages: Sequence[Message]) -> None:
+    """:func:`push_status` for many messages, published together after the commit."""
+    items = []
+    for message in messages:
+        if not message.conversation_id:
+            continue
+        payload = {
+            "event": "message.status",
+            "conversation_id": message.conversation_id,
+            "message_id": message.pk,
+            "status": message.status,
+        }
+        items += [(bus.user_channel(user_id), payload) for user_id in sorted(audience(message))]
+    bus.publish_many_on_commit(items)
 
 
 def record_event(
