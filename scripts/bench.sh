@@ -12,3 +12,8 @@ python bench/cpu_per_message.py
 if [ -f bench/outbound.py ]; then python bench/outbound.py --threads 1,4; fi
 # 2,000 streams on one web process; --quick publishes for 5 s (the full run: python bench/live.py)
 python bench/live.py --quick
+# kill -9 and database/Redis cuts while inbound and outbound traffic flows (PostgreSQL only)
+case "${TEXTDESK_DATABASE_URL:-}" in
+  postgres*) python bench/faults.py ${BENCH_QUICK:+--quick} ;;
+  *) echo "faults: skipped (needs TEXTDESK_DATABASE_URL=postgres://...)" ;;
+esac
