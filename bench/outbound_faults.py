@@ -179,6 +179,7 @@ def main() -> None:
                     "sender_number_id": numbers[i % len(numbers)].pk,
                     "to": f"+55119{(20000000 + i) % 100000000:08d}",
                     "body": body_of(i),
+                    "add_number_to_record": True,  # each send goes to a new number of the contact's
                 }
                 try:
                     answer = http.post(api, json=payload).status_code
