@@ -1,19 +1,37 @@
 #!/usr/bin/env bash
 # Run the benchmarks and print their figures (nothing is asserted). Arguments go to bench/inbound.py.
-set -euo pipefail
+# Each benchmark ends with its one summary line; one that fails is reported and the others still run.
+# PostgreSQL and Redis on 127.0.0.1 are needed; TEXTDESK_BENCH_DATABASE_URL names the database the runs that
+# work on an existing one use (created if missing; its content is replaced). BENCH_QUICK=1 shortens the runs
+# that have a short form.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 if ! command -v wrk >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk; fi
+  if [ "$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk; fi
 fi
-python bench/inbound.py "$@"
-python bench/cpu_per_message.py
-if [ -f bench/outbound.py ]; then python bench/outbound.py --threads 1,4; fi
+pg=${TEXTDESK_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/textdesk_bench}
+python - "$pg" <<'PY'
+import sys, psycopg
+from textdesk.config import parse_database_url
+c = parse_database_url(sys.argv[1])
+with psycopg.connect(host=c.host, port=c.port or 5432, user=c.user, password=c.password, dbname="postgres", autocommit=True) as conn:
+    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [c.name]).fetchone():
+        conn.execute(f'CREATE DATABASE "{c.name}"')
+PY
+failed=()
+run() { "$@" || failed+=("$*"); }
+
+run python bench/inbound.py "$@"
+run python bench/cpu_per_message.py
+run env TEXTDESK_DATABASE_URL="$pg" python bench/outbound.py --summary --messages 600 --numbers 16 --rate 1000 --workers 2 --threads 4
+run env TEXTDESK_DATABASE_URL="$pg" python bench/outbound_faults.py ${BENCH_QUICK:+--sends 200}
+run env TEXTDESK_DATABASE_URL="$pg" python bench/faults.py ${BENCH_QUICK:+--quick}
 # 2,000 streams on one web process; --quick publishes for 5 s (the full run: python bench/live.py)
-python bench/live.py --quick
-# kill -9 and database/Redis cuts while inbound and outbound traffic flows (PostgreSQL only)
-case "${TEXTDESK_DATABASE_URL:-}" in
-  postgres*) python bench/faults.py ${BENCH_QUICK:+--quick} ;;
-  *) echo "faults: skipped (needs TEXTDESK_DATABASE_URL=postgres://...)" ;;
-esac
+run python bench/live.py --quick
+run python bench/scale.py
+run python bench/dashboard.py
+run python bench/simulator_sends.py
+run python bench/optout_intent.py
+if [ "${#failed[@]}" -gt 0 ]; then printf 'FAILED: %s\n' "${failed[@]}"; exit 1; fi
