@@ -11,7 +11,16 @@ def test_sqlite_url_relative_and_absolute():
 def test_postgres_url():
     db = config.parse_database_url("postgres://u:p%40ss@db.example:6543/textdesk?sslmode=require")
     assert (db.user, db.password, db.host, db.port, db.name) == ("u", "p@ss", "db.example", "6543", "textdesk")
-    assert db.as_django()["OPTIONS"] == {"options": "-c jit=off", "sslmode": "require"}
+    options = db.as_django()["OPTIONS"]
+    assert (options["options"], options["sslmode"]) == ("-c jit=off", "require")
+
+
+def test_postgres_connections_come_from_a_pool_per_process_unless_turned_off(monkeypatch):
+    settings = config.parse_database_url("postgres://db/x").as_django()
+    assert settings["OPTIONS"]["pool"]["max_size"] == 8 and settings["CONN_MAX_AGE"] == 0  # Django's pool needs 0
+    monkeypatch.setenv("TEXTDESK_DB_POOL_SIZE", "0")
+    settings = config.parse_database_url("postgres://db/x").as_django()
+    assert "pool" not in settings["OPTIONS"] and settings["CONN_MAX_AGE"] == 60
 
 
 def test_postgres_connections_run_without_jit_unless_the_url_says_otherwise():
