@@ -108,7 +108,9 @@ class DatabaseConfig:
         # routing statement of a 200-message batch: 9 ms to run, 60 ms more to compile). A URL's own
         # ``options`` replaces this.
         options = {"options": "-c jit=off", **(self.options or {})}
-        pool_size = env_int("DB_POOL_SIZE", 8)
+        # Off by default for now: threads that hold a borrowed connection past their work (the worker's send lanes)
+        # can empty a small pool; until every such thread hands its connection back, the pool is opt-in.
+        pool_size = env_int("DB_POOL_SIZE", 0)
         if pool_size > 0:
             # A pool per process: served through ASGI, Django's connections belong to each request's context, so
             # CONN_MAX_AGE kept none open and every page opened its own connection (a new server process, and a

@@ -15,12 +15,12 @@ def test_postgres_url():
     assert (options["options"], options["sslmode"]) == ("-c jit=off", "require")
 
 
-def test_postgres_connections_come_from_a_pool_per_process_unless_turned_off(monkeypatch):
-    settings = config.parse_database_url("postgres://db/x").as_django()
-    assert settings["OPTIONS"]["pool"]["max_size"] == 8 and settings["CONN_MAX_AGE"] == 0  # Django's pool needs 0
-    monkeypatch.setenv("TEXTDESK_DB_POOL_SIZE", "0")
+def test_postgres_connections_come_from_a_pool_per_process_when_asked(monkeypatch):
     settings = config.parse_database_url("postgres://db/x").as_django()
     assert "pool" not in settings["OPTIONS"] and settings["CONN_MAX_AGE"] == 60
+    monkeypatch.setenv("TEXTDESK_DB_POOL_SIZE", "8")
+    settings = config.parse_database_url("postgres://db/x").as_django()
+    assert settings["OPTIONS"]["pool"]["max_size"] == 8 and settings["CONN_MAX_AGE"] == 0  # Django's pool needs 0
 
 
 def test_postgres_connections_run_without_jit_unless_the_url_says_otherwise():
