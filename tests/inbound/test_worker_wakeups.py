@@ -90,6 +90,7 @@ def test_after_a_pass_the_worker_goes_on_only_if_work_was_left(monkeypatch, firs
     monkeypatch.setattr(bus, "get_bus", lambda: local)
     monkeypatch.setattr(worker_module.queue, "claim", lambda *args, **kwargs: [])
     monkeypatch.setattr(worker_module.queue, "next_due_in", lambda max_wait: max_wait)
+    monkeypatch.setattr(worker_module.queue, "PIPELINES", {})  # pollers only (the send pipeline needs PostgreSQL)
     kind, handled = first
     passes: list[int] = []
 
