@@ -76,6 +76,36 @@ def test_the_reply_goes_to_the_conversation_on_screen(page_at, scene, dana, shot
     expect(pane.locator(".msg")).to_have_count(0)
 
 
+def test_a_live_refresh_never_undoes_the_sellers_choice(page_at, scene, dana):
+    """A live event re-renders an idle pane; if that refresh answers after the seller changed the recipient,
+    the seller's choice stays on screen (seen in CI: the pane jumped back to the old conversation)."""
+    from textdesk.live.bus import get_bus, user_channel
+
+    page = page_at(scene.sam)
+    page.goto(f"/records/lead/{dana.lead.pk}/?pane=1&c={dana.conv.pk}")
+    expect(page.locator("body[data-live-state=open]")).to_have_count(1)
+    pane = page.locator("#pane")
+    expect(pane.locator("[data-reply-summary]")).to_contain_text("Replying in this conversation")
+    page.evaluate(
+        """() => document.addEventListener("htmx:afterRequest", (e) => {
+             if (e.detail.xhr.responseURL.includes("14155550100")) window.staleAnswered = true;
+           })"""
+    )
+    held = []
+
+    def stale_pane(url):
+        return "/pane/" in url and "14155550100" in url
+
+    page.route(stale_pane, lambda route: held.append(route))
+    with page.expect_request(lambda r: stale_pane(r.url)):
+        get_bus().publish(user_channel(scene.sam.pk), {"event": "message.new", "conversation_id": scene.conv.pk, "message_id": 1})
+    pane.locator("#pane-to").select_option("+14155550177")
+    expect(pane.locator("[data-reply-summary]")).to_contain_text("New conversation: to +1 415 555 0177")
+    held[0].continue_()
+    page.wait_for_function("() => window.staleAnswered === true")
+    expect(pane.locator("[data-reply-summary]")).to_contain_text("New conversation: to +1 415 555 0177")
+
+
 def test_another_teams_line_asks_for_an_explicit_choice(page_at, scene, make_conversation, shot):
     conv = make_conversation(
         scene.alice, scene.rui_line, "+14155550134", messages=[("inbound", "Wrote to Rui's line", "received")]

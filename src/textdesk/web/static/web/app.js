@@ -101,15 +101,33 @@
 
   // Another conversation changed: re-render the open pane (its list of conversations and unread
   // badges) unless the seller is writing, so a draft is never lost.
+  // A live refresh must never undo the seller's own step: it is skipped while the seller's pane request is on
+  // its way, and its answer is dropped if the seller changed the pane (sender, recipient, conversation) meanwhile.
+  var paneStep = 0;          // counts the seller's own pane requests
+  var sellerPaneRequests = 0;  // of those, how many are still on their way
   function refreshIdlePane() {
     var inner = document.querySelector("#pane [data-pane]");
-    if (!inner || !inner.dataset.paneUrl) return;
+    if (!inner || !inner.dataset.paneUrl || sellerPaneRequests > 0) return;
     var body = inner.querySelector("[data-body]");
     if (body && (body.value || document.activeElement === body)) return;
-    backgroundRefresh = true;
-    htmx.ajax("GET", inner.dataset.paneUrl, { target: "#pane", swap: "innerHTML" });
+    htmx.ajax("GET", inner.dataset.paneUrl, {
+      target: "#pane", swap: "innerHTML", headers: { "X-TextDesk-Background": String(paneStep) },
+    });
   }
-  var backgroundRefresh = false;
+  function backgroundStep(detail) {
+    var headers = detail.requestConfig && detail.requestConfig.headers;
+    return headers && headers["X-TextDesk-Background"] !== undefined ? headers["X-TextDesk-Background"] : null;
+  }
+  function targetsPane(detail) {
+    var target = detail.target || (detail.requestConfig && detail.requestConfig.target);
+    return target && target.id === "pane";
+  }
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    if (targetsPane(e.detail) && backgroundStep(e.detail) === null) { paneStep += 1; sellerPaneRequests += 1; }
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (targetsPane(e.detail) && backgroundStep(e.detail) === null) sellerPaneRequests = Math.max(0, sellerPaneRequests - 1);
+  });
 
   var gridTimer = null;
   function refreshGrid() {
@@ -132,8 +150,8 @@
       var title = target.querySelector("h2");
       var active = document.activeElement;
       var source = e.detail.requestConfig && e.detail.requestConfig.elt;
-      if (backgroundRefresh) {
-        backgroundRefresh = false;  // a live update: leave the focus where the seller is
+      if (backgroundStep(e.detail) !== null) {
+        // a live update: leave the focus where the seller is
       } else if (source && source.matches && source.matches("[data-composer]") && body && !body.disabled) {
         body.focus();  // after sending (or a refusal), keep the seller in the composer
       } else if (!target.contains(active) && title) { title.tabIndex = -1; title.focus({ preventScroll: true }); }
@@ -168,6 +186,8 @@
       e.detail.shouldSwap = true;
       e.detail.isError = false;
     }
+    var step = backgroundStep(e.detail);
+    if (step !== null && targetsPane(e.detail) && step !== String(paneStep)) e.detail.shouldSwap = false;
   });
 
   // ---- keyboard and clicks ----
