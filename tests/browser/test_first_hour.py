@@ -98,7 +98,9 @@ def test_a_live_refresh_never_undoes_the_sellers_choice(page_at, scene, dana):
 
     page.route(stale_pane, lambda route: held.append(route))
     with page.expect_request(lambda r: stale_pane(r.url)):
-        get_bus().publish(user_channel(scene.sam.pk), {"event": "message.new", "conversation_id": scene.conv.pk, "message_id": 1})
+        get_bus().publish(
+            user_channel(scene.sam.pk), {"event": "message.new", "conversation_id": scene.conv.pk, "message_id": 1}
+        )
     pane.locator("#pane-to").select_option("+14155550177")
     expect(pane.locator("[data-reply-summary]")).to_contain_text("New conversation: to +1 415 555 0177")
     held[0].continue_()
