@@ -121,3 +121,64 @@ def test_the_charts_are_drawn_in_the_browser(new_page, shot, figures, size):
     sellers.scroll_into_view_if_needed()
     assert sellers.is_visible() and sellers.bounding_box()["height"] > 50
     shot(page, f"compliance-dashboard-sellers-{size[0]}x{size[1]}")
+
+
+def _first_response_by_hand(timeline):
+    """The rule, read from the messages in time order: a customer's run of messages is answered by the seller's
+    next message, the delay counted from the run's first message."""
+    waiting, delays = {}, []
+    for conversation, direction, at in sorted(timeline, key=lambda m: m[2]):
+        if direction == "inbound":
+            waiting.setdefault(conversation, at)
+        elif conversation in waiting:
+            delays.append((at - waiting.pop(conversation)).total_seconds() / 60)
+    delays.sort()
+    n = len(delays)
+    median = (delays[(n - 1) // 2] + delays[n // 2]) / 2
+    return [n, round(median, 1), round(delays[min(n - 1, 9 * n // 10)], 1)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_first_response_time_follows_each_customer_run_to_its_answer(
+    transactional_db, make_user, make_sender_number, make_record, seed
+):
+    """Conversations with runs of customer messages, several replies in a row, replies with nothing to answer and
+    messages older than the period: the figures equal the rule applied by hand."""
+    import random
+
+    from textdesk.compliance import dashboard
+    from textdesk.messaging.models import Conversation, Message
+
+    rng = random.Random(seed)
+    seller = make_user("seller")
+    number = make_sender_number("+14155550100", owner=seller)
+    now = timezone.now()
+    timeline = []
+    for i in range(6):
+        customer = f"+1415555{1000 + i}"
+        conversation = Conversation(customer_e164=customer, sender_number=number)
+        conversation.set_record(make_record("contact", seller, mobile_phone=customer))
+        conversation.save()
+        at = now - dt.timedelta(days=31)
+        for _ in range(rng.randint(6, 14)):
+            at += dt.timedelta(minutes=rng.choice([1, 7, 30, 95, 600, 3000]))
+            direction = rng.choice(["inbound", "inbound", "outbound"])
+            message = Message.objects.create(
+                conversation=conversation,
+                sender_number=number,
+                provider_account_id=number.provider_account_id,
+                direction=direction,
+                from_number=customer if direction == "inbound" else number.e164,
+                to_number=number.e164 if direction == "inbound" else customer,
+                body="x",
+                status="received" if direction == "inbound" else "delivered",
+            )
+            Message.objects.filter(pk=message.pk).update(created_at=at)
+            if at >= now - dt.timedelta(days=30):
+                timeline.append((conversation.pk, direction, at))
+    expected = _first_response_by_hand(timeline)
+    assert expected[0] > 0
+    assert dashboard.first_response(dashboard.Filters(days=30)) == [
+        ["replies", "median_minutes", "p90_minutes"],
+        expected,
+    ]

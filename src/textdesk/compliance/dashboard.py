@@ -5,7 +5,6 @@ a CSV table."""
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from dataclasses import dataclass
 
 from django.db.models import Count, Q
@@ -91,23 +90,61 @@ def top_failures(filters: Filters, limit: int = 5) -> list[list]:
 
 
 def first_response(filters: Filters) -> list[list]:
-    """Minutes from a customer's message to the seller's next message in the same conversation: median, p90."""
-    delays: list[float] = []
-    last_inbound: dict[int, dt.datetime] = {}
-    rows = _messages(filters).filter(conversation__isnull=False).order_by("created_at", "pk")
-    for conversation_id, direction, at in rows.values_list("conversation_id", "direction", "created_at").iterator():
-        if direction == "inbound":
-            last_inbound.setdefault(conversation_id, at)
-        elif conversation_id in last_inbound:
-            delays.append((at - last_inbound.pop(conversation_id)).total_seconds() / 60)
-    if not delays:
+    """Minutes from a customer's message to the seller's next message in the same conversation: median, p90.
+
+    A customer's run of messages (everything since the seller's last message) is answered by the seller's next
+    message; the delay runs from the run's first message. Computed in the database with window functions (on
+    the scale data set, reading every message of the period into Python took most of the page's time): each
+    message learns how many seller messages precede it in its conversation, a run is the customer's messages
+    sharing that number, its answer the seller's message whose number is one more. Only the median and the p90
+    rows come back."""
+    from django.db import connection
+
+    inner, params = (
+        _messages(filters)
+        .filter(conversation__isnull=False)
+        .values("id", "conversation_id", "direction", "created_at")
+        .query.sql_with_params()
+    )
+    if connection.vendor == "postgresql":
+        seconds = "EXTRACT(EPOCH FROM (a.at - w.first_in))"
+    else:
+        seconds = "(julianday(a.at) - julianday(w.first_in)) * 86400.0"
+    sql = f"""
+        WITH m AS ({inner}),
+        numbered AS (
+            SELECT conversation_id, direction, created_at,
+                   SUM(CASE WHEN direction = 'outbound' THEN 1 ELSE 0 END)
+                       OVER (PARTITION BY conversation_id ORDER BY created_at, id ROWS UNBOUNDED PRECEDING) AS replies
+            FROM m
+        ),
+        waiting AS (
+            SELECT conversation_id, replies AS run, MIN(created_at) AS first_in
+            FROM numbered WHERE direction = 'inbound' GROUP BY conversation_id, replies
+        ),
+        answers AS (
+            SELECT conversation_id, replies - 1 AS run, created_at AS at FROM numbered WHERE direction = 'outbound'
+        ),
+        delays AS (
+            SELECT {seconds} / 60.0 AS minutes
+            FROM waiting w JOIN answers a ON a.conversation_id = w.conversation_id AND a.run = w.run
+        ),
+        ranked AS (
+            SELECT minutes, ROW_NUMBER() OVER (ORDER BY minutes) AS rn, COUNT(*) OVER () AS n FROM delays
+        )
+        SELECT n, rn, minutes FROM ranked
+        WHERE rn IN ((n - 1) / 2 + 1, n / 2 + 1, CASE WHEN (9 * n) / 10 + 1 > n THEN n ELSE (9 * n) / 10 + 1 END)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
         return [["replies", "median_minutes", "p90_minutes"], [0, 0, 0]]
-    delays.sort()
-    p90 = delays[min(len(delays) - 1, int(0.9 * len(delays)))]
-    return [
-        ["replies", "median_minutes", "p90_minutes"],
-        [len(delays), round(statistics.median(delays), 1), round(p90, 1)],
-    ]
+    n = int(rows[0][0])
+    at = {int(rn): float(minutes) for _, rn, minutes in rows}
+    median = (at[(n - 1) // 2 + 1] + at[n // 2 + 1]) / 2
+    p90 = at[min(n, (9 * n) // 10 + 1)]  # integer ranks: the same on both engines
+    return [["replies", "median_minutes", "p90_minutes"], [n, round(median, 1), round(p90, 1)]]
 
 
 def _optouts(filters: Filters):
