@@ -36,6 +36,7 @@ message, else the HTTP reason phrase.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -136,7 +137,10 @@ async def send_request_async(
     auth = kwargs.get("auth")
     options: dict = {"headers": headers}
     if auth is not None:
-        options["auth"] = aiohttp.BasicAuth(*auth)
+        # The header itself (RFC 7617): aiohttp's own BasicAuth argument is deprecated.
+        user, password = auth
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
     if "json" in kwargs:
         options["json"] = kwargs["json"]
     elif "data" in kwargs:
