@@ -108,7 +108,8 @@ def first_response(filters: Filters) -> list[list]:
         .values("id", "conversation_id", "direction", "created_at")
         .query.sql_with_params()
     )
-    if connection.vendor == "postgresql":
+    postgresql = connection.vendor == "postgresql"
+    if postgresql:
         seconds = "EXTRACT(EPOCH FROM (a.at - a.first_in))"
     else:
         seconds = "(julianday(a.at) - julianday(a.first_in)) * 86400.0"
@@ -137,7 +138,7 @@ def first_response(filters: Filters) -> list[list]:
         WHERE rn IN ((n - 1) / 2 + 1, n / 2 + 1, CASE WHEN (9 * n) / 10 + 1 > n THEN n ELSE (9 * n) / 10 + 1 END)
     """
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if postgresql:
             # The period's messages are sorted by conversation; PostgreSQL's default 4 MB spills them to disk.
             cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(sql, params)

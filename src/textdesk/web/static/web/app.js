@@ -100,9 +100,9 @@
   }
 
   // Another conversation changed: re-render the open pane (its list of conversations and unread
-  // badges) unless the seller is writing, so a draft is never lost.
-  // A live refresh must never undo the seller's own step: it is skipped while the seller's pane request is on
-  // its way, and its answer is dropped if the seller changed the pane (sender, recipient, conversation) meanwhile.
+  // badges) unless the seller is writing, so a draft is never lost. Nor may it undo the seller's own step: it
+  // is skipped while the seller's pane request is on its way, and its answer is dropped (htmx:beforeSwap below)
+  // if the seller changed the pane (sender, recipient, conversation) meanwhile.
   var paneStep = 0;          // counts the seller's own pane requests
   var sellerPaneRequests = 0;  // of those, how many are still on their way
   function refreshIdlePane() {
@@ -186,6 +186,9 @@
       e.detail.shouldSwap = true;
       e.detail.isError = false;
     }
+  });
+  // Registered after the handler above, so a stale live refresh stays unswapped whatever its status.
+  document.addEventListener("htmx:beforeSwap", function (e) {
     var step = backgroundStep(e.detail);
     if (step !== null && targetsPane(e.detail) && step !== String(paneStep)) e.detail.shouldSwap = false;
   });
