@@ -64,6 +64,8 @@ def test_the_reply_goes_to_the_conversation_on_screen(page_at, scene, dana, shot
     send.click()
     expect(pane.locator(".msg.outbound").last).to_contain_text(f"Calling you back ({size})")
     expect(pane.locator("#pane-body")).to_have_value("")  # the send's answer is on screen (not only the live push)
+    # The message just sent is seen without scrolling: not under the composer, which stays at the pane's bottom.
+    assert_on_screen(page, pane.locator(".msg.outbound").last.locator(".bubble"))
     sent = Message.objects.get(body=f"Calling you back ({size})")
     assert (sent.to_number, sent.conversation_id, sent.sender_number_id) == (
         "+14155550100",

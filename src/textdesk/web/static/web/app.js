@@ -71,9 +71,15 @@
     if (lastFocus && document.contains(lastFocus)) lastFocus.focus();
   }
 
+  // The newest message shows above the composer. On short screens the history is not a scroller of its own
+  // (the whole pane scrolls, app.css) and the composer sticks to the pane's bottom: scrolling only the history
+  // would leave the newest message under the composer, so the pane scrolls to its end too.
   function scrollHistory() {
     var h = document.getElementById("history");
-    if (h) h.scrollTop = h.scrollHeight;
+    if (!h) return;
+    h.scrollTop = h.scrollHeight;
+    var p = pane();
+    if (p && p.scrollHeight > p.clientHeight) p.scrollTop = p.scrollHeight;
   }
 
   // The open pane refreshes its messages live. A message that arrives while the page is on screen has been
