@@ -93,6 +93,35 @@ def test_counts_are_capped(client_for, world, monkeypatch):
     assert page["count_is_capped"] and page["count"] == 10
 
 
+def test_a_search_by_words_counts_up_to_its_own_cap(client_for, world, monkeypatch):
+    from textdesk.messaging import keyset
+
+    monkeypatch.setattr(keyset, "SEARCH_COUNT_CAP", 20)
+    api = client_for(world.sam)
+    by_words = api.get("/messages", search="obrigado", limit=5).json()
+    assert by_words["count_is_capped"] and by_words["count"] == 20
+    conversations = api.get("/conversations", search="obrigado", limit=5).json()
+    assert conversations["count_is_capped"] and conversations["count"] == 20
+    few = api.get("/messages", search="pedido 7", limit=5).json()
+    assert few["count"] == 1 and not few["count_is_capped"]
+    listed = api.get("/conversations", limit=5).json()  # no search: the general cap
+    assert listed["count"] == 23 and not listed["count_is_capped"]
+
+
+def test_a_word_the_statistics_call_common_finds_the_same_messages(client_for, world, monkeypatch):
+    """A common word skips the index's list of ids and walks newest first: the same answer, in the same order."""
+    from django.db import connection
+
+    from textdesk.messaging import search
+
+    api = client_for(world.sam)
+    listed_by_ids, _ = _all(api, "/messages", search="obrigado", limit=4)
+    if connection.vendor == "postgresql":
+        monkeypatch.setattr(search, "_expected_share", lambda match: 1.0)
+    walked, _ = _all(api, "/messages", search="obrigado", limit=4)
+    assert len(walked) == 23 and walked == listed_by_ids
+
+
 def test_messages_of_a_conversation_page_oldest_first(client_for, world):
     conv = world.sams[0]
     items, _ = _all(client_for(world.sam), f"/conversations/{conv.pk}/messages", limit=1)
@@ -140,3 +169,30 @@ def test_record_search_by_name_fragment_or_phone_digits_with_cursor(client_for, 
     items, _ = _all(api, "/contacts", search="7005")
     assert [c["last_name"] for c in items] == ["Silva5"]
     assert api.get("/contacts", search="50%").json()["count"] == 0
+
+
+def test_the_statistics_tell_a_common_word_from_a_rare_one(world):
+    """What lets a common word skip the index's list of ids: PostgreSQL's statistics of the words in messages."""
+    from django.db import connection
+    from django.db.models import F, Value
+
+    from textdesk.domain import search as rules
+    from textdesk.messaging import search
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite answers every word search from its FTS5 table")
+    conv = world.sams[0]
+    line = conv.sender_number
+    Message.objects.bulk_create(  # enough rows that a word found nowhere is expected in less than 1% of them
+        Message(conversation=conv, direction="outbound", provider_account=line.provider_account, sender_number=line,
+                from_number=line.e164, to_number=conv.customer_e164, body=f"obrigado, pedido {i}", status="sent")
+        for i in range(300)
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Message._meta.db_table}")
+
+    def share(text: str) -> float:
+        return search._expected_share(search._TsMatch(F("body"), Value(rules.tsquery(rules.parse(text)))))
+
+    assert share("obrigado") > search.COMMON_SHARE  # in nearly every message
+    assert share("zanzibar") <= search.COMMON_SHARE  # in none

@@ -224,7 +224,8 @@ def list_conversations(request, filters: Query[ConversationFilters], paging: Que
     if query:
         qs = qs.filter(pk__in=search.search_conversations(request.user, query).values("pk"))
     qs = qs.select_related("sender_number")
-    return listing.page(qs, NEWEST_CONVERSATIONS, paging, _conversation_out)
+    cap = keyset.SEARCH_COUNT_CAP if query.words else None
+    return listing.page(qs, NEWEST_CONVERSATIONS, paging, _conversation_out, count_cap=cap)
 
 
 @router.get(

@@ -2,7 +2,8 @@
 
 A list answers ``{"count", "count_is_capped", "limit", "offset", "next_cursor", "items"}``: pass ``next_cursor``
 back as ``?cursor=`` for the next page (``offset`` still works, for the first pages; a cursor page costs the same
-at any depth). ``count`` is exact up to 1,000 rows; above, it is 1,000 and ``count_is_capped`` is true.
+at any depth). ``count`` is exact up to 1,000 rows (100 for a search by words); above, it is that cap and
+``count_is_capped`` is true.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def cursor_page_schema(item: type[Schema], name: str | None = None) -> type[Sche
     return create_model(
         name or f"{item.__name__.removesuffix('Out')}Page",
         __base__=Schema,
-        count=(int, Field(..., description="exact up to 1000, else 1000 with count_is_capped")),
+        count=(
+            int,
+            Field(..., description="exact up to 1000 (100 for a search by words), else that cap with count_is_capped"),
+        ),
         count_is_capped=(bool, ...),
         limit=(int, ...),
         offset=(int, ...),
@@ -36,7 +40,9 @@ def cursor_page_schema(item: type[Schema], name: str | None = None) -> type[Sche
     )
 
 
-def page(qs: QuerySet, order: keyset.Order, paging: CursorQuery, convert=lambda row: row) -> dict:
+def page(
+    qs: QuerySet, order: keyset.Order, paging: CursorQuery, convert=lambda row: row, count_cap: int | None = None
+) -> dict:
     """One page of ``qs`` as the API answers it; an unreadable cursor is a 422 naming it."""
     if paging.cursor:
         try:
@@ -45,13 +51,13 @@ def page(qs: QuerySet, order: keyset.Order, paging: CursorQuery, convert=lambda 
             raise ValidationError({"cursor": _("This cursor cannot be read; use next_cursor as given.")}) from None
         if not cursor.forward:
             raise ValidationError({"cursor": _("This cursor cannot be read; use next_cursor as given.")})
-        result = keyset.paginate(qs, order, paging.limit, cursor)
+        result = keyset.paginate(qs, order, paging.limit, cursor, count_cap=count_cap)
     elif paging.offset:
-        result = keyset.offset_page(qs, order, paging.limit, paging.offset)
+        result = keyset.offset_page(qs, order, paging.limit, paging.offset, count_cap=count_cap)
     else:
-        result = keyset.paginate(qs, order, paging.limit)
+        result = keyset.paginate(qs, order, paging.limit, count_cap=count_cap)
     return {
-        "count": keyset.COUNT_CAP if result.count is None else result.count,
+        "count": result.count_cap if result.count is None else result.count,
         "count_is_capped": result.count is None,
         "limit": paging.limit,
         "offset": result.start - 1,

@@ -21,7 +21,7 @@ from textdesk.crm.models import RECORD_MODELS
 from textdesk.domain import failures, segments
 from textdesk.domain import search as search_rules
 from textdesk.domain import status as st
-from textdesk.messaging import search
+from textdesk.messaging import keyset, search
 from textdesk.messaging.models import Message, SenderNumber
 from textdesk.messaging.outbound.send import SendRefused, send_message
 from textdesk.messaging.visibility import visible_messages
@@ -204,7 +204,8 @@ def find_messages(request, filters: Query[MessageFilters], paging: Query[CursorQ
         highlight = search_rules.marked_html(search_rules.highlight(m.body, query, around=200))
         return {**listed_message_out(m, m.conversation), "highlight": highlight}
 
-    return listing.page(qs, NEWEST_MESSAGES, paging, out)
+    cap = keyset.SEARCH_COUNT_CAP if query.words else None
+    return listing.page(qs, NEWEST_MESSAGES, paging, out, count_cap=cap)
 
 
 @router.get("/{message_id}", response={200: MessageOut, **READ_ERRORS})

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from django.db.models import F, Q, QuerySet
 
 COUNT_CAP = 1000
+# A text search counts its matches by testing each message's words, not from an index: its count stops sooner.
+SEARCH_COUNT_CAP = 100
 KEY = "keyset_value"  # the annotation carrying each row's sort value
 
 
@@ -73,7 +75,8 @@ class Page:
     start: int  # position of the first item, from 1
     next_cursor: str | None = None
     previous_cursor: str | None = None
-    count: int | None = None  # capped: None when more than COUNT_CAP
+    count: int | None = None  # capped: None when more than count_cap
+    count_cap: int = COUNT_CAP
     extra: dict = field(default_factory=dict)
 
     @property
@@ -115,8 +118,17 @@ def _value_of(row, order: Order):
     return getattr(row, KEY)
 
 
-def paginate(qs: QuerySet, order: Order, limit: int, cursor: Cursor | None = None, *, count: bool = True) -> Page:
-    """One page of ``qs`` in ``order`` after (or before) ``cursor``; the first page without one."""
+def paginate(
+    qs: QuerySet,
+    order: Order,
+    limit: int,
+    cursor: Cursor | None = None,
+    *,
+    count: bool = True,
+    count_cap: int | None = None,
+) -> Page:
+    """One page of ``qs`` in ``order`` after (or before) ``cursor``; the first page without one. Its count is exact
+    up to ``count_cap`` rows (``COUNT_CAP`` by default)."""
     qs = qs.annotate(**{KEY: F(order.path)})
     want = limit + 1
     if cursor is None or cursor.forward:
@@ -149,7 +161,7 @@ def paginate(qs: QuerySet, order: Order, limit: int, cursor: Cursor | None = Non
         items = list(reversed(rows[:limit]))
         start = max(cursor.start - len(items), 1)
         has_more = True
-    page = Page(items=items, start=start)
+    page = Page(items=items, start=start, count_cap=count_cap or COUNT_CAP)
     if items and has_more:
         page.next_cursor = _cursor_at(items[-1], order, True, start + len(items)).encode()
     if items and has_previous:
@@ -164,9 +176,9 @@ def _count_of(qs: QuerySet, page: Page, has_more: bool) -> int | None:
     whole list; a page that ends past the cap is in a list of "many"."""
     if not has_more and page.start == 1:
         return len(page.items)
-    if page.start - 1 + len(page.items) > COUNT_CAP:
+    if page.start - 1 + len(page.items) > page.count_cap:
         return None
-    return capped_count(qs)
+    return capped_count(qs, page.count_cap)
 
 
 def _cursor_at(row, order: Order, forward: bool, start: int) -> Cursor:
@@ -174,19 +186,22 @@ def _cursor_at(row, order: Order, forward: bool, start: int) -> Cursor:
     return Cursor(forward=forward, null_segment=value is None, value=value, id=row.pk, start=start)
 
 
-def capped_count(qs: QuerySet, cap: int = COUNT_CAP) -> int | None:
-    """The number of rows when at most ``cap``, else None ("many"): the cost stays bounded at any size."""
+def capped_count(qs: QuerySet, cap: int | None = None) -> int | None:
+    """The number of rows when at most ``cap`` (``COUNT_CAP``), else None ("many"): the cost stays bounded."""
+    cap = cap or COUNT_CAP
     n = qs.order_by().values("pk")[: cap + 1].count()
     return n if n <= cap else None
 
 
-def offset_page(qs: QuerySet, order: Order, limit: int, offset: int, *, count: bool = True) -> Page:
+def offset_page(
+    qs: QuerySet, order: Order, limit: int, offset: int, *, count: bool = True, count_cap: int | None = None
+) -> Page:
     """The page at ``offset`` (for the former ``?page=``/``?offset=`` links), with cursors to go on by keyset."""
     key = F(KEY)
     ordering = key.desc(nulls_last=True) if order.descending else key.asc(nulls_last=True)
     qs = qs.annotate(**{KEY: F(order.path)})
     rows = list(qs.order_by(ordering, "-id" if order.descending else "id")[offset : offset + limit + 1])
-    page = Page(items=rows[:limit], start=offset + 1)
+    page = Page(items=rows[:limit], start=offset + 1, count_cap=count_cap or COUNT_CAP)
     if len(rows) > limit:
         page.next_cursor = _cursor_at(rows[limit - 1], order, True, offset + limit + 1).encode()
     if page.items and offset > 0:
