@@ -46,6 +46,7 @@ class Request:
     reference: str
     sender: str
     first_attempted_at: str = ""  # as the adapter passed it on (a header), "" on a first attempt
+    wall: float = field(default_factory=time.time)  # time.time() at arrival, to compare with rate-limit slots
 
 
 @dataclass

@@ -48,6 +48,24 @@ def test_send_success(simulator, account):
     assert (recorded["sid"], recorded["to"], recorded["body"]) == (result.provider_message_id, CUSTOMER, "ç" * 71)
 
 
+def test_the_pipelined_send_posts_the_same_form(simulator, account):
+    """``send_async`` (aiohttp, the pipelined send path) reaches Twilio's wire format exactly as ``send``: a
+    urlencoded form, its characters intact (a ``+``, an ``&``, accents) and Basic authorization."""
+    import asyncio
+
+    import aiohttp
+
+    body = "Preço: 10 + 5 & ç/é = ok?"
+
+    async def send():
+        async with aiohttp.ClientSession() as session:
+            return await PROVIDER.send_async(account, message(body=body), session)
+
+    result = asyncio.run(send())
+    [recorded] = sent_messages(simulator)
+    assert (recorded["sid"], recorded["to"], recorded["body"]) == (result.provider_message_id, CUSTOMER, body)
+
+
 def test_invalid_to_is_21211(simulator, account):
     with httpx.Client(timeout=5) as client, pytest.raises(PermanentProviderError) as caught:
         PROVIDER.send(account, message(to="+1 415 555"), client)
