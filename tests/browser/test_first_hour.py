@@ -78,6 +78,24 @@ def test_the_reply_goes_to_the_conversation_on_screen(page_at, scene, dana, shot
     expect(pane.locator(".msg")).to_have_count(0)
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_why_a_message_is_here_opens_on_screen(page_at, scene, make_record, make_conversation, size):
+    lead = make_record("lead", scene.sam, first_name="Rui", last_name="Costa", mobile_phone="+1 415 555 0178")
+    history = [("outbound", f"Update {i} on your order", "delivered") for i in range(12)]
+    conv = make_conversation(
+        lead, scene.sam_line, "+14155550178", messages=[*history, ("inbound", "Thanks!", "received")]
+    )
+    page = page_at(scene.sam, SIZES[size])
+    page.goto(f"/records/lead/{lead.pk}/?pane=1&c={conv.pk}")
+    reply = page.locator("#pane .msg.inbound").last  # the newest message, just above the composer
+    expect(reply).to_contain_text("Thanks!")
+    reply.get_by_text("Why is this message here?").click()
+    answer = reply.locator(".why p")
+    expect(answer).not_to_be_empty()
+    assert_on_screen(page, answer)  # not under the composer that sticks to the pane's bottom
+    assert_on_screen(page, page.locator("#pane").get_by_role("button", name="Send"))
+
+
 def test_a_live_refresh_never_undoes_the_sellers_choice(page_at, scene, dana):
     """A live event re-renders an idle pane; if that refresh answers after the seller changed the recipient,
     the seller's choice stays on screen (seen in CI: the pane jumped back to the old conversation)."""

@@ -82,6 +82,26 @@
     if (p && p.scrollHeight > p.clientHeight) p.scrollTop = p.scrollHeight;
   }
 
+  // An opened "Why is this message here?" answer is brought into view, above the composer that sticks to the
+  // pane's bottom (on a short screen the answer of the last message would open underneath it).
+  document.addEventListener("toggle", function (e) {
+    var d = e.target;
+    if (!d || !d.classList || !d.classList.contains("why") || !d.open) return;
+    var answer = d.querySelector("p") || d;
+    answer.scrollIntoView({ block: "nearest" });
+    var composer = document.querySelector("#pane .composer");
+    if (!composer) return;
+    var covered = answer.getBoundingClientRect().bottom - composer.getBoundingClientRect().top + 8;
+    var scrollers = [pane(), document.getElementById("history")];
+    for (var i = 0; i < scrollers.length && covered > 0; i++) {
+      var s = scrollers[i];
+      if (!s) continue;
+      var before = s.scrollTop;
+      s.scrollTop = before + covered;
+      covered -= s.scrollTop - before;
+    }
+  }, true);  // toggle does not bubble: listened for on its way down
+
   // The open pane refreshes its messages live. A message that arrives while the page is on screen has been
   // seen (seen=1: not counted as unread); in a hidden tab it stays unread. The answer also carries the
   // opt-out banner, so a STOP shows at once.
