@@ -77,6 +77,14 @@ def allowed_hosts() -> list[str]:
     return hosts or ["*"]
 
 
+# Seconds a thread waits for a pooled PostgreSQL connection before its work fails.
+POOL_TIMEOUT = 5
+
+
+def db_pool_timeout() -> int:
+    return env_int("DB_POOL_TIMEOUT", POOL_TIMEOUT)
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     engine: str
@@ -115,7 +123,7 @@ class DatabaseConfig:
             # A pool per process: served through ASGI, Django's connections belong to each request's context, so
             # CONN_MAX_AGE kept none open and every page opened its own connection (a new server process, and a
             # cold catalog cache that made the grid's first query plan in 25 ms instead of 1).
-            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 30}
+            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": db_pool_timeout()}
         settings.update(
             USER=self.user,
             PASSWORD=self.password,
