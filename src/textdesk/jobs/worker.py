@@ -10,9 +10,14 @@ count, which is taken to mean "maybe"; or a full batch of jobs); otherwise it
 waits for the next wake-up, which every stored item publishes after its commit.
 
 With ``threads`` > 1 a worker runs the lanes of each claimed batch in a small thread pool
-(e.g. the messages of different sender numbers at the same time). Each pool thread has its own
-database connection; the guarantees that hold between worker processes (job leases, conditional
-state changes, row-locked rate-limit slots) hold between threads just the same.
+(e.g. the messages of different sender numbers at the same time). Each pool thread uses a
+database connection of its own while it runs a lane; the guarantees that hold between worker
+processes (job leases, conditional state changes, row-locked rate-limit slots) hold between
+threads just the same.
+
+Every thread hands its connection back when its unit of work ends (the loop after each pass, a pool
+thread after each lane): with PostgreSQL's connection pool, a worker holds at most ``threads`` + 1
+connections, and none is kept by a thread that waits.
 """
 
 from __future__ import annotations
@@ -60,9 +65,11 @@ def load_handlers() -> None:
 
 
 def _run_lane(lane: list) -> None:
-    close_old_connections()  # this thread's connection: reconnect if it broke or grew old
-    for job in lane:
-        queue.run(job)
+    try:
+        for job in lane:
+            queue.run(job)
+    finally:
+        close_old_connections()  # the lane is done: its connection goes back (or is dropped if it broke)
 
 
 def start_pipelines(worker_id: str) -> dict[str, queue.Pipeline]:
@@ -160,7 +167,6 @@ class Worker:
             with bus.get_bus().subscribe([bus.WAKE_CHANNEL]) as wake:
                 while not self.stopping.is_set():
                     try:
-                        close_old_connections()
                         handled = run_once(self.worker_id, batch=self.batch, pool=pool, pipelines=pipelines)
                         idle = None if handled.more else queue.next_due_in(self.idle_wait) or 0.01
                     except Exception:  # the database is unreachable (or a bug): log, back off, try again
@@ -168,6 +174,9 @@ class Worker:
                         self.health.failed()
                         continue
                     self.health.passed()  # heartbeat
+                    # The pass is over: its connection goes back to the pool (or, without one, is kept until it
+                    # grows old or breaks) rather than held while the worker sleeps.
+                    close_old_connections()
                     if idle is None:
                         continue
                     # Sleep until woken, or until the next job is due, or the idle poll. With Redis unreachable
@@ -179,6 +188,9 @@ class Worker:
             if pool is not None:
                 _close_thread_connections(pool, self.threads)
                 pool.shutdown()
+            # The loop's own, last (closing the pipeline records its last answers): not held while a supervisor
+            # waits to start the loop again.
+            connections.close_all()
         log.info("worker %s stopped", self.worker_id)
 
     def start_in_thread(self) -> threading.Thread:
