@@ -16,8 +16,9 @@ processes (job leases, conditional state changes, row-locked rate-limit slots) h
 threads just the same.
 
 Every thread hands its connection back when its unit of work ends (the loop after each pass, a pool
-thread after each lane): with PostgreSQL's connection pool, a worker holds at most ``threads`` + 1
-connections, and none is kept by a thread that waits.
+thread after each lane), so no connection stays borrowed by a thread that waits. On PostgreSQL
+``textdesk worker`` sizes its process's pool to ``threads`` + 1 connections, what its loop and its
+send threads can use at once (:func:`size_connection_pool`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,36 @@ def load_handlers() -> None:
     from django.utils.module_loading import autodiscover_modules
 
     autodiscover_modules("tasks")
+
+
+def connections_needed(threads: int) -> int:
+    """Database connections a worker with ``threads`` uses at once at most: its loop's, and one per send thread
+    (a worker of one thread sends on its loop: one to spare)."""
+    return max(1, threads) + 1
+
+
+def size_connection_pool(threads: int) -> None:
+    """Size this process's PostgreSQL pool for a worker with ``threads`` (call it before the first query), unless
+    ``TEXTDESK_DB_POOL_SIZE`` chose the size; a smaller chosen size makes send threads take turns."""
+    from textdesk import config
+
+    database = connections["default"]
+    pool = database.settings_dict["OPTIONS"].get("pool")
+    if not pool:  # SQLite, or the pool turned off
+        return
+    needed = connections_needed(threads)
+    if config.db_pool_size_is_explicit():
+        if pool["max_size"] < needed:
+            log.warning(
+                "TEXTDESK_DB_POOL_SIZE=%s is below the %s connections a worker with %s threads can use at once: "
+                "its threads will wait for each other's",
+                pool["max_size"],
+                needed,
+                threads,
+            )
+        return
+    database.close_pool()  # type: ignore[attr-defined]  # PostgreSQL's; a pool made with the old size is not kept
+    pool["max_size"] = needed
 
 
 def _run_lane(lane: list) -> None:
