@@ -35,7 +35,27 @@ def static_files():
     return _static_files
 
 
+async def lifespan(receive, send) -> None:
+    """The ASGI lifespan protocol: nothing to prepare at startup; at shutdown, the webhooks' connections close."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            from textdesk.messaging.inbound import intake_pg
+
+            try:
+                await intake_pg.aclose_pool()
+            except Exception as exc:  # the server stops all the same; the server sessions end with the process
+                await send({"type": "lifespan.shutdown.failed", "message": repr(exc)})
+                return
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(receive, send)
     if scope["type"] == "http":
         path = scope["path"]
         if path.startswith("/webhooks/"):

@@ -77,6 +77,28 @@ def allowed_hosts() -> list[str]:
     return hosts or ["*"]
 
 
+# PostgreSQL connections a web process holds at most in Django's pool: its requests, the webhooks' database threads
+# and the start of live streams borrow from it. ``TEXTDESK_DB_POOL_SIZE`` sets another size (for every process),
+# 0 turns the pool off. A worker sizes its own from its threads (``textdesk.jobs.worker.size_connection_pool``).
+WEB_POOL_SIZE = 10
+# Seconds a thread waits for a pooled PostgreSQL connection before its work fails (a request answers 503).
+POOL_TIMEOUT = 5
+
+
+def db_pool_size() -> int:
+    """Connections at most in this process's pool (0: no pool)."""
+    return max(0, env_int("DB_POOL_SIZE", WEB_POOL_SIZE))
+
+
+def db_pool_size_is_explicit() -> bool:
+    """Whether ``TEXTDESK_DB_POOL_SIZE`` says the size (else each kind of process chooses its own)."""
+    return bool(env("DB_POOL_SIZE"))
+
+
+def db_pool_timeout() -> int:
+    return env_int("DB_POOL_TIMEOUT", POOL_TIMEOUT)
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     engine: str
@@ -108,14 +130,14 @@ class DatabaseConfig:
         # routing statement of a 200-message batch: 9 ms to run, 60 ms more to compile). A URL's own
         # ``options`` replaces this.
         options = {"options": "-c jit=off", **(self.options or {})}
-        # Off by default for now: threads that hold a borrowed connection past their work (the worker's send lanes)
-        # can empty a small pool; until every such thread hands its connection back, the pool is opt-in.
-        pool_size = env_int("DB_POOL_SIZE", 0)
+        pool_size = db_pool_size()
         if pool_size > 0:
             # A pool per process: served through ASGI, Django's connections belong to each request's context, so
             # CONN_MAX_AGE kept none open and every page opened its own connection (a new server process, and a
-            # cold catalog cache that made the grid's first query plan in 25 ms instead of 1).
-            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 30}
+            # cold catalog cache that made the grid's first query plan in 25 ms instead of 1); kept open per
+            # thread instead, they piled up (one per thread a request had run on). Every thread borrows one for
+            # a unit of work (a request, a webhook's write, a worker's pass or lane) and hands it back.
+            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": db_pool_timeout()}
         settings.update(
             USER=self.user,
             PASSWORD=self.password,

@@ -127,6 +127,16 @@ def for_status(status: int, message: str = "") -> Refusal:
     return refusal
 
 
+# Seconds a client is asked to wait when the database is out of reach (a cut usually lasts seconds) or every pooled
+# connection stayed busy for the pool's timeout.
+DATABASE_RETRY_AFTER = 5
+
+
+def database_unavailable() -> Unavailable:
+    """The database could not be reached (or no pooled connection came in time): nothing was done, try again soon."""
+    return Unavailable(retry_after=DATABASE_RETRY_AFTER)
+
+
 def server_error() -> Refusal:
     refusal = Refusal(_("Something went wrong on our side. It has been logged; try again later."), code="server_error")
     refusal.status = 500
@@ -159,9 +169,10 @@ def page_response(request: HttpRequest, refusal: Refusal) -> HttpResponse:
         500: _("Something went wrong"),
         503: _("Temporarily unavailable"),
     }
+    title = titles.get(refusal.status, _("The request was refused"))
     context = {
         "status": refusal.status,
-        "title": titles.get(refusal.status, _("The request was refused")),
+        "title": title,
         "message": refusal.message,
         "fix": refusal.fix,
     }
@@ -172,10 +183,16 @@ def page_response(request: HttpRequest, refusal: Refusal) -> HttpResponse:
         return response
     except Exception:
         log.exception("the error page could not be drawn")
-        from django.utils.html import escape
+        return plain_page_response(refusal, title)
 
-        html = f"<!doctype html><title>{escape(context['title'])}</title><h1>{escape(context['title'])}</h1><p>{escape(refusal.message)}</p>"
-        return HttpResponse(html, status=refusal.status, headers=_headers(refusal))
+
+def plain_page_response(refusal: Refusal, title: str = "") -> HttpResponse:
+    """The error page without the app's layout (which reads the database): when the database is what failed."""
+    from django.utils.html import escape
+
+    title = title or _("Temporarily unavailable")
+    html = f"<!doctype html><title>{escape(title)}</title><h1>{escape(title)}</h1><p>{escape(refusal.message)}</p>"
+    return HttpResponse(html, status=refusal.status, headers=_headers(refusal))
 
 
 def webhook_answer(refusal: Refusal) -> tuple[int, bytes]:

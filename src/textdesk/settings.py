@@ -88,6 +88,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": config.database(DATA_DIR).as_django()}
+# Seconds a thread waits for a pooled PostgreSQL connection (Django's pool, the webhooks' pool) before failing.
+DB_POOL_TIMEOUT = config.db_pool_timeout()
 # Under load (a routing pass found 2 messages or more, but not a full batch), a worker waits this long before
 # its next pass, so that each pass routes many messages at once (a pass costs a dozen round trips whatever its
 # size); a trickle of messages is routed at once, and none waits more than this in addition.
@@ -101,8 +103,9 @@ OUTBOUND_SWEEP_SECONDS = config.env_int("OUTBOUND_SWEEP_SECONDS", 30)
 # at once, and rows per statement at most.
 WEBHOOK_WRITERS = config.env_int("WEBHOOK_WRITERS", 2)
 WEBHOOK_BATCH_ROWS = config.env_int("WEBHOOK_BATCH_ROWS", 64)
-# Threads per web process writing webhooks. SQLite has one writer at a time: more threads would only queue on
-# its lock through the busy handler's sleeps. PostgreSQL (which mostly takes the event-loop path) takes several.
+# Threads per web process writing webhooks (they borrow from Django's pool on PostgreSQL), and on PostgreSQL the size
+# of the webhooks' own pool of asynchronous connections (messaging/inbound/intake_pg.py). SQLite has one writer at
+# a time: more threads would only queue on its lock through the busy handler's sleeps.
 WEBHOOK_DB_THREADS = config.env_int(
     "WEBHOOK_DB_THREADS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8
 )

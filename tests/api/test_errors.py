@@ -43,6 +43,22 @@ def test_a_crash_is_json_500_under_the_api_and_a_page_elsewhere(people):
     )
 
 
+@override_settings(ROOT_URLCONF="tests.api.crash_urls")
+def test_a_database_out_of_reach_outside_the_api_operations_is_503_not_500(people):
+    """Raised past every view's handling (a page, or before an API operation runs): a 503 to retry, JSON under the
+    API, elsewhere a page that does not need the database."""
+    from textdesk.errors import DATABASE_RETRY_AFTER
+
+    browser = Client(raise_request_exception=False)
+    api = browser.get("/api/v1/database-out-of-reach")
+    assert api.status_code == 503 and _is_error_shape(api.json(), "unavailable")
+    assert api["Retry-After"] == str(DATABASE_RETRY_AFTER)
+    browser.force_login(people.seller)
+    page = browser.get("/records/database-out-of-reach/")
+    assert page.status_code == 503 and page["Retry-After"] == str(DATABASE_RETRY_AFTER)
+    assert "Temporarily unavailable" in page.content.decode() and "<nav" not in page.content.decode()
+
+
 def test_a_page_that_does_not_exist_uses_the_layout_in_the_users_language(people):
     people.seller.language = "pt-br"
     people.seller.save()

@@ -46,7 +46,7 @@ class LiveServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(application, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(application, log_level="warning", lifespan="on", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
@@ -62,9 +62,9 @@ class LiveServer:
         from textdesk.messaging.inbound import intake_pg
 
         self.server.should_exit = True
-        self.thread.join(10)
+        self.thread.join(10)  # its lifespan's shutdown closes the webhook connections on its loop
         self.sock.close()
-        intake_pg.close_pools()
+        intake_pg.close_pools()  # those of a server that did not stop in time
 
 
 @pytest.fixture

@@ -35,9 +35,21 @@ def batch_sizes(monkeypatch, settings):
         return await write(self, batch)
 
     monkeypatch.setattr(intake_pg._Writer, "_write", recording)
-    intake_pg.close_pools()  # a writer made with other settings is not reused
     yield sizes
-    intake_pg.close_pools()
+
+
+def run_on_a_loop(webhooks):
+    """Run ``webhooks()`` on a loop of its own, then close that loop's webhook connections on it (as a server's
+    shutdown does)."""
+    from textdesk.messaging.inbound import intake_pg
+
+    async def then_close():
+        try:
+            return await webhooks()
+        finally:
+            await intake_pg.aclose_pool()
+
+    return asyncio.run(then_close())
 
 
 def test_concurrent_webhooks_share_statements_and_each_message_is_stored_once(asgi_server, seller_setup, batch_sizes):
@@ -72,10 +84,7 @@ def test_a_row_that_fails_fails_only_its_own_webhook(transactional_db, seller_se
         rest = [intake_pg.store_single(seller_setup.account.pk if i != 3 else 987654321, sms(i)) for i in range(1, 6)]
         return await asyncio.gather(first, *rest, return_exceptions=True)
 
-    try:
-        results = asyncio.run(webhooks())
-    finally:
-        intake_pg.close_pools()
+    results = run_on_a_loop(webhooks)
     assert isinstance(results[3], psycopg.errors.ForeignKeyViolation)
     assert [r.stored for i, r in enumerate(results) if i != 3] == [1, 1, 1, 1, 1]
     assert sorted(Message.objects.values_list("body", flat=True)) == ["row 0", "row 1", "row 2", "row 4", "row 5"]
@@ -98,10 +107,7 @@ def test_the_same_message_twice_in_one_statement_is_new_once(transactional_db, s
             first, *[intake_pg.store_single(seller_setup.account.pk, retried) for _ in range(3)]
         )
 
-    try:
-        results = asyncio.run(webhooks())
-    finally:
-        intake_pg.close_pools()
+    results = run_on_a_loop(webhooks)
     assert [(r.stored, r.duplicates) for r in results[1:]] == [(1, 0), (0, 1), (0, 1)]
     assert Message.objects.filter(provider_message_id="SMtwice").count() == 1
     assert batch_sizes == [1, 3]
@@ -129,9 +135,6 @@ def test_a_writer_cancelled_with_its_loop_leaves_no_webhook_waiting(transactiona
             task.cancel()
         return await asyncio.wait_for(asyncio.gather(*stores, return_exceptions=True), timeout=5)
 
-    try:
-        results = asyncio.run(webhooks())
-    finally:
-        intake_pg.close_pools()
+    results = run_on_a_loop(webhooks)
     assert all(isinstance(r, asyncio.CancelledError) for r in results), results
     assert batch_sizes == [1]  # the waiting two were not written by a writer meant to stop

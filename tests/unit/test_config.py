@@ -15,12 +15,58 @@ def test_postgres_url():
     assert (options["options"], options["sslmode"]) == ("-c jit=off", "require")
 
 
-def test_postgres_connections_come_from_a_pool_per_process_when_asked(monkeypatch):
+def test_postgres_connections_come_from_a_pool_per_process_unless_turned_off(monkeypatch):
+    monkeypatch.delenv("TEXTDESK_DB_POOL_SIZE", raising=False)
+    monkeypatch.delenv("TEXTDESK_DB_POOL_TIMEOUT", raising=False)
+    settings = config.parse_database_url("postgres://db/x").as_django()
+    assert settings["OPTIONS"]["pool"] == {"min_size": 1, "max_size": config.WEB_POOL_SIZE, "timeout": 5}
+    assert settings["CONN_MAX_AGE"] == 0  # Django's pool needs 0
+    monkeypatch.setenv("TEXTDESK_DB_POOL_SIZE", "4")
+    monkeypatch.setenv("TEXTDESK_DB_POOL_TIMEOUT", "2")
+    settings = config.parse_database_url("postgres://db/x").as_django()
+    assert (settings["OPTIONS"]["pool"]["max_size"], settings["OPTIONS"]["pool"]["timeout"]) == (4, 2)
+    monkeypatch.setenv("TEXTDESK_DB_POOL_SIZE", "0")
     settings = config.parse_database_url("postgres://db/x").as_django()
     assert "pool" not in settings["OPTIONS"] and settings["CONN_MAX_AGE"] == 60
+
+
+def test_sqlite_is_never_pooled(monkeypatch):
     monkeypatch.setenv("TEXTDESK_DB_POOL_SIZE", "8")
-    settings = config.parse_database_url("postgres://db/x").as_django()
-    assert settings["OPTIONS"]["pool"]["max_size"] == 8 and settings["CONN_MAX_AGE"] == 0  # Django's pool needs 0
+    settings = config.parse_database_url("sqlite:///x.db").as_django()
+    assert "pool" not in settings["OPTIONS"]
+
+
+@pytest.fixture
+def pooled_settings(monkeypatch):
+    """This process's database settings as a pooled PostgreSQL's (a copy: the real pool is left alone)."""
+    from django.db import connections
+
+    database = connections["default"]
+    options = {**database.settings_dict["OPTIONS"], "pool": {"min_size": 1, "max_size": config.WEB_POOL_SIZE}}
+    monkeypatch.setitem(database.settings_dict, "OPTIONS", options)
+    closed: list[bool] = []
+    monkeypatch.setattr(database, "close_pool", lambda: closed.append(True), raising=False)
+    return options["pool"], closed
+
+
+def test_a_worker_sizes_its_pool_from_its_threads(monkeypatch, pooled_settings):
+    from textdesk.jobs.worker import size_connection_pool
+
+    pool, closed = pooled_settings
+    monkeypatch.delenv("TEXTDESK_DB_POOL_SIZE", raising=False)
+    size_connection_pool(threads=4)
+    assert pool["max_size"] == 5 and closed  # its loop and four send threads; a pool of the old size is not kept
+
+
+def test_a_worker_keeps_a_chosen_pool_size_and_warns_when_its_threads_would_wait(monkeypatch, pooled_settings, caplog):
+    from textdesk.jobs.worker import size_connection_pool
+
+    pool, closed = pooled_settings
+    monkeypatch.setenv("TEXTDESK_DB_POOL_SIZE", str(config.WEB_POOL_SIZE))
+    size_connection_pool(threads=4)
+    assert pool["max_size"] == config.WEB_POOL_SIZE and not closed and not caplog.records
+    size_connection_pool(threads=16)
+    assert pool["max_size"] == config.WEB_POOL_SIZE and "will wait" in caplog.text
 
 
 def test_postgres_connections_run_without_jit_unless_the_url_says_otherwise():

@@ -13,7 +13,7 @@ class LiveServer:
         if app is None:
             from textdesk.asgi import application as app
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="test-uvicorn", daemon=True)
@@ -34,8 +34,8 @@ class LiveServer:
         from textdesk.messaging.inbound import intake_pg
 
         self.server.should_exit = True
-        self.thread.join(timeout=10)
-        intake_pg.close_pools()  # the webhook connections of this server's loop
+        self.thread.join(timeout=10)  # its lifespan's shutdown closes the webhook connections on its loop
+        intake_pg.close_pools()  # those of a server that did not stop in time
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:

@@ -147,8 +147,9 @@ def as_refusal(exc: Exception) -> errors.Refusal:
     if isinstance(exc, CredentialsUnreadable):
         return errors.Conflict(str(exc), code="credentials_unreadable")
     if isinstance(exc, OperationalError | InterfaceError):
-        # The database is out of reach (or a lost race outlived its retries): nothing was kept, try again soon.
-        return errors.Unavailable(retry_after=DATABASE_RETRY_AFTER)
+        # The database is out of reach (or a lost race outlived its retries, or no pooled connection came in
+        # time): nothing was kept, try again soon.
+        return errors.database_unavailable()
     if isinstance(exc, ninja_errors.HttpError):
         if exc.status_code == 400:  # e.g. a body that is not JSON: invalid input, like every other
             return errors.InvalidInput(fields=[{"loc": ["body"], "msg": str(exc), "type": "unreadable"}])
@@ -156,8 +157,7 @@ def as_refusal(exc: Exception) -> errors.Refusal:
     raise TypeError(exc)
 
 
-# Seconds a client is asked to wait when the database is out of reach (a cut usually lasts seconds).
-DATABASE_RETRY_AFTER = 5
+DATABASE_RETRY_AFTER = errors.DATABASE_RETRY_AFTER
 
 
 def install_error_handlers(api: NinjaAPI) -> None:

@@ -10,9 +10,15 @@ count, which is taken to mean "maybe"; or a full batch of jobs); otherwise it
 waits for the next wake-up, which every stored item publishes after its commit.
 
 With ``threads`` > 1 a worker runs the lanes of each claimed batch in a small thread pool
-(e.g. the messages of different sender numbers at the same time). Each pool thread has its own
-database connection; the guarantees that hold between worker processes (job leases, conditional
-state changes, row-locked rate-limit slots) hold between threads just the same.
+(e.g. the messages of different sender numbers at the same time). Each pool thread uses a
+database connection of its own while it runs a lane; the guarantees that hold between worker
+processes (job leases, conditional state changes, row-locked rate-limit slots) hold between
+threads just the same.
+
+Every thread hands its connection back when its unit of work ends (the loop after each pass, a pool
+thread after each lane), so no connection stays borrowed by a thread that waits. On PostgreSQL
+``textdesk worker`` sizes its process's pool to ``threads`` + 1 connections, what its loop and its
+send threads can use at once (:func:`size_connection_pool`).
 """
 
 from __future__ import annotations
@@ -59,10 +65,42 @@ def load_handlers() -> None:
     autodiscover_modules("tasks")
 
 
+def connections_needed(threads: int) -> int:
+    """Database connections a worker with ``threads`` uses at once at most: its loop's, and one per send thread
+    (a worker of one thread sends on its loop: one to spare)."""
+    return max(1, threads) + 1
+
+
+def size_connection_pool(threads: int) -> None:
+    """Size this process's PostgreSQL pool for a worker with ``threads`` (call it before the first query), unless
+    ``TEXTDESK_DB_POOL_SIZE`` chose the size; a smaller chosen size makes send threads take turns."""
+    from textdesk import config
+
+    database = connections["default"]
+    pool = database.settings_dict["OPTIONS"].get("pool")
+    if not pool:  # SQLite, or the pool turned off
+        return
+    needed = connections_needed(threads)
+    if config.db_pool_size_is_explicit():
+        if pool["max_size"] < needed:
+            log.warning(
+                "TEXTDESK_DB_POOL_SIZE=%s is below the %s connections a worker with %s threads can use at once: "
+                "its threads will wait for each other's",
+                pool["max_size"],
+                needed,
+                threads,
+            )
+        return
+    database.close_pool()  # type: ignore[attr-defined]  # PostgreSQL's; a pool made with the old size is not kept
+    pool["max_size"] = needed
+
+
 def _run_lane(lane: list) -> None:
-    close_old_connections()  # this thread's connection: reconnect if it broke or grew old
-    for job in lane:
-        queue.run(job)
+    try:
+        for job in lane:
+            queue.run(job)
+    finally:
+        close_old_connections()  # the lane is done: its connection goes back (or is dropped if it broke)
 
 
 def start_pipelines(worker_id: str) -> dict[str, queue.Pipeline]:
@@ -160,7 +198,6 @@ class Worker:
             with bus.get_bus().subscribe([bus.WAKE_CHANNEL]) as wake:
                 while not self.stopping.is_set():
                     try:
-                        close_old_connections()
                         handled = run_once(self.worker_id, batch=self.batch, pool=pool, pipelines=pipelines)
                         idle = None if handled.more else queue.next_due_in(self.idle_wait) or 0.01
                     except Exception:  # the database is unreachable (or a bug): log, back off, try again
@@ -168,6 +205,9 @@ class Worker:
                         self.health.failed()
                         continue
                     self.health.passed()  # heartbeat
+                    # The pass is over: its connection goes back to the pool (or, without one, is kept until it
+                    # grows old or breaks) rather than held while the worker sleeps.
+                    close_old_connections()
                     if idle is None:
                         continue
                     # Sleep until woken, or until the next job is due, or the idle poll. With Redis unreachable
@@ -179,6 +219,9 @@ class Worker:
             if pool is not None:
                 _close_thread_connections(pool, self.threads)
                 pool.shutdown()
+            # The loop's own, last (closing the pipeline records its last answers): not held while a supervisor
+            # waits to start the loop again.
+            connections.close_all()
         log.info("worker %s stopped", self.worker_id)
 
     def start_in_thread(self) -> threading.Thread:

@@ -57,7 +57,7 @@ def run(host: str, port: int, workers: int = 1, app: str = APP, access_log: bool
         workers=workers,
         log_level="info" if access_log else "warning",
         access_log=access_log,
-        lifespan="off",
+        lifespan="on",  # at shutdown the application closes its webhook connections (textdesk.asgi)
         timeout_graceful_shutdown=3,
     )
     sock = config.bind_socket()

@@ -68,7 +68,8 @@ class _AccountCache:
 
 account_cache = _AccountCache(ACCOUNT_CACHE_SECONDS)
 
-# A bounded set of threads does the database work, so the number of connections is bounded too.
+# A bounded set of threads does the database work, so the number of connections is bounded too (and, with
+# PostgreSQL's pool, each borrows one only while it stores a webhook).
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
@@ -84,7 +85,8 @@ def _db_executor() -> ThreadPoolExecutor:
 
 
 def _release_connections() -> None:
-    """After a request: close a connection that failed or outlived CONN_MAX_AGE; keep a healthy one.
+    """After a request: close a connection that failed or outlived CONN_MAX_AGE; keep a healthy one. With
+    PostgreSQL's pool CONN_MAX_AGE is 0: every connection goes back to the pool when its webhook is stored.
 
     Unlike ``close_old_connections`` this does not schedule a health-check query before the next
     request: a connection that broke while idle fails that request with a 503 (the provider retries),

@@ -2,7 +2,8 @@
 
 A webhook carrying one whole message (the common case) is stored with an
 ``INSERT … ON CONFLICT DO NOTHING`` in autocommit, on an asynchronous psycopg
-connection of a small per-process pool, as a prepared statement. That skips the
+connection of a small per-process pool (``psycopg_pool.AsyncConnectionPool``, at
+most ``WEBHOOK_DB_THREADS`` connections), as a prepared statement. That skips the
 hop to a database thread and Django's cursor wrapper, which together cost more
 CPU than the statement itself (docs/inbound.md, "Measured"). Everything else
 (parts of a concatenated message, delivery reports, several messages in one
@@ -28,10 +29,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import weakref
 
 import psycopg
 from django.conf import settings
 from django.db import connections
+from psycopg_pool import AsyncConnectionPool
 
 from textdesk.live import bus
 from textdesk.messaging.inbound import intake
@@ -54,56 +57,46 @@ def handles(parsed: ParsedWebhook) -> bool:
     )
 
 
-class _Pool:
-    """At most ``size`` connections of one event loop; a broken connection is dropped, not returned."""
+class _LoopIntake:
+    """The webhook writes of one event loop: its pool of asynchronous connections and its group-commit writer.
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.idle: list[psycopg.AsyncConnection] = []
-        self.opened = 0
-        self.freed = asyncio.Condition()
+    The pool keeps one connection while the process is quiet and opens more, up to ``WEBHOOK_DB_THREADS``, while
+    webhooks wait for one. Every connection it opens is remembered (weakly), so that they can still be closed
+    when the loop that owned them has gone: a pool can only be closed by awaiting it on its own loop.
+    """
 
-    async def acquire(self) -> tuple[psycopg.AsyncConnection, bool]:
-        """A connection, and whether it is new (a reused one may have broken while idle)."""
-        async with self.freed:
-            while not self.idle and self.opened >= self.size:
-                await self.freed.wait()
-            if self.idle:
-                return self.idle.pop(), False
-            self.opened += 1
-        try:
-            return await psycopg.AsyncConnection.connect(**_connection_params()), True
-        except BaseException:
-            await self._forget()
-            raise
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.opened: weakref.WeakSet[psycopg.AsyncConnection] = weakref.WeakSet()
+        self.pool: AsyncConnectionPool = AsyncConnectionPool(
+            kwargs=_connection_params(),
+            min_size=1,
+            max_size=max(1, getattr(settings, "WEBHOOK_DB_THREADS", 8)),
+            timeout=getattr(settings, "DB_POOL_TIMEOUT", 5),
+            name=APPLICATION_NAME,
+            configure=self._remember,
+            open=False,
+        )
+        self.writer = _Writer(
+            self.pool, getattr(settings, "WEBHOOK_WRITERS", 2), getattr(settings, "WEBHOOK_BATCH_ROWS", 64)
+        )
 
-    async def release(self, conn: psycopg.AsyncConnection) -> None:
-        if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            await conn.close()
-            await self._forget()
-            return
-        async with self.freed:
-            self.idle.append(conn)
-            self.freed.notify()
+    async def _remember(self, conn: psycopg.AsyncConnection) -> None:
+        self.opened.add(conn)
 
-    async def discard(self, conn: psycopg.AsyncConnection) -> None:
-        await conn.close()
-        await self._forget()
+    async def close(self) -> None:
+        """Close the pool on its own loop: idle connections at once, those in use when their statement is done."""
+        await self.pool.close()
 
-    async def _forget(self) -> None:
-        async with self.freed:
-            self.opened -= 1
-            self.freed.notify()
-
-    def close_all(self) -> None:
-        """Close the idle connections at once (they are likely broken too, or the loop has gone)."""
-        for conn in self.idle:
-            conn.pgconn.finish()
-        self.opened -= len(self.idle)
-        self.idle.clear()
+    def close_without_loop(self) -> None:
+        """End every connection this pool opened, without its loop (it has stopped, or is about to)."""
+        for conn in list(self.opened):
+            if not conn.closed:
+                conn.pgconn.finish()  # libpq's own close: tells the server, needs no event loop
+        self.opened.clear()
 
 
-_pools: dict[int, _Pool] = {}
+_intakes: dict[int, _LoopIntake] = {}
 
 
 def _connection_params() -> dict:
@@ -113,21 +106,45 @@ def _connection_params() -> dict:
     return {**params, "autocommit": True, "application_name": APPLICATION_NAME}
 
 
-def _pool() -> _Pool:
-    """The pool of the running event loop (one per uvicorn process; tests may start several loops)."""
+def _intake() -> _LoopIntake:
+    """The webhook writes of the running event loop (one per uvicorn process; tests may start several loops)."""
     loop = asyncio.get_running_loop()
-    pool = _pools.get(id(loop))
-    if pool is None:
-        pool = _pools[id(loop)] = _Pool(getattr(settings, "WEBHOOK_DB_THREADS", 8))
-    return pool
+    loop_intake = _intakes.get(id(loop))
+    if loop_intake is None:  # it holds its loop: no other loop gets that id while it is here
+        loop_intake = _intakes[id(loop)] = _LoopIntake(loop)
+    return loop_intake
+
+
+async def aclose_pool() -> None:
+    """Close the running loop's webhook connections (at server shutdown, on the loop that used them)."""
+    loop_intake = _intakes.pop(id(asyncio.get_running_loop()), None)
+    if loop_intake is not None:
+        await loop_intake.close()
 
 
 def close_pools() -> None:
-    """Close every idle connection (a test server stopping; the test database is dropped afterwards)."""
-    for pool in _pools.values():
-        pool.close_all()
-    _pools.clear()
-    _writers.clear()
+    """Close the webhook connections of every loop, from outside them: a loop still running in another thread
+    closes its pool itself; the connections of a loop that has stopped are ended without it. (A test server
+    that stopped without closing its pool; the test database is dropped afterwards, which PostgreSQL refuses
+    while anyone is connected.)"""
+    leftover = list(_intakes.values())
+    _intakes.clear()
+    for loop_intake in leftover:
+        loop = loop_intake.loop
+        if loop.is_running() and not _running_here(loop):
+            try:
+                asyncio.run_coroutine_threadsafe(loop_intake.close(), loop).result(timeout=10)
+                continue
+            except Exception:
+                log.warning("closing the webhook pool on its loop failed; ending its connections", exc_info=True)
+        loop_intake.close_without_loop()
+
+
+def _running_here(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 INSERT_MANY = (
@@ -146,7 +163,7 @@ class _Writer:
     """The webhook writes of one event loop: at most ``writers`` statements at a time, each taking every message
     waiting (up to ``rows``); a message that finds a writer free is written at once."""
 
-    def __init__(self, pool: _Pool, writers: int, rows: int) -> None:
+    def __init__(self, pool: AsyncConnectionPool, writers: int, rows: int) -> None:
         self.pool = pool
         self.writers = max(1, writers)
         self.rows = max(1, rows)
@@ -219,53 +236,42 @@ class _Writer:
         return results
 
 
-async def _execute(pool: _Pool, sql: str, params: list, many: bool):
+async def _execute(pool: AsyncConnectionPool, sql: str, params: list, many: bool):
     """Run one webhook statement on a pooled connection: with ``many``, the (account, message id) pairs inserted,
     else whether its one row was inserted."""
     for attempt in (1, 2):
-        conn, new = await pool.acquire()
+        # None free within the pool's timeout: PoolTimeout, an OperationalError too (the webhook answers 503).
+        conn = await pool.getconn()
         try:
             cursor = await conn.execute(sql, params, prepare=True)
-            result = [tuple(row) for row in await cursor.fetchall()] if many else cursor.rowcount == 1
+            return [tuple(row) for row in await cursor.fetchall()] if many else cursor.rowcount == 1
         except psycopg.OperationalError:
-            await pool.discard(conn)
-            pool.close_all()
-            # A connection that broke while idle (server restart, idle timeout): once more on a fresh one.
+            # A connection that broke while idle (server restart, idle timeout): once more on another one.
             # If the first attempt did commit, the second is a no-op on the unique index: stored once.
-            if new or attempt == 2:
+            if not conn.broken or attempt == 2:
                 raise
-            log.info("a pooled webhook connection was broken; retrying on a new one")
-            continue
-        except BaseException:
-            await pool.discard(conn)
-            raise
-        await pool.release(conn)
-        return result
+            log.info("a pooled webhook connection was broken; retrying on another one")
+        finally:
+            await pool.putconn(conn)  # the pool replaces a broken one, and one left mid-statement (cancelled)
+        await pool.check()  # the idle ones most likely broke with it: dropped, so the retry gets a sound one
     raise AssertionError("unreachable")
-
-
-_writers: dict[int, _Writer] = {}
 
 
 def _writer() -> _Writer:
     """The writer of the running event loop."""
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(id(loop))
-    if writer is None:
-        writer = _writers[id(loop)] = _Writer(
-            _pool(), getattr(settings, "WEBHOOK_WRITERS", 2), getattr(settings, "WEBHOOK_BATCH_ROWS", 64)
-        )
-    return writer
+    return _intake().writer
 
 
 async def store_single(account_id: int, sms: InboundSMS) -> intake.StoreResult:
     """Store one whole inbound message; raises ``intake.InvalidInbound`` for what cannot be stored."""
     intake.validate(sms)
     values = intake.single_message_values(account_id, sms, dt.datetime.now(dt.UTC))
+    loop_intake = _intake()
+    await loop_intake.pool.open()  # once per loop: starts the pool's tasks on it (a no-op once open)
     if values[6] is None:  # no provider message id: nothing to tell a batch's rows apart by
-        stored = await _execute(_pool(), intake.INSERT_MESSAGE, values, many=False)
+        stored = await _execute(loop_intake.pool, intake.INSERT_MESSAGE, values, many=False)
     else:
-        stored = await _writer().store(values)
+        stored = await loop_intake.writer.store(values)
     if stored:
         bus.get_bus().wake()  # the statement has committed (autocommit)
         return intake.StoreResult(stored=1, duplicates=0)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -351,9 +351,7 @@ class SendPipeline:
                 result = await provider.send_async(item.config, item.outbound, self._http())
             else:  # an adapter without an async form: its sync send, in a thread of the loop's pool
                 loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(
-                    None, lambda: provider.send(item.config, item.outbound, dispatch.http_client())
-                )
+                result = await loop.run_in_executor(None, _send_in_thread, provider, item)
         except BaseException as exc:  # every outcome goes back to the worker's thread
             self._answers.put((item, None, exc))
             if not isinstance(exc, Exception):
@@ -466,6 +464,16 @@ class SendPipeline:
 
 
 # ---------------------------------------------------------------- the pieces, as plain functions
+
+
+def _send_in_thread(provider: Provider, item: Item) -> SendResult:
+    """An adapter's sync send, in a thread of the event loop's pool."""
+    assert item.config is not None and item.outbound is not None  # set when its attempt opened
+    try:
+        return provider.send(item.config, item.outbound, dispatch.http_client())
+    finally:
+        # A send that read the database (an adapter may) hands its connection back: these threads outlive it.
+        close_old_connections()
 
 
 def _can_go(message: Message, org: OrganisationSettings, now: dt.datetime) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 
+from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from textdesk import errors
@@ -27,4 +29,11 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    """An exception no view answered. One from the database (out of reach, or no pooled connection free within the
+    pool's timeout) is a 503 to retry, not a server error; its page skips the layout, which reads the database."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        refusal = errors.database_unavailable()
+        if errors.is_api_request(request):
+            return errors.api_response(refusal)
+        return errors.plain_page_response(refusal)
     return errors.response_for(request, errors.server_error())

@@ -13,18 +13,19 @@ class Command(BaseCommand):
             "--threads",
             type=int,
             default=1,
-            help="threads sending in parallel, e.g. to different sender numbers (each has its own database "
-            "connection; on SQLite writes still take turns)",
+            help="threads sending in parallel, e.g. to different sender numbers (each uses a database connection "
+            "while it sends: on PostgreSQL the worker holds threads + 1 at most; on SQLite writes still take turns)",
         )
 
     def handle(self, *args, name, threads, **options):
         import signal
 
         from textdesk.jobs.supervisor import Supervisor
-        from textdesk.jobs.worker import Worker
+        from textdesk.jobs.worker import Worker, size_connection_pool
 
         # The worker outlives outages of PostgreSQL and Redis (it backs off and resumes), and its supervisor starts
         # its loop again should it die: only a signal ends the command.
+        size_connection_pool(threads)
         worker = Worker(name=name, threads=threads)
         signal.signal(signal.SIGTERM, lambda *_: worker.stop())
         try:

@@ -3,6 +3,7 @@ import os
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
 
 # Loggers that write a line per HTTP request: the provider client (every send, every webhook the simulator
 # posts) and the web server's access log. The demo's terminal shows them only with --verbose.
@@ -55,6 +56,9 @@ class Command(BaseCommand):
             configure_from_database(simulator.state, simulator_url)
 
         Supervisor(Worker(name="demo-worker")).start_in_thread()
+        # The web server runs in this thread from here on: the connection of the set-up goes back (to the pool on
+        # PostgreSQL) rather than staying borrowed for the life of the process.
+        connections.close_all()
 
         self.stdout.write(self.style.SUCCESS(f"\nTextDesk is running at {settings.PUBLIC_URL}/"))
         if simulator is not None:
