@@ -302,9 +302,10 @@ FLOORS = {
     f"JOIN messaging_conversation c ON c.id = m.conversation_id {JOINS} WHERE {VISIBLE} "
     "AND textdesk_search_vector(m.body) @@ to_tsquery('pg_catalog.simple', textdesk_fold(%(tsq)s)) "
     "ORDER BY m.created_at DESC, m.id DESC LIMIT 26",
-    # A rare word: its matches from the GIN index first (the planner, left alone, walks the newest-first index).
+    # A rare word: its matches from the GIN index first (the planner, left alone, walks the newest-first index),
+    # bounded as TextDesk bounds them, which also tells the planner they are few (else it expects 0.5% of the table).
     "rare": f"WITH hit AS MATERIALIZED (SELECT id FROM messaging_message "
-    "WHERE textdesk_search_vector(body) @@ to_tsquery('pg_catalog.simple', textdesk_fold(%(tsq)s))) "
+    "WHERE textdesk_search_vector(body) @@ to_tsquery('pg_catalog.simple', textdesk_fold(%(tsq)s)) LIMIT 2001) "
     f"SELECT m.id, m.body, m.created_at, {COLUMNS} FROM hit JOIN messaging_message m ON m.id = hit.id "
     f"JOIN messaging_conversation c ON c.id = m.conversation_id {JOINS} WHERE {VISIBLE} "
     "ORDER BY m.created_at DESC, m.id DESC LIMIT 26",
