@@ -66,8 +66,9 @@ def _worker_loop(name: str, threads: int) -> None:
     from django.db.models import Min
 
     from textdesk.jobs.models import Job, JobState
-    from textdesk.jobs.worker import close_pipelines, load_handlers, run_once, start_pipelines
+    from textdesk.jobs.worker import close_pipelines, load_handlers, run_once, size_connection_pool, start_pipelines
 
+    size_connection_pool(threads)  # as `textdesk worker --threads N` (PostgreSQL: its pool holds threads + 1)
     load_handlers()
     pool = ThreadPoolExecutor(threads) if threads > 1 else None  # as `textdesk worker --threads N`
     pipelines = start_pipelines(name)  # as `textdesk worker` (PostgreSQL: the pipelined send path)
