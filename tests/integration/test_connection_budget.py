@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -29,7 +27,7 @@ import pytest
 from django.db import connection
 
 from tests.inbound.conftest import AUTH_TOKEN, twilio_form, twilio_signature
-from tests.live.conftest import SRC, database_url, wait_for
+from tests.live.conftest import SRC, TextdeskProcess, database_url, wait_for
 from textdesk import config
 from textdesk.messaging.inbound.intake_pg import APPLICATION_NAME as WEBHOOK_SESSIONS
 
@@ -101,31 +99,6 @@ def _labelled_database_url(application_name: str) -> str:
     return f"{database_url()}?application_name={application_name}"
 
 
-class Process:
-    """A ``textdesk`` command in a process of its own, its output in a file."""
-
-    def __init__(self, args: list[str], env: dict, log_path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "textdesk.cli", *args], env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        self._log.close()
-
-
 def _environment(tmp_path, **extra: str) -> dict:
     env = {
         **os.environ,
@@ -149,7 +122,7 @@ def serve(transactional_db, tmp_path, settings):
     from textdesk.messaging.inbound import intake_pg
 
     intake_pg.close_pools()  # this process's own webhook sessions, if a test server left any, would count
-    started: list[Process] = []
+    started: list[TextdeskProcess] = []
 
     def start(**extra: str) -> str:
         port = _free_port()
@@ -158,7 +131,7 @@ def serve(transactional_db, tmp_path, settings):
         env = _environment(
             tmp_path, TEXTDESK_DATABASE_URL=_labelled_database_url(WEB_SESSIONS), TEXTDESK_PUBLIC_URL=url, **extra
         )
-        web = Process(["serve", "--port", str(port), "--workers", "1"], env, tmp_path / "web.log")
+        web = TextdeskProcess(["serve", "--port", str(port), "--workers", "1"], env, tmp_path / "web.log")
         started.append(web)
 
         def answers() -> bool:
@@ -414,7 +387,7 @@ def work(transactional_db, simulator, make_user, make_provider_account, make_sen
 def _run_worker(tmp_path, progress, threads: int, **extra: str) -> tuple[SessionSampler, dict, str]:
     env = _environment(tmp_path, TEXTDESK_DATABASE_URL=_labelled_database_url(WORKER_SESSIONS), **extra)
     with SessionSampler({}) as sampler:
-        worker = Process(["worker", "--threads", str(threads)], env, tmp_path / "worker.log")
+        worker = TextdeskProcess(["worker", "--threads", str(threads)], env, tmp_path / "worker.log")
         try:
             finished = wait_for(lambda: progress()["sent"] == 40 and progress()["steps_done"] == 60, timeout=60)
             time.sleep(0.3)  # the worker's passes after the work: still within the budget

@@ -61,25 +61,22 @@ def database_url(via_port: int | None = None) -> str:
     return f"postgres://{auth}@{host}:{port}/{params['NAME']}"
 
 
-class WorkerProcess:
-    """``textdesk worker`` in a process of its own, its log in a file."""
+class TextdeskProcess:
+    """A ``textdesk`` command in a process of its own, its output in a file."""
 
-    def __init__(self, name: str, env: dict, log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "w")
+    def __init__(self, args: list[str], env: dict, log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "textdesk.cli", "worker", "--name", name],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "textdesk.cli", *args], env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def stop(self) -> None:
@@ -91,6 +88,14 @@ class WorkerProcess:
                 self.process.kill()
                 self.process.wait(5)
         self._log.close()
+
+
+class WorkerProcess(TextdeskProcess):
+    """``textdesk worker`` in a process of its own, its log in a file."""
+
+    def __init__(self, name: str, env: dict, log_dir: Path) -> None:
+        self.name = name
+        super().__init__(["worker", "--name", name], env, log_dir / f"{name}.log")
 
 
 @pytest.fixture
