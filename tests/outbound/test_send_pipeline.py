@@ -209,3 +209,68 @@ def test_pipeline_checks_the_opt_out_again_before_sending(setup):
     message.refresh_from_db()
     assert message.status == st.FAILED and message.failure_reason == failures.RECIPIENT_OPTED_OUT
     assert setup.gateway.requests == []
+
+
+@pytest.mark.django_db
+def test_audiences_of_many_conversations_are_each_conversations_own(
+    setup, make_user, make_team, make_sender_number, make_record
+):
+    """The pipeline reads who hears about many conversations in one query: the same people, conversation by
+    conversation, as the one rule read for a single conversation."""
+    from textdesk.messaging.notify import conversation_audience, conversation_audiences
+
+    member, other_member, owner = make_user("member"), make_user("member2"), make_user("owner")
+    team = make_team("Inside sales", members=[member, other_member])
+    team_number = make_sender_number("+14155550177", owner=team, provider_account=setup.account)
+    records = [
+        setup.contact,  # the seller's contact
+        make_record("lead", team, mobile_phone="+5511912340001"),  # a team's lead
+        make_record("opportunity", owner),
+        make_record("account", owner, mobile_phone="+5511912340003"),
+    ]
+    conversations = []
+    for number in (setup.number, team_number):
+        for i, record in enumerate(records):
+            message = send_message(
+                user=setup.user if number is setup.number else member,
+                record=record,
+                sender_number=number,
+                to_number=f"+551191234000{i}",
+                body="hello",
+                add_number_to_record=True,
+            )
+            conversations.append(message.conversation)
+    together = conversation_audiences(c.pk for c in conversations)
+    assert together == {c.pk: conversation_audience(c) for c in conversations}
+    assert together[conversations[-3].pk] == {member.pk, other_member.pk}  # a team's number, a team's lead
+    assert together[conversations[2].pk] == {setup.user.pk, owner.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipeline_pushes_each_status_to_whoever_hears_about_its_conversation(
+    setup, make_user, make_team, make_sender_number, make_record
+):
+    _postgres_only()
+    from textdesk.live import bus
+
+    member, outsider = make_user("member"), make_user("outsider")
+    team_number = make_sender_number(
+        "+14155550188", owner=make_team("Inside sales", members=[member]), provider_account=setup.account
+    )
+    lead = make_record("lead", setup.user, mobile_phone="+5511912340009")
+    messages = [
+        send_message(user=member, record=lead, sender_number=team_number, to_number=lead.mobile_phone, body="hi"),
+        *_queue(setup, 2),
+    ]
+    channels = [bus.user_channel(user.pk) for user in (setup.user, member, outsider)]
+    with bus.get_bus().subscribe(channels) as sub:
+        assert _pipelines(1) == []
+        heard: dict[str, set[tuple[int, str]]] = {channel: set() for channel in channels}
+        while (got := sub.get(timeout=0.3)) is not None:
+            channel, event = got
+            if event.get("event") == "message.status":
+                heard[channel].add((event["message_id"], event["status"]))
+    seller, team, nobody = (heard[channel] for channel in channels)
+    assert {(m.pk, st.SENDING) for m in messages} <= seller  # the lead's owner and the seller's own number
+    assert team == {(messages[0].pk, st.SENDING)}  # the team's number: its message only
+    assert nobody == set()

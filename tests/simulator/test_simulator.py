@@ -253,3 +253,21 @@ def test_the_simulator_keeps_only_its_latest_records(simulator):
     assert [w["seq"] for w in state.list_webhooks()] == [3, 4, 5]  # numbering goes on
     answer = http.post(simulator.url + "/_sim/config", json={"keep_records": 0})
     assert answer.status_code == 400
+
+
+def test_status_callbacks_can_be_turned_off_while_messages_still_move_on(hosted, sink):
+    assert http.post(hosted.url + "/_sim/config", json={"status_callbacks": False}).status_code < 300
+    try:
+        sid = send(hosted).json()["sid"]
+        for _attempt in range(100):  # the message goes on to delivered as before, nobody is told
+            message = http.get(f"{hosted.url}/2010-04-01/Accounts/{SID}/Messages/{sid}.json", auth=(SID, TOKEN))
+            if message.json()["status"] == "delivered":
+                break
+            time.sleep(0.05)
+        assert message.json()["status"] == "delivered"
+        assert http.get(hosted.url + "/_sim/webhooks", params={"kind": "status"}).json() == []
+        assert [r for r in sink.received if "/status" in r.url] == []
+    finally:
+        http.post(hosted.url + "/_sim/config", json={"status_callbacks": True})
+    send(hosted)
+    assert statuses(sink.wait_for(3, "/status")) == ["queued", "sent", "delivered"]

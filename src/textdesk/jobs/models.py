@@ -32,7 +32,8 @@ class Job(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["run_at"], condition=Q(state="pending"), name="job_pending_run_at"),
+            # In the claims' order (run_at, id), so a claim reads its rows in order and stops at its limit.
+            models.Index(fields=["run_at", "id"], condition=Q(state="pending"), name="job_pending_due"),
         ]
 
     def __str__(self) -> str:

@@ -41,3 +41,29 @@ def conversation_audience(conversation: Conversation) -> set[int]:
     """Users to push live updates of this conversation to: number owners and record owners."""
     number, record = ownership(conversation.sender_number), ownership(conversation.record)
     return audience(number, record, team_members(teams_of(number, record)))
+
+
+def conversation_audiences(conversation_ids: Iterable[int]) -> dict[int, set[int]]:
+    """:func:`conversation_audience` for many conversations: their owners read in one query, their teams in one more."""
+    from textdesk.crm.record_types import RECORD_TYPES
+
+    wanted = sorted(set(conversation_ids))
+    if not wanted:
+        return {}
+    owner_fields = [
+        f"{prefix}__{name}"
+        for prefix in ("sender_number", *(spec.key for spec in RECORD_TYPES))
+        for name in ("owner_user_id", "owner_team_id")
+    ]
+    rows = list(Conversation.objects.filter(pk__in=wanted).values_list("id", *owner_fields))
+    owned: dict[int, tuple[Ownership | None, Ownership | None]] = {}
+    for conversation_id, *pairs in rows:
+        number = Ownership(pairs[0], pairs[1]) if pairs[0] or pairs[1] else None
+        record = None
+        for user_id, team_id in zip(pairs[2::2], pairs[3::2], strict=True):
+            if user_id or team_id:  # exactly one record is set: the first owner found is its owner
+                record = Ownership(user_id, team_id)
+                break
+        owned[conversation_id] = (number, record)
+    members = team_members({team for pair in owned.values() for team in teams_of(*pair)})
+    return {conversation_id: audience(number, record, members) for conversation_id, (number, record) in owned.items()}

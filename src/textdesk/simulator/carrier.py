@@ -209,7 +209,7 @@ class Carrier:
     async def _post_status(
         self, message: dict[str, Any], number: Number, url: str, provider_status: str, error_code: int | None
     ) -> None:
-        if not url:
+        if not url or not self.state.settings.status_callbacks:
             return
         record = {"kind": "status", "message_sid": message["sid"], "status": provider_status}
         if message["api"] == "link_mobility":

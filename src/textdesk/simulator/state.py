@@ -134,6 +134,8 @@ class Settings:
     post_queued: bool = True  # also post a "queued" callback right after accepting
     inbound_retries: int = 1  # extra attempts when our inbound webhook answers non-2xx (Twilio's default)
     status_retries: int = 1  # extra attempts when a status callback is answered non-2xx (Twilio's default)
+    # Whether status callbacks are posted at all (messages still move on): off for load tests of sending alone.
+    status_callbacks: bool = True
     retry_delay: float = 0.2
     webhook_timeout: float = 15.0
     seed: int | None = None

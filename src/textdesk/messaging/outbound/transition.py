@@ -123,9 +123,10 @@ def transition_many(
     ids = [pk for pk, _status in moving]
     now = timezone.now()
     values = {**(fields or {}), "status": to, "updated_at": now}
-    Message.objects.filter(pk__in=ids).update(**values)
-    if fields_of:
-        _write_own_values(ids, fields_of)
+    if not _write_with_own_values(ids, values, fields_of or {}):
+        Message.objects.filter(pk__in=ids).update(**values)
+        if fields_of:
+            _write_own_values(ids, fields_of)
     moved = []
     for pk, status in moving:
         message = by_id[pk]
@@ -159,6 +160,38 @@ def transition_many(
 
             signals.text_not_delivered.send(sender=Message, message=message)
     return moved
+
+
+def _write_with_own_values(ids: list[int], values: dict, fields_of: Mapping[int, dict]) -> bool:
+    """The shared values and each message's own in one ``UPDATE … FROM unnest(…)`` (PostgreSQL, every message with
+    the same own fields, no expression among the shared ones): whether it was done. Two statements would write
+    every row twice (each version of a message also goes into all its indexes)."""
+    names = sorted({name for pk in ids for name in fields_of.get(pk, {})})
+    if (
+        connection.vendor != "postgresql"
+        or not names
+        or any(isinstance(value, Combinable) for value in values.values())
+        or any(fields_of.get(pk, {}).keys() != set(names) for pk in ids)
+        or set(names) & set(values)
+    ):
+        return False
+    meta = Message._meta
+    own: list[Any] = [meta.get_field(name) for name in names]  # concrete fields of Message
+    shared: list[Any] = [meta.get_field(name) for name in values]
+    table = connection.ops.quote_name(meta.db_table)
+    assignments = [f"{connection.ops.quote_name(f.column)} = %s" for f in shared]
+    assignments += [f"{connection.ops.quote_name(f.column)} = v.c{i}" for i, f in enumerate(own)]
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in own)
+    aliases = ", ".join(f"c{i}" for i in range(len(own)))
+    params = [f.get_db_prep_value(values[f.name], connection) for f in shared] + [ids]
+    params += [[f.get_db_prep_value(fields_of[pk][f.name], connection) for pk in ids] for f in own]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {', '.join(assignments)} FROM unnest(%s::bigint[], {arrays}) AS v(id, {aliases}) "
+            f"WHERE {table}.id = v.id",
+            params,
+        )
+    return True
 
 
 def _write_own_values(ids: list[int], fields_of: Mapping[int, dict]) -> None:
