@@ -46,7 +46,6 @@ from textdesk.jobs import queue, retry
 from textdesk.jobs.models import Job, JobState
 from textdesk.jobs.worker import Pass
 from textdesk.messaging.models import (
-    Conversation,
     Message,
     MessagePart,
     OptOut,
@@ -304,7 +303,7 @@ class SendPipeline:
             if message.pk in opened:
                 message.attempts += 1
                 if message.attempts == 1:
-                    message.first_attempt_started = message._textdesk_event.at  # type: ignore[attr-defined]  # set by transition
+                    message.first_attempt_started = message._textdesk_event_at  # type: ignore[attr-defined]  # set by transition
                 try:
                     item.provider = registry.get_provider(message.provider_account.kind)
                     item.config = dispatch.account_config(message.provider_account)
@@ -505,17 +504,16 @@ def _load_messages(ids: list[int], org: OrganisationSettings) -> dict[int, Messa
     found = messages.values()
     numbers = SenderNumber.objects.in_bulk({m.sender_number_id for m in found if m.sender_number_id})
     accounts = ProviderAccount.objects.in_bulk({m.provider_account_id for m in found if m.provider_account_id})
-    conversations = Conversation.objects.in_bulk({m.conversation_id for m in found if m.conversation_id})
-    for conversation_id, users in conversation_audiences(conversations).items():
-        conversations[conversation_id]._textdesk_audience = users  # type: ignore[attr-defined]  # read by transition.audience
+    audiences = conversation_audiences({m.conversation_id for m in found if m.conversation_id})
     for message in found:
-        # Set only what was found: one deleted meanwhile is loaded (and missed) as before, when it is read.
+        # Set only what was found: one deleted meanwhile is loaded (and missed) as before, when it is read. The
+        # conversation itself is loaded only where it is read (a failure's notice, quiet hours).
         if message.sender_number_id in numbers:
             message.sender_number = numbers[message.sender_number_id]
         if message.provider_account_id in accounts:
             message.provider_account = accounts[message.provider_account_id]
-        if message.conversation_id in conversations:
-            message.conversation = conversations[message.conversation_id]
+        if message.conversation_id in audiences:
+            message._textdesk_audience = audiences[message.conversation_id]  # type: ignore[attr-defined]  # read by transition.audience
     return messages
 
 

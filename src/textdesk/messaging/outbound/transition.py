@@ -137,19 +137,7 @@ def transition_many(
             setattr(message, name, value)
         message._textdesk_was = status  # type: ignore[attr-defined]  # read back below, per message
         moved.append(message)
-    events = MessageEvent.objects.bulk_create(
-        [
-            MessageEvent(
-                message=message,
-                status=to,
-                provider_status=((provider_status_of or {}).get(message.pk) or "")[:40],
-                detail=((detail_of or {}).get(message.pk) or "")[:1000],
-            )
-            for message in moved
-        ]
-    )
-    for message, event in zip(moved, events, strict=True):
-        message._textdesk_event = event  # type: ignore[attr-defined]  # the history row, for the push event
+    _record_events(moved, to, now, provider_status_of or {}, detail_of or {})
     keep_summaries([message for message in moved if message._textdesk_was != to])  # type: ignore[attr-defined]
     push_statuses(moved)
     for message in moved:
@@ -160,6 +148,37 @@ def transition_many(
 
             signals.text_not_delivered.send(sender=Message, message=message)
     return moved
+
+
+def _record_events(
+    messages: Sequence[Message],
+    status: str,
+    at: Any,
+    provider_status_of: Mapping[int, str],
+    detail_of: Mapping[int, str],
+) -> None:
+    """One history entry per message, all at ``at`` (kept on each message as ``_textdesk_event_at``): one
+    ``INSERT … SELECT FROM unnest(…)`` on PostgreSQL (building a model instance per entry cost more than the
+    insert), ``bulk_create`` elsewhere."""
+    rows = [(m.pk, (provider_status_of.get(m.pk) or "")[:40], (detail_of.get(m.pk) or "")[:1000]) for m in messages]
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(MessageEvent._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (message_id, at, status, provider_status, provider_code, detail, applied) "
+                "SELECT id, %s, %s, provider_status, '', detail, true "
+                "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, provider_status, detail)",
+                [at, status, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+            )
+    else:
+        MessageEvent.objects.bulk_create(
+            [
+                MessageEvent(message_id=pk, at=at, status=status, provider_status=provider_status, detail=detail)
+                for pk, provider_status, detail in rows
+            ]
+        )
+    for message in messages:
+        message._textdesk_event_at = at  # type: ignore[attr-defined]  # when its history entry was written
 
 
 def _write_with_own_values(ids: list[int], values: dict, fields_of: Mapping[int, dict]) -> bool:
@@ -282,6 +301,9 @@ def audience(message: Message) -> set[int]:
     """Who hears about the message's conversation, looked up once per conversation instance."""
     from textdesk.messaging.notify import conversation_audience
 
+    known = getattr(message, "_textdesk_audience", None)  # worked out for a batch (the send pipeline's claims)
+    if known is not None:
+        return known
     conversation = message.conversation
     if conversation is None:  # callers ask only for messages of a conversation
         return set()
