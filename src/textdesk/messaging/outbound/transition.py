@@ -112,12 +112,16 @@ def transition_many(
     by_id = {message.pk: message for message in messages}
     if not sources or not by_id:
         return []
-    moving = list(
+    # Locked by primary key, the status checked on the locked rows: with the status in the query, the plan could
+    # follow the status index's statistics (stale between analyses) through every queued message's entries, dead
+    # ones included.
+    locked = (
         Message.objects.select_for_update()
-        .filter(pk__in=sorted(by_id), status__in=sources, **(where or {}))
+        .filter(pk__in=sorted(by_id), **(where or {}))
         .order_by("pk")
         .values_list("pk", "status")
     )
+    moving = [(pk, status) for pk, status in locked if status in sources]
     if not moving:
         return []
     ids = [pk for pk, _status in moving]
