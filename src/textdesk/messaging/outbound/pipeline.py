@@ -63,8 +63,8 @@ from textdesk.providers.base import AccountConfig, OutboundSMS, Provider, Provid
 log = logging.getLogger(__name__)
 
 SEND_JOB = "send_message"
-CLAIM_SIZE = 100  # jobs leased per claim
-CAPACITY = 300  # messages a worker holds at once (waiting for their slot or at the provider)
+CLAIM_SIZE = 200  # jobs leased per claim
+CAPACITY = 600  # messages a worker holds at once (waiting for their slot or at the provider)
 CONCURRENCY = 200  # requests in flight to the providers
 PUMP_SECONDS = 0.5  # a pass of the worker gives the pipeline this long, then runs its pollers and other jobs
 CLAIM_EVERY = 0.02  # seconds between claims while the last one found less than it asked for
