@@ -219,27 +219,11 @@ def _write_with_own_values(ids: list[int], values: dict, fields_of: Mapping[int,
 
 def _write_own_values(ids: list[int], fields_of: Mapping[int, dict]) -> None:
     """Each message's own values: one ``UPDATE … FROM unnest(…)`` on PostgreSQL, a statement per message elsewhere."""
-    names = sorted({name for pk in ids for name in fields_of.get(pk, {})})
-    if not names:
+    if _write_with_own_values(ids, {}, fields_of):
         return
-    if connection.vendor != "postgresql" or any(name not in fields_of.get(pk, {}) for pk in ids for name in names):
-        for pk in ids:
-            if fields_of.get(pk):
-                Message.objects.filter(pk=pk).update(**fields_of[pk])
-        return
-    meta = Message._meta
-    columns: list[Any] = [meta.get_field(name) for name in names]  # concrete fields of Message
-    table = connection.ops.quote_name(meta.db_table)
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = v.c{i}" for i, f in enumerate(columns))
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in columns)
-    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
-    params = [ids] + [[f.get_db_prep_value(fields_of[pk][f.name], connection) for pk in ids] for f in columns]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} FROM unnest(%s::bigint[], {arrays}) AS v(id, {aliases}) "
-            f"WHERE {table}.id = v.id",
-            params,
-        )
+    for pk in ids:
+        if fields_of.get(pk):
+            Message.objects.filter(pk=pk).update(**fields_of[pk])
 
 
 def keep_summaries(messages: Sequence[Message]) -> None:
