@@ -146,3 +146,39 @@ def test_official_sdk_client_sends_through_the_simulator(simulator, account):
         bad.messages.create(to=CUSTOMER, from_=OURS, body="x")
     assert (caught.value.status, caught.value.code) == (401, 20003)
     assert [m["body"] for m in sent_messages(simulator)] == ["Sent by the official SDK"]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"error_code": 21211},  # an invalid number: permanent, Twilio's code and text
+        {"error_code": 20429},  # Twilio's rate limit: retryable
+        {"http_status": 503},  # the provider is away: retryable, the HTTP reason as text
+        {"http_status": 504},  # a gateway gave up: the outcome is unknown
+        {"error_code": 20003},  # our credentials refused
+    ],
+    ids=["21211", "20429", "503", "504", "20003"],
+)
+def test_the_pipelined_send_reads_a_refusal_as_send_does(simulator, account, rule):
+    """The pipelined path reads aiohttp's answer without an ``httpx.Response``: every refusal still becomes the
+    same error (kind, reason, code, text, retry-after) as through ``send``."""
+    import asyncio
+
+    import aiohttp
+
+    async def send_async():
+        async with aiohttp.ClientSession() as session:
+            return await PROVIDER.send_async(account, message(), session)
+
+    def error_of(send) -> tuple:
+        simulator.state.add_rule({**rule, "times": 1})
+        with pytest.raises(Exception) as caught:
+            send()
+        error = caught.value
+        return type(error), error.reason, error.code, error.text, error.retry_after
+
+    with httpx.Client(timeout=5) as client:
+        through_send = error_of(lambda: PROVIDER.send(account, message(), client))
+    through_pipeline = error_of(lambda: asyncio.run(send_async()))
+    assert through_pipeline == through_send
+    assert through_send[0] in (PermanentProviderError, RetryableProviderError, OutcomeUnknownError)

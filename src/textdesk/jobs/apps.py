@@ -6,3 +6,6 @@ class JobsConfig(AppConfig):
     name = "textdesk.jobs"
     label = "jobs"
     verbose_name = _("Background jobs")
+
+    def ready(self) -> None:
+        from textdesk import lookups  # noqa: F401  (registers ``field__any``)

@@ -168,7 +168,7 @@ def claim(
         if not jobs:
             return []
         until = now + LEASE
-        Job.objects.filter(pk__in=[j.pk for j in jobs]).update(locked_by=worker_id, locked_until=until)
+        Job.objects.filter(pk__any=[j.pk for j in jobs]).update(locked_by=worker_id, locked_until=until)
         for job in jobs:
             job.locked_by, job.locked_until = worker_id, until
         return jobs
@@ -194,7 +194,7 @@ def record_many(jobs: list[Job], *, run_at: dt.datetime, last_error: str = "") -
     from django.db.models import F
 
     retry.in_transaction(
-        lambda attempt: Job.objects.filter(pk__in=[job.pk for job in jobs]).update(
+        lambda attempt: Job.objects.filter(pk__any=[job.pk for job in jobs]).update(
             run_at=run_at, attempts=F("attempts") + 1, last_error=last_error, locked_by="", locked_until=None
         ),
         patience=OUTCOME_PATIENCE,

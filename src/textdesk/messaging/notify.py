@@ -25,7 +25,7 @@ def team_members(team_ids: Iterable[int]) -> dict[int, frozenset[int]]:
     wanted = sorted(set(team_ids))
     found: dict[int, set[int]] = defaultdict(set)
     if wanted:
-        rows = Team.members.through.objects.filter(team_id__in=wanted).values_list("team_id", "user_id")
+        rows = Team.members.through.objects.filter(team_id__any=wanted).values_list("team_id", "user_id")
         for team_id, user_id in rows:
             found[team_id].add(user_id)
     return {team_id: frozenset(found[team_id]) for team_id in wanted}
@@ -53,7 +53,7 @@ def conversation_audiences(conversation_ids: Iterable[int]) -> dict[int, set[int
         return {}
     keys = [spec.key for spec in RECORD_TYPES]
     rows = list(
-        Conversation.objects.filter(pk__in=wanted)
+        Conversation.objects.filter(pk__any=wanted)
         .order_by()
         .values_list("id", "sender_number_id", *(f"{key}_id" for key in keys))
     )
@@ -61,7 +61,7 @@ def conversation_audiences(conversation_ids: Iterable[int]) -> dict[int, set[int
     def owners_of(model, ids: set[int]) -> dict[int, Ownership]:
         if not ids:
             return {}
-        found = model.objects.filter(pk__in=ids).order_by().values_list("id", "owner_user_id", "owner_team_id")
+        found = model.objects.filter(pk__any=sorted(ids)).order_by().values_list("id", "owner_user_id", "owner_team_id")
         return {pk: Ownership(user_id, team_id) for pk, user_id, team_id in found}
 
     numbers = owners_of(SenderNumber, {row[1] for row in rows if row[1]})

@@ -130,7 +130,7 @@ class GenericProvider:
         headers = {"Authorization": f"Bearer {account.credentials.get('api_key', '')}", "Accept": "application/json"}
         return f"{base}/messages", {"json": payload, "headers": headers}
 
-    def _read_answer(self, response: httpx.Response) -> SendResult:
+    def _read_answer(self, response: _http.Answer) -> SendResult:
         code = response.status_code
         data = _http.json_dict(response)
         text = str(data.get("reason") or response.reason_phrase)

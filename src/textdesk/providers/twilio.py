@@ -179,12 +179,12 @@ class TwilioProvider:
             form["StatusCallback"] = message.status_callback_url
         return url, {"data": form, "auth": (sid, token), "headers": {"Accept": "application/json"}}
 
-    def _read_created(self, response: httpx.Response) -> SendResult:
+    def _read_created(self, response: _http.Answer) -> SendResult:
         if response.status_code in (200, 201):
             return self._parse_created(response)
         self._raise_refusal(response)
 
-    def _parse_created(self, response: httpx.Response) -> SendResult:
+    def _parse_created(self, response: _http.Answer) -> SendResult:
         try:
             data = response.json()
             message_sid = str(data["sid"])
@@ -199,7 +199,7 @@ class TwilioProvider:
             segments=_webhooks.to_int(data.get("num_segments")),
         )
 
-    def _raise_refusal(self, response: httpx.Response) -> NoReturn:
+    def _raise_refusal(self, response: _http.Answer) -> NoReturn:
         """A refused send: 429 and 5xx as ``_http`` reads them, then Twilio's own codes, then 401/403."""
         data = _http.json_dict(response)
         code = str(data.get("code") or "")

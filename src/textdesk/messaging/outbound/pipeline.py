@@ -33,11 +33,11 @@ import queue as threading_queue
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from django.db import close_old_connections, connection
-from django.db.models import F, Q
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from textdesk.domain import failures
@@ -61,6 +61,7 @@ from textdesk.providers import registry
 from textdesk.providers.base import AccountConfig, OutboundSMS, Provider, ProviderError, SendResult
 
 log = logging.getLogger(__name__)
+_Row = TypeVar("_Row", bound=Model)
 
 SEND_JOB = "send_message"
 CLAIM_SIZE = 200  # jobs leased per claim
@@ -252,7 +253,7 @@ class SendPipeline:
         ready, later = _reserve_slots(candidates, org, now)
         until = now + queue.LEASE
         leased = [job.pk for job in jobs if job.pk not in later]
-        Job.objects.filter(pk__in=leased).update(locked_by=self.worker_id, locked_until=until)
+        Job.objects.filter(pk__any=leased).update(locked_by=self.worker_id, locked_until=until)
         for job in jobs:
             job.locked_by, job.locked_until = self.worker_id, until
         by_time: dict[dt.datetime, list[int]] = {}
@@ -260,7 +261,7 @@ class SendPipeline:
             by_time.setdefault(run_at, []).append(job_id)
         for run_at, job_ids in by_time.items():
             # As ``RetryLater("rate limit")``: the slot was not taken; the job comes back when it is near.
-            Job.objects.filter(pk__in=job_ids).update(
+            Job.objects.filter(pk__any=job_ids).update(
                 run_at=run_at, attempts=F("attempts") + 1, last_error="rate limit", locked_by="", locked_until=None
             )
         return len(jobs), ready, slow
@@ -306,7 +307,7 @@ class SendPipeline:
                     message.first_attempt_started = message._textdesk_event_at  # type: ignore[attr-defined]  # set by transition
                 try:
                     item.provider = registry.get_provider(message.provider_account.kind)
-                    item.config = dispatch.account_config(message.provider_account)
+                    item.config = _config_of(message.provider_account)
                     item.outbound = dispatch._outbound(message)
                 except Exception as exc:  # nothing left yet: unknown would be wrong, but so would a resend
                     self._answers.put((item, None, exc))
@@ -457,7 +458,7 @@ class SendPipeline:
             fresh = [(item, result) for item, result in accepted if item.message.pk not in kept]
             _record_parts([(item.message, result) for item, result in fresh])
             _apply_early_reports([(item.message, result) for item, result in fresh])
-            Job.objects.filter(pk__in=[item.job.pk for item, _r in accepted]).update(
+            Job.objects.filter(pk__any=[item.job.pk for item, _r in accepted]).update(
                 state=JobState.DONE, attempts=F("attempts") + 1, finished_at=now, locked_until=None
             )
 
@@ -500,10 +501,10 @@ def _load_messages(ids: list[int], org: OrganisationSettings) -> dict[int, Messa
     """
     if org.quiet_hours_enabled:
         return Message.objects.select_related(*dispatch._WITH_SEND_DATA).in_bulk(ids)
-    messages = Message.objects.in_bulk(ids)
+    messages = _by_pk(Message, ids)
     found = messages.values()
-    numbers = SenderNumber.objects.in_bulk({m.sender_number_id for m in found if m.sender_number_id})
-    accounts = ProviderAccount.objects.in_bulk({m.provider_account_id for m in found if m.provider_account_id})
+    numbers = _by_pk(SenderNumber, {m.sender_number_id for m in found if m.sender_number_id})
+    accounts = _by_pk(ProviderAccount, {m.provider_account_id for m in found if m.provider_account_id})
     audiences = conversation_audiences({m.conversation_id for m in found if m.conversation_id})
     for message in found:
         # Set only what was found: one deleted meanwhile is loaded (and missed) as before, when it is read. The
@@ -515,6 +516,21 @@ def _load_messages(ids: list[int], org: OrganisationSettings) -> dict[int, Messa
         if message.conversation_id in audiences:
             message._textdesk_audience = audiences[message.conversation_id]  # type: ignore[attr-defined]  # read by transition.audience
     return messages
+
+
+def _by_pk(model: type[_Row], ids: Iterable[int]) -> dict[int, _Row]:
+    """``in_bulk`` with the ids as one array parameter (``__any``)."""
+    return {row.pk: row for row in model._default_manager.filter(pk__any=sorted(ids)).order_by()}
+
+
+def _config_of(account: ProviderAccount) -> AccountConfig:
+    """The account's configuration, kept on the instance: a claim loads each account once and reads it for every
+    one of its messages (``dispatch.account_config``'s cache key alone cost more)."""
+    config = getattr(account, "_textdesk_config", None)
+    if config is None:
+        config = dispatch.account_config(account)
+        account._textdesk_config = config  # type: ignore[attr-defined]  # this claim's own instance
+    return config
 
 
 def _can_go(message: Message, org: OrganisationSettings, now: dt.datetime) -> bool:
@@ -529,7 +545,7 @@ def _can_go(message: Message, org: OrganisationSettings, now: dt.datetime) -> bo
     if not account.is_active:
         return False
     try:
-        dispatch.account_config(account)
+        _config_of(account)
         registry.get_provider(account.kind)
     except Exception:
         return False
@@ -552,7 +568,7 @@ def _reserve_slots(
     locked = {
         number.pk: number.next_send_at
         for number in SenderNumber.objects.select_for_update(no_key=True)
-        .filter(pk__in=sorted(by_number))
+        .filter(pk__any=sorted(by_number))
         .order_by("pk")
         .only("id", "next_send_at")
     }
@@ -595,8 +611,8 @@ def _opted_out(messages: list[Message]) -> set[int]:
 
     rows = set(
         OptOut.objects.filter(
-            customer_e164__in={m.to_number for m in messages},
-            scope__in={m.from_number for m in messages} | {ALL_NUMBERS},
+            customer_e164__any=sorted({m.to_number for m in messages}),
+            scope__any=sorted({m.from_number for m in messages} | {ALL_NUMBERS}),
             is_opted_out=True,
         ).values_list("customer_e164", "scope")
     )

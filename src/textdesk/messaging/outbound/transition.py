@@ -117,7 +117,7 @@ def transition_many(
     # ones included.
     locked = (
         Message.objects.select_for_update()
-        .filter(pk__in=sorted(by_id), **(where or {}))
+        .filter(pk__any=sorted(by_id), **(where or {}))
         .order_by("pk")
         .values_list("pk", "status")
     )
@@ -128,7 +128,7 @@ def transition_many(
     now = timezone.now()
     values = {**(fields or {}), "status": to, "updated_at": now}
     if not _write_with_own_values(ids, values, fields_of or {}):
-        Message.objects.filter(pk__in=ids).update(**values)
+        Message.objects.filter(pk__any=ids).update(**values)
         if fields_of:
             _write_own_values(ids, fields_of)
     moved = []
