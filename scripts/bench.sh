@@ -25,7 +25,7 @@ run() { "$@" || failed+=("$*"); }
 
 run python bench/inbound.py "$@"
 run python bench/cpu_per_message.py
-run env TEXTDESK_DATABASE_URL="$pg" python bench/outbound.py --summary --messages 600 --numbers 16 --rate 1000 --workers 2 --threads 4
+run env TEXTDESK_DATABASE_URL="$pg" python bench/outbound.py --summary --messages 4000 --numbers 16 --rate 1000 --workers 2 --threads 4
 run env TEXTDESK_DATABASE_URL="$pg" python bench/outbound_faults.py ${BENCH_QUICK:+--sends 200}
 run env TEXTDESK_DATABASE_URL="$pg" python bench/faults.py ${BENCH_QUICK:+--quick}
 # 2,000 streams on one web process; --quick publishes for 5 s (the full run: python bench/live.py)
