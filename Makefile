@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install install-test bench clean messages
+.PHONY: demo test install install-test bench bench-outbound clean messages
 
 demo: install
 	$(BIN)/textdesk demo
@@ -26,6 +26,11 @@ messages: install
 
 bench: install-test
 	bash scripts/bench.sh
+
+# The outbound send path alone: 1 and 2 workers to the sink and to the simulator beside the floor (PostgreSQL on
+# 127.0.0.1, TEXTDESK_BENCH_DATABASE_URL as for `make bench`); ends with the `outbound:` line.
+bench-outbound: install-test
+	bash scripts/bench-outbound.sh --summary --messages 4000 --numbers 16 --rate 1000 --workers 1,2 --threads 4
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -258,22 +258,30 @@ class Sink:
         self.proc.wait()
 
 
-def summary(messages: int, numbers: int, rate: float, workers: int, threads: int, sim) -> None:
-    """TextDesk to the sink and to the simulator, and the floor, in one run: the one-line summary."""
+def summary(messages: int, numbers: int, rate: float, worker_counts: list[int], threads: int, sim) -> None:
+    """TextDesk to the sink and to the simulator with each worker count, and the floor, in one run: the one-line
+    summary, with the most workers asked for."""
     from outbound_floor import floor
 
     sink = Sink()
     try:
-        to_sink, over_sink = run(messages, workers, numbers, rate, sink, threads)
+        to_sink = {count: run(messages, count, numbers, rate, sink, threads) for count in worker_counts}
         floors = floor(sink.url, max(messages, 2000))
     finally:
         sink.stop()
-    to_sim, over_sim = run(messages, workers, numbers, rate, sim, threads)
+    to_sim = {count: run(messages, count, numbers, rate, sim, threads) for count in worker_counts}
     best = max(floors.values())
     print("\nfloor: " + ", ".join(f"{client} {value:.0f} msg/s" for client, value in floors.items()))
+    for count in worker_counts:
+        print(
+            f"{count} worker(s) x {threads} thread(s): {to_sink[count][0]:.0f} msg/s to the sink "
+            f"(ratio {to_sink[count][0] / best:.2f}), {to_sim[count][0]:.0f} msg/s to the simulator"
+        )
+    top = worker_counts[-1]
+    overshoot = max([0.0] + [over for _rate, over in (*to_sink.values(), *to_sim.values())])
     print(
-        f"outbound: {to_sink:.0f} msg/s to the sink, floor {best:.0f} msg/s, ratio {to_sink / best:.2f}, "
-        f"simulator {to_sim:.0f} msg/s, per-number limit max overshoot {max(0.0, over_sink, over_sim):.0f}%"
+        f"outbound: {to_sink[top][0]:.0f} msg/s to the sink, floor {best:.0f} msg/s, ratio {to_sink[top][0] / best:.2f}, "
+        f"simulator {to_sim[top][0]:.0f} msg/s, per-number limit max overshoot {overshoot:.0f}%"
     )
 
 
@@ -294,8 +302,8 @@ def main() -> None:
     parser.add_argument(
         "--summary",
         action="store_true",
-        help="PostgreSQL: drain to the sink and to the simulator with the first --workers and --threads, measure the "
-        "floor, and print the one-line summary",
+        help="PostgreSQL: drain to the sink and to the simulator with each of --workers (the last --threads), measure "
+        "the floor, and print the one-line summary (with the most workers)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -317,9 +325,9 @@ def main() -> None:
     sim.state.configure({"post_queued": False, "status_callbacks": False})
     try:
         if args.summary:
-            first = [int(w) for w in args.workers.split(",") if w.strip()][-1]
+            counts = sorted({int(w) for w in args.workers.split(",") if w.strip()})
             threads = [int(t) for t in args.threads.split(",") if t.strip()][-1]
-            summary(args.messages, args.numbers, args.rate, first, threads, sim)
+            summary(args.messages, args.numbers, args.rate, counts, threads, sim)
             return
         for threads in [int(t) for t in args.threads.split(",") if t.strip()]:
             for count in [int(w) for w in args.workers.split(",") if w.strip()]:

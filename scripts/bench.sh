@@ -11,21 +11,13 @@ export PATH="$PWD/$VENV/bin:$PATH"
 if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk; fi
 fi
-pg=${TEXTDESK_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/textdesk_bench}
-python - "$pg" <<'PY'
-import sys, psycopg
-from textdesk.config import parse_database_url
-c = parse_database_url(sys.argv[1])
-with psycopg.connect(host=c.host, port=c.port or 5432, user=c.user, password=c.password, dbname="postgres", autocommit=True) as conn:
-    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [c.name]).fetchone():
-        conn.execute(f'CREATE DATABASE "{c.name}"')
-PY
+source scripts/bench-database.sh  # sets pg, creating the database if missing
 failed=()
 run() { "$@" || failed+=("$*"); }
 
 run python bench/inbound.py "$@"
 run python bench/cpu_per_message.py
-run env TEXTDESK_DATABASE_URL="$pg" python bench/outbound.py --summary --messages 4000 --numbers 16 --rate 1000 --workers 2 --threads 4
+run env TEXTDESK_DATABASE_URL="$pg" python bench/outbound.py --summary --messages 4000 --numbers 16 --rate 1000 --workers 1,2 --threads 4
 run env TEXTDESK_DATABASE_URL="$pg" python bench/outbound_faults.py ${BENCH_QUICK:+--sends 200}
 run env TEXTDESK_DATABASE_URL="$pg" python bench/faults.py ${BENCH_QUICK:+--quick}
 # 2,000 streams on one web process; --quick publishes for 5 s (the full run: python bench/live.py)
