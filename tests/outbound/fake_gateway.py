@@ -160,11 +160,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(201, {"id": pid, "status": "queued"})
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # The socketserver default backlog is 5: a pipeline opening dozens of connections at once overflowed it, the
+    # kernel dropped their SYNs and retried them 1 and 3 s later, and requests sent on time arrived in bunches.
+    request_queue_size = 256
+
+
 def start_gateway() -> tuple[ThreadingHTTPServer, GatewayState, str]:
     state = GatewayState()
     handler = type("Handler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    server = _GatewayServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, state, f"http://127.0.0.1:{server.server_address[1]}"
 

@@ -38,6 +38,7 @@ class Answer:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the default 5 drops SYNs of concurrent clients: late arrivals, not the code's
 
     def handle_error(self, request, client_address):
         pass  # a client that gave up on a held answer closes the socket: expected, not a failure
