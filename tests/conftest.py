@@ -9,11 +9,14 @@ os.environ.setdefault("TEXTDESK_DATA_DIR", tempfile.mkdtemp(prefix="textdesk-tes
 os.environ.setdefault("TEXTDESK_SECRET_KEY", "test-secret-key-not-for-production")
 
 import pytest
+from django.conf import settings
+
+# pytest-django may have loaded the settings before this file (a plain `pytest` run, without scripts/test.sh's
+# environment): the processes the tests start must sign and read sessions and credentials with the same key.
+os.environ["TEXTDESK_SECRET_KEY"] = settings.SECRET_KEY
 
 
 def pytest_report_header(config):
-    from django.conf import settings
-
     return f"textdesk database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
 
 
