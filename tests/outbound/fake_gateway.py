@@ -15,11 +15,12 @@ import time
 import types
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
+from tests.local_server import LocalHTTPServer
 from textdesk.domain import failures
 from textdesk.providers.base import (
     CredentialField,
@@ -160,17 +161,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(201, {"id": pid, "status": "queued"})
 
 
-class _GatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # The socketserver default backlog is 5: a pipeline opening dozens of connections at once overflowed it, the
-    # kernel dropped their SYNs and retried them 1 and 3 s later, and requests sent on time arrived in bunches.
-    request_queue_size = 256
-
-
-def start_gateway() -> tuple[ThreadingHTTPServer, GatewayState, str]:
+def start_gateway() -> tuple[LocalHTTPServer, GatewayState, str]:
     state = GatewayState()
     handler = type("Handler", (_Handler,), {"state": state})
-    server = _GatewayServer(("127.0.0.1", 0), handler)
+    server = LocalHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, state, f"http://127.0.0.1:{server.server_address[1]}"
 

@@ -10,12 +10,13 @@ import datetime as dt
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from tests.local_server import LocalHTTPServer
 from tests.outbound.helpers import assert_slots_respect_rate, drain, pending_jobs, reserved_slots
 from textdesk.domain import failures
 from textdesk.jobs.worker import run_once
@@ -71,8 +72,7 @@ class _StatusReceiver(BaseHTTPRequestHandler):
 @pytest.fixture
 def receiver(settings):
     handler = type("Receiver", (_StatusReceiver,), {"answers": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
+    httpd = LocalHTTPServer(("127.0.0.1", 0), handler)
     handler.public_url = f"http://127.0.0.1:{httpd.server_address[1]}"
     settings.PUBLIC_URL = handler.public_url  # the status callback URL we give the provider points here
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

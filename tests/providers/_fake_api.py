@@ -12,9 +12,11 @@ import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+
+from tests.local_server import LocalHTTPServer
 
 
 @dataclass
@@ -36,10 +38,7 @@ class Answer:
     hang: bool = False  # hold the answer until the server stops (the client times out first)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # the default 5 drops SYNs of concurrent clients: late arrivals, not the code's
-
+class _QuietServer(LocalHTTPServer):
     def handle_error(self, request, client_address):
         pass  # a client that gave up on a held answer closes the socket: expected, not a failure
 
